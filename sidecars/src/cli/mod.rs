@@ -1,0 +1,2 @@
+//! The command line. (Stub.)
+pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }

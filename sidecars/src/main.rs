@@ -1,0 +1,1 @@
+fn main() -> std::process::ExitCode { switchyard_sidecar::cli::main() }

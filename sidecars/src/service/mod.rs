@@ -1,0 +1,1 @@
+//! The sidecar HTTP service. (Stub.)
