@@ -1,1 +1,14 @@
-pub mod placeholder {}
+//! switchyard-core: every per-request decision of the Switchyard filter, in pure Rust.
+//!
+//! The wasm crate (switchyard-filter) only turns proxy-wasm callbacks into calls on
+//! [`gateway::Gateway`] (downstream, once per request) and [`provider_role::ProviderRole`]
+//! (upstream, once per attempt).
+
+pub mod error;
+pub mod gateway;
+pub mod json;
+pub mod provider_role;
+pub mod providers;
+pub mod sse;
+
+pub use error::ApiError;
