@@ -1,0 +1,101 @@
+//! Host glue: the root context reads the plugin configuration once and hands each request an
+//! `Rc` of the role it plays.
+
+mod gateway;
+mod provider;
+
+use std::rc::Rc;
+
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Bytes, ContextType, LogLevel};
+use switchyard_config::{FilterConfig, Role};
+use switchyard_core::gateway::Gateway;
+use switchyard_core::provider_role::ProviderRole;
+use switchyard_core::ApiError;
+
+pub enum Configured {
+    Gateway(Rc<Gateway>),
+    Provider(Rc<ProviderRole>),
+}
+
+#[derive(Default)]
+pub struct Root {
+    role: Option<Configured>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        match self.configure() {
+            Ok(role) => {
+                self.role = Some(role);
+                true
+            }
+            Err(e) => {
+                // Returning false makes Envoy refuse the configuration, with this reason in its log.
+                log(
+                    LogLevel::Error,
+                    &format!("switchyard: bad configuration: {e}"),
+                );
+                false
+            }
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        match self.role.as_ref()? {
+            Configured::Gateway(g) => Some(Box::new(gateway::GatewayHttp::new(Rc::clone(g)))),
+            Configured::Provider(p) => Some(Box::new(provider::ProviderHttp::new(Rc::clone(p)))),
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+impl Root {
+    fn configure(&self) -> Result<Configured, String> {
+        let bytes = self
+            .get_plugin_configuration()
+            .ok_or("the plugin configuration is empty")?;
+        let cfg: FilterConfig = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("the plugin configuration is not Switchyard's: {e}"))?;
+        let env = |name: &str| std::env::var(name).ok();
+        Ok(match cfg.role {
+            Role::Gateway => {
+                let master_key = cfg.master_key_env.as_deref().and_then(env);
+                let gateway = Gateway::new(cfg, master_key.as_deref())?;
+                if gateway.is_open() {
+                    log(
+                        LogLevel::Warn,
+                        "switchyard: no master_key set: the gateway is open to anyone who can reach it",
+                    );
+                }
+                Configured::Gateway(Rc::new(gateway))
+            }
+            Role::Provider => Configured::Provider(Rc::new(ProviderRole::new(&cfg, env))),
+        })
+    }
+}
+
+pub fn log(level: LogLevel, message: &str) {
+    // Logging only fails when the host is gone; nothing useful to do then.
+    let _ = proxy_wasm::hostcalls::log(level, message);
+}
+
+/// Answers with an OpenAI-shaped error from this filter.
+pub fn send_error(ctx: &dyn HttpContext, err: &ApiError) {
+    ctx.send_http_response(
+        u32::from(err.status),
+        vec![("content-type", "application/json")],
+        Some(&err.body()),
+    );
+}
+
+/// A property as UTF-8 text.
+pub fn property_string(ctx: &dyn Context, path: Vec<&str>) -> Option<String> {
+    ctx.get_property(path)
+        .and_then(|b: Bytes| String::from_utf8(b).ok())
+}
