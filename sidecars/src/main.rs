@@ -1,1 +1,3 @@
-fn main() -> std::process::ExitCode { switchyard_sidecar::cli::main() }
+fn main() -> std::process::ExitCode {
+    switchyard_sidecar::cli::main()
+}

@@ -1,2 +1,147 @@
-//! The command line. (Stub.)
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The `switchyard` command line: `up`, `render`, `check` and `sidecar`.
+
+mod check;
+mod envoy;
+mod render;
+mod sidecar;
+mod summary;
+mod up;
+
+use std::fmt;
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use switchyard_config::ProxyConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Switchyard: an LLM gateway inside Envoy, a drop-in for the LiteLLM proxy"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway: Envoy with the Switchyard filter, and the sidecar.
+    Up(up::UpArgs),
+    /// Write the Envoy bootstrap and the list of variables Envoy needs (for containers).
+    Render(render::RenderArgs),
+    /// Validate a config.yaml and summarise what it serves.
+    Check(check::CheckArgs),
+    /// Run only the sidecar service (docker-compose runs Envoy separately).
+    Sidecar(sidecar::SidecarArgs),
+}
+
+/// Where the config comes from: a LiteLLM config.yaml, or a single `--model`.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct ConfigSource {
+    /// A LiteLLM-compatible config.yaml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Serve one model without a config file, e.g. `openai/gpt-4o-mini` or `switchyard_demo/demo`.
+    #[arg(long, value_name = "PROVIDER/MODEL")]
+    model: Option<String>,
+}
+
+impl ConfigSource {
+    /// Loads the config, prints its warnings, and applies its environment_variables to this
+    /// process (as LiteLLM does). Call it before any thread is started: it sets variables.
+    fn load(&self) -> Result<ProxyConfig, Failure> {
+        let config = match (&self.config, &self.model) {
+            (Some(path), _) => {
+                let loaded = switchyard_config::load(path).map_err(|e| Failure(e.to_string()))?;
+                for warning in &loaded.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                loaded.config
+            }
+            (None, Some(model)) => ProxyConfig::from_model_flag(model)
+                .map_err(|e| Failure(format!("--model {model}: {e}")))?,
+            (None, None) => {
+                return Err(Failure(
+                    "pass --config FILE or --model PROVIDER/MODEL".into(),
+                ))
+            }
+        };
+        for (name, value) in config.environment_variables() {
+            std::env::set_var(name, value);
+        }
+        Ok(config)
+    }
+}
+
+/// An error for the user: printed as `error: <message>`, exit code 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure(pub String);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure(message)
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => up::run(args),
+        Command::Render(args) => render::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Sidecar(args) => sidecar::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs of the sidecar on stderr; RUST_LOG overrides the default level.
+fn init_tracing(detailed_debug: bool) {
+    let default = if detailed_debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Fails only if a subscriber is already set, which is harmless.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure(format!("cannot start the async runtime: {e}")))
+}
+
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, so call
+/// it early: from then on these signals no longer kill the process outright.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static, Failure> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| Failure(format!("cannot handle SIGTERM: {e}")))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| Failure(format!("cannot handle SIGINT: {e}")))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}

@@ -1,0 +1,39 @@
+//! `switchyard sidecar`: only the sidecar service (docker-compose runs Envoy on its own).
+
+use clap::Args;
+
+use super::{shutdown_signal, ConfigSource, Failure};
+use crate::service::{self, AppState};
+
+#[derive(Debug, Args)]
+pub struct SidecarArgs {
+    #[command(flatten)]
+    source: ConfigSource,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 4001)]
+    port: u16,
+    /// Debug logs.
+    #[arg(long)]
+    detailed_debug: bool,
+}
+
+pub fn run(args: SidecarArgs) -> Result<(), Failure> {
+    let config = args.source.load()?;
+    super::init_tracing(args.detailed_debug);
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .map_err(|e| {
+                Failure(format!(
+                    "cannot listen on {}:{}: {e} (choose another port with --port)",
+                    args.host, args.port
+                ))
+            })?;
+        service::serve(listener, AppState::new(config), shutdown)
+            .await
+            .map_err(|e| Failure(format!("the sidecar failed: {e}")))
+    })
+}
