@@ -214,7 +214,8 @@ pub async fn is_ready(admin: SocketAddr) -> bool {
             }
             head.extend_from_slice(&buf[..n]);
         }
-        Ok::<_, std::io::Error>(head.starts_with(b"HTTP/1.1 200"))
+        // `HTTP/1.1 200 OK` (or 1.0): only the status code matters.
+        Ok::<_, std::io::Error>(head.starts_with(b"HTTP/1.") && head.get(8..13) == Some(b" 200 "))
     };
     matches!(
         tokio::time::timeout(Duration::from_secs(1), probe).await,
