@@ -298,8 +298,19 @@ mod up_with_a_fake_envoy {
             serde_json::from_str(&std::fs::read_to_string(&self.record).unwrap()).unwrap()
         }
 
-        fn stderr(self) -> String {
-            self.stderr.join().unwrap()
+        fn stderr(&mut self) -> String {
+            let handle = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new));
+            handle.join().unwrap()
+        }
+    }
+
+    impl Drop for Up {
+        /// A failed assertion must not leave `up` (and its fake Envoy) running.
+        fn drop(&mut self) {
+            if let Ok(None) = self.child.try_wait() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! Finding, starting, watching and stopping Envoy for `switchyard up`.
 
 use std::collections::VecDeque;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -134,6 +135,9 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Failure> {
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped())
+        // Its own process group: a terminal's Ctrl-C reaches only us, and we stop Envoy in
+        // order (otherwise both race, and Envoy's exit looks like a crash).
+        .process_group(0)
         .kill_on_drop(true);
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: the closure runs between fork and exec and only makes async-signal-safe calls.
@@ -190,7 +194,8 @@ pub fn forward_stderr(stderr: ChildStderr, tail: Tail) -> tokio::task::JoinHandl
                 Ok(_) => {
                     let line = String::from_utf8_lossy(&buf);
                     let line = line.trim_end_matches(['\n', '\r']).to_string();
-                    eprintln!("{line}");
+                    // Not eprintln!: a closed stderr must not bring us down while Envoy runs.
+                    let _ = writeln!(std::io::stderr(), "{line}");
                     tail.push(line);
                 }
             }

@@ -1,5 +1,6 @@
 //! `switchyard up`: Envoy with the Switchyard filter, plus the sidecar in this process.
 
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -185,11 +186,12 @@ async fn supervise(
         }
     }
 
-    println!("{}", run.banner);
+    // Write errors ignored: a closed stdout must not stop a running gateway.
+    let _ = writeln!(std::io::stdout(), "{}", run.banner);
 
     tokio::select! {
         _ = &mut shutdown => {
-            eprintln!("Stopping Switchyard...");
+            let _ = writeln!(std::io::stderr(), "Stopping Switchyard...");
             envoy::stop(&mut child, STOP_GRACE).await;
             sidecar.stop().await;
             Ok(())
