@@ -2,8 +2,8 @@
 //! the end-to-end tests replay (tests/fixtures/<wire>/). A provider that cannot support a case
 //! opts out in `opts_out`, explicitly.
 
-
 #![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 
 use serde_json::Value;
