@@ -16,6 +16,8 @@ pub mod load;
 pub mod model;
 #[cfg(feature = "yaml")]
 pub mod render;
+#[cfg(feature = "yaml")]
+pub mod resolve;
 
 #[cfg(feature = "yaml")]
 pub use load::{load, load_str, ConfigError, Loaded, Warning};

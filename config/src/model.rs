@@ -1,25 +1,240 @@
-//! config.yaml as LiteLLM writes it. (Stub: the real model replaces this.)
+//! config.yaml as LiteLLM writes it. Every section keeps the keys it does not know
+//! (`extra`), so nothing is silently lost; the loader reports them as warnings.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ProxyConfig {}
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use crate::load::ConfigError;
+
+type Extra = BTreeMap<String, Value>;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProxyConfig {
+    #[serde(default)]
+    pub model_list: Vec<ModelEntry>,
+    #[serde(default)]
+    pub litellm_settings: LitellmSettings,
+    #[serde(default)]
+    pub router_settings: RouterSettings,
+    #[serde(default)]
+    pub general_settings: GeneralSettings,
+    #[serde(default)]
+    pub environment_variables: BTreeMap<String, Scalar>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelEntry {
+    pub model_name: String,
+    pub litellm_params: LitellmParams,
+    #[serde(default)]
+    pub model_info: ModelInfo,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LitellmParams {
+    /// `provider/model`, e.g. `openai/gpt-4o-mini`.
+    pub model: String,
+    #[serde(default)]
+    pub api_base: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    #[serde(default)]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// Seconds for the whole request.
+    #[serde(default)]
+    pub timeout: Option<f64>,
+    /// Seconds for a streamed request.
+    #[serde(default)]
+    pub stream_timeout: Option<f64>,
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+    #[serde(default)]
+    pub rpm: Option<u64>,
+    #[serde(default)]
+    pub tpm: Option<u64>,
+    /// Share of the group's traffic (simple-shuffle weights).
+    #[serde(default)]
+    pub weight: Option<f64>,
+    #[serde(default)]
+    pub extra_headers: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ModelInfo {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LitellmSettings {
+    #[serde(default)]
+    pub request_timeout: Option<f64>,
+    #[serde(default)]
+    pub num_retries: Option<u32>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RouterSettings {
+    #[serde(default)]
+    pub routing_strategy: Option<String>,
+    #[serde(default)]
+    pub num_retries: Option<u32>,
+    #[serde(default)]
+    pub timeout: Option<f64>,
+    #[serde(default)]
+    pub allowed_fails: Option<u32>,
+    /// Seconds a failing deployment cools down.
+    #[serde(default)]
+    pub cooldown_time: Option<f64>,
+    #[serde(default)]
+    pub model_group_alias: BTreeMap<String, Alias>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `model_group_alias` values: a model_name, or `{model, hidden}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Alias {
+    Name(String),
+    Detailed {
+        model: String,
+        #[serde(default)]
+        hidden: bool,
+    },
+}
+
+impl Alias {
+    pub fn target(&self) -> &str {
+        match self {
+            Alias::Name(m) | Alias::Detailed { model: m, .. } => m,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GeneralSettings {
+    #[serde(default)]
+    pub master_key: Option<Secret>,
+    #[serde(default)]
+    pub database_url: Option<Secret>,
+    #[serde(default)]
+    pub max_request_size_mb: Option<f64>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A value that may be a secret: a literal, or `os.environ/VAR`. Never printed in plain text.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Env(String),
+    Literal(String),
+}
+
+impl Secret {
+    pub fn parse(s: &str) -> Secret {
+        match s.strip_prefix("os.environ/") {
+            Some(var) => Secret::Env(var.to_string()),
+            None => Secret::Literal(s.to_string()),
+        }
+    }
+
+    /// The value now, from the environment when it is a reference.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+        match self {
+            Secret::Env(var) => env(var),
+            Secret::Literal(v) => Some(v.clone()),
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Env(var) => write!(f, "os.environ/{var}"),
+            Secret::Literal(_) => f.write_str("<literal secret>"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Secret::parse(&s))
+    }
+}
+
+/// A scalar YAML value as text (`environment_variables` may hold numbers or booleans).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Scalar(pub String);
+
+impl fmt::Debug for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // environment_variables often hold keys.
+        f.write_str("<value>")
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(Scalar(s)),
+            Value::Number(n) => Ok(Scalar(n.to_string())),
+            Value::Bool(b) => Ok(Scalar(b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a string, number or boolean, found {other}"
+            ))),
+        }
+    }
+}
 
 impl ProxyConfig {
     /// The config `switchyard up --model openai/gpt-4o-mini` stands for: one deployment whose
     /// model_name is the given string, key from the provider's usual environment variable.
-    pub fn from_model_flag(_model: &str) -> Result<ProxyConfig, crate::ConfigError> {
-        Ok(ProxyConfig {})
+    pub fn from_model_flag(model: &str) -> Result<ProxyConfig, ConfigError> {
+        let config = ProxyConfig {
+            model_list: vec![ModelEntry {
+                model_name: model.to_string(),
+                litellm_params: LitellmParams {
+                    model: model.to_string(),
+                    ..LitellmParams::default()
+                },
+                model_info: ModelInfo::default(),
+                extra: Extra::new(),
+            }],
+            ..ProxyConfig::default()
+        };
+        crate::load::validate(&config, None)?;
+        Ok(config)
     }
 
     /// Whether general_settings.master_key is set (the gateway then requires it).
     pub fn master_key_is_set(&self) -> bool {
-        false
+        self.general_settings.master_key.is_some()
     }
 
     /// environment_variables: from config.yaml, to set in this process (before resolving
     /// os.environ/ references) and in Envoy's environment.
     pub fn environment_variables(&self) -> Vec<(String, String)> {
-        Vec::new()
+        self.environment_variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect()
     }
 }

@@ -277,7 +277,10 @@ mod tests {
     #[test]
     fn prefixes_resolve() {
         assert_eq!(Provider::from_prefix("vllm"), Some(Provider::HostedVllm));
-        assert_eq!(Provider::from_prefix("together_ai"), Some(Provider::TogetherAi));
+        assert_eq!(
+            Provider::from_prefix("together_ai"),
+            Some(Provider::TogetherAi)
+        );
         assert_eq!(Provider::from_prefix("anthropic"), None);
         for p in Provider::all() {
             assert_eq!(Provider::from_prefix(p.name()), Some(p));
