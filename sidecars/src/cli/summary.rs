@@ -1,5 +1,7 @@
 //! What the CLI shows about a config: model groups, deployments, the master key variable.
 
+use switchyard_config::load::provider_of;
+use switchyard_config::model::Secret;
 use switchyard_config::ProxyConfig;
 
 /// The host a client on this machine should use for a listener bound to `host`.
@@ -18,8 +20,11 @@ pub fn first_model_name(config: &ProxyConfig) -> Option<String> {
 }
 
 /// The variable to show in `Authorization: Bearer $VAR` hints.
-pub fn master_key_variable(_config: &ProxyConfig) -> String {
-    "LITELLM_MASTER_KEY".to_string()
+pub fn master_key_variable(config: &ProxyConfig) -> String {
+    match &config.general_settings.master_key {
+        Some(Secret::Env(var)) => var.clone(),
+        _ => "LITELLM_MASTER_KEY".to_string(),
+    }
 }
 
 pub struct GroupSummary {
@@ -36,23 +41,22 @@ pub struct DeploymentSummary {
 
 /// Model groups in config order, each with its deployments.
 pub fn groups(config: &ProxyConfig) -> Vec<GroupSummary> {
-    // Read through serde until the config crate's model lands.
-    let value = serde_json::to_value(config).unwrap_or_default();
     let mut groups: Vec<GroupSummary> = Vec::new();
-    for entry in value["model_list"].as_array().into_iter().flatten() {
-        let name = entry["model_name"].as_str().unwrap_or_default().to_string();
-        let params = &entry["litellm_params"];
-        let full = params["model"].as_str().unwrap_or_default();
-        let (provider, model) = full.split_once('/').unwrap_or(("openai", full));
-        let deployment = DeploymentSummary {
-            provider: provider.to_string(),
-            model: model.to_string(),
-            host: params["api_base"].as_str().map(url_host),
+    for entry in &config.model_list {
+        let params = &entry.litellm_params;
+        let (provider, model) = match provider_of(&params.model) {
+            Ok((p, m)) => (p.name().to_string(), m.to_string()),
+            Err(_) => ("?".to_string(), params.model.clone()),
         };
-        match groups.iter_mut().find(|g| g.name == name) {
+        let deployment = DeploymentSummary {
+            provider,
+            model,
+            host: params.api_base.as_deref().map(url_host),
+        };
+        match groups.iter_mut().find(|g| g.name == entry.model_name) {
             Some(group) => group.deployments.push(deployment),
             None => groups.push(GroupSummary {
-                name,
+                name: entry.model_name.clone(),
                 deployments: vec![deployment],
             }),
         }
