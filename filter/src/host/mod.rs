@@ -34,10 +34,7 @@ impl RootContext for Root {
             }
             Err(e) => {
                 // Returning false makes Envoy refuse the configuration, with this reason in its log.
-                log(
-                    LogLevel::Error,
-                    &format!("switchyard: bad configuration: {e}"),
-                );
+                log(LogLevel::Error, &format!("bad configuration: {e}"));
                 false
             }
         }
@@ -69,8 +66,8 @@ impl Root {
                 let gateway = Gateway::new(cfg, master_key.as_deref())?;
                 if gateway.is_open() {
                     log(
-                        LogLevel::Warn,
-                        "switchyard: no master_key set: the gateway is open to anyone who can reach it",
+                        LogLevel::Info,
+                        "no master_key set: the gateway is open to anyone who can reach it",
                     );
                 }
                 Configured::Gateway(Rc::new(gateway))

@@ -105,6 +105,8 @@ pub struct Launch<'a> {
     pub binary: &'a Path,
     pub bootstrap: &'a Path,
     pub base_id: u32,
+    /// Worker threads; None lets Envoy use one per core.
+    pub concurrency: Option<u32>,
     pub detailed_debug: bool,
     /// Added to Envoy's environment (literal secrets from config.yaml): never on the command
     /// line, never in a file.
@@ -122,7 +124,7 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Failure> {
     let wasm_level = if launch.detailed_debug {
         "wasm:debug"
     } else {
-        "wasm:info"
+        "wasm:warn"
     };
     let mut cmd = Command::new(launch.binary);
     cmd.arg("-c")
@@ -131,6 +133,7 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Failure> {
         .arg(launch.base_id.to_string())
         .args(["--log-level", log_level])
         .args(["--component-log-level", wasm_level])
+        .args(launch.concurrency.map(|n| format!("--concurrency={n}")))
         .envs(launch.env)
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())

@@ -43,6 +43,9 @@ pub struct UpArgs {
     /// Envoy's --base-id (default: the port), so several instances can run side by side.
     #[arg(long, value_name = "N")]
     base_id: Option<u32>,
+    /// Envoy worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<u32>,
     /// Debug logs from Envoy, the filter and the sidecar, and an access log on stdout.
     #[arg(long)]
     detailed_debug: bool,
@@ -90,6 +93,7 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         envoy_bin,
         bootstrap,
         base_id: args.base_id.unwrap_or(u32::from(args.port)),
+        concurrency: args.concurrency,
         env: rendered
             .env
             .into_iter()
@@ -110,6 +114,7 @@ struct Run {
     envoy_bin: PathBuf,
     bootstrap: PathBuf,
     base_id: u32,
+    concurrency: Option<u32>,
     env: Vec<(String, String)>,
     admin: SocketAddr,
     banner: String,
@@ -141,6 +146,7 @@ async fn supervise(
         binary: &run.envoy_bin,
         bootstrap: &run.bootstrap,
         base_id: run.base_id,
+        concurrency: run.concurrency,
         detailed_debug: run.detailed_debug,
         env: run.env,
     })?;
