@@ -31,10 +31,20 @@ fn stream_body() -> Bytes {
     Bytes::from(out)
 }
 
-async fn handle(req: Request<Incoming>, stream: Bytes) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    stream: Bytes,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let streaming = body.windows(13).any(|w| w == b"\"stream\":true" || w == b"\"stream\": tru");
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let streaming = body
+        .windows(13)
+        .any(|w| w == b"\"stream\":true" || w == b"\"stream\": tru");
     let (content_type, answer) = if path.ends_with("/embeddings") {
         ("application/json", Bytes::from_static(EMBEDDING.as_bytes()))
     } else if path.ends_with("/messages") {

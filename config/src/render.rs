@@ -570,7 +570,11 @@ general_settings:
         let dir = tempfile_dir();
         // Validate mode loads the module and runs its configuration.
         let wasm = root.join("target/wasm32-wasip1/release/switchyard_filter.wasm");
-        assert!(wasm.exists(), "{} is missing: run `make build`", wasm.display());
+        assert!(
+            wasm.exists(),
+            "{} is missing: run `make build`",
+            wasm.display()
+        );
         for (name, text) in [
             ("inline", CONFIG.to_string()),
             (
@@ -593,7 +597,11 @@ general_settings:
             let out = std::process::Command::new(&envoy)
                 .args(["--mode", "validate", "-c"])
                 .arg(&file)
-                .envs(r.env.iter().map(|b| (b.name.clone(), "test-value".to_string())))
+                .envs(
+                    r.env
+                        .iter()
+                        .map(|b| (b.name.clone(), "test-value".to_string())),
+                )
                 .output()
                 .unwrap();
             assert!(
