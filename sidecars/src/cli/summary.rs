@@ -44,14 +44,18 @@ pub fn groups(config: &ProxyConfig) -> Vec<GroupSummary> {
     let mut groups: Vec<GroupSummary> = Vec::new();
     for entry in &config.model_list {
         let params = &entry.litellm_params;
-        let (provider, model) = match provider_of(&params.model) {
-            Ok((p, m)) => (p.name().to_string(), m.to_string()),
-            Err(_) => ("?".to_string(), params.model.clone()),
+        let (provider, model, default_base) = match provider_of(&params.model) {
+            Ok((p, m)) => (
+                p.name().to_string(),
+                m.to_string(),
+                p.info().default_api_base,
+            ),
+            Err(_) => ("?".to_string(), params.model.clone(), None),
         };
         let deployment = DeploymentSummary {
             provider,
             model,
-            host: params.api_base.as_deref().map(url_host),
+            host: params.api_base.as_deref().or(default_base).map(url_host),
         };
         match groups.iter_mut().find(|g| g.name == entry.model_name) {
             Some(group) => group.deployments.push(deployment),
