@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::model::ProxyConfig;
+type Extra = std::collections::BTreeMap<String, Value>;
+
+use crate::model::{ProxyConfig, Secret};
 use crate::provider::{Provider, NOT_YET_SERVED};
 
 /// A problem that stops the config from being used: names the file, the field path and why.
@@ -129,6 +131,14 @@ pub fn provider_of(model: &str) -> Result<(Provider, &str), String> {
     }
 }
 
+/// RFC 9110 token characters.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 fn looks_like_openai(model: &str) -> bool {
     [
         "gpt-",
@@ -188,6 +198,43 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
                 }
             }
         }
+        let empty_reference = [
+            (
+                "api_base",
+                params.api_base.as_deref() == Some("os.environ/"),
+            ),
+            (
+                "api_version",
+                params.api_version.as_deref() == Some("os.environ/"),
+            ),
+            (
+                "organization",
+                params.organization.as_deref() == Some("os.environ/"),
+            ),
+            (
+                "api_key",
+                params.api_key.as_ref().and_then(Secret::env_var) == Some(""),
+            ),
+        ];
+        if let Some((field, _)) = empty_reference.iter().find(|(_, empty)| *empty) {
+            return fail(
+                &format!("litellm_params.{field}"),
+                "os.environ/ needs the name of a variable after the slash".into(),
+            );
+        }
+        for (field, map) in [
+            ("extra_headers", &params.extra_headers),
+            ("headers", &params.headers),
+        ] {
+            for name in map.iter().flat_map(|m| m.keys()) {
+                if !is_header_name(name) {
+                    return fail(
+                        &format!("litellm_params.{field}.{name}"),
+                        "is not a valid HTTP header name".into(),
+                    );
+                }
+            }
+        }
         if let Some(id) = &entry.model_info.id {
             if !ids.insert(id.clone()) {
                 return fail(
@@ -213,6 +260,18 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
             .in_file(file));
         }
     }
+    for (field, secret) in [
+        ("master_key", &config.general_settings.master_key),
+        ("database_url", &config.general_settings.database_url),
+    ] {
+        if secret.as_ref().and_then(Secret::env_var) == Some("") {
+            return Err(ConfigError::at(
+                format!("general_settings.{field}"),
+                "os.environ/ needs the name of a variable after the slash",
+            )
+            .in_file(file));
+        }
+    }
     if let Some(mb) = config.general_settings.max_request_size_mb {
         if !(mb > 0.0 && mb <= 1024.0) {
             return Err(ConfigError::at(
@@ -225,64 +284,226 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
     Ok(())
 }
 
-/// LiteLLM keys Switchyard reads but does not enforce yet.
-const NOT_ENFORCED_PARAMS: &[&str] = &["rpm", "tpm", "max_retries"];
+/// LiteLLM keys Switchyard knows but does not act on yet, per section. Any other key is
+/// unknown. Both are kept in `extra` and reported, never silently dropped.
+const KNOWN_TOP_LEVEL: &[&str] = &[
+    "include",
+    "credential_list",
+    "guardrails",
+    "mcp_servers",
+    "callback_settings",
+    "vector_store_registry",
+    "files_settings",
+    "assistant_settings",
+    "finetune_settings",
+    "prompts",
+];
+const KNOWN_PARAMS: &[&str] = &[
+    "rpm",
+    "tpm",
+    "max_retries",
+    "max_parallel_requests",
+    "custom_llm_provider",
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "input_cost_per_second",
+    "output_cost_per_second",
+    "tags",
+    "mock_response",
+    "drop_params",
+    "additional_drop_params",
+    "region_name",
+    "litellm_credential_name",
+    "use_in_pass_through",
+    "temperature",
+    "max_tokens",
+    "top_p",
+    "stop",
+    "seed",
+];
+const KNOWN_LITELLM_SETTINGS: &[&str] = &[
+    "drop_params",
+    "set_verbose",
+    "json_logs",
+    "callbacks",
+    "success_callback",
+    "failure_callback",
+    "service_callback",
+    "cache",
+    "cache_params",
+    "turn_off_message_logging",
+    "redact_user_api_key_info",
+    "modify_params",
+    "fallbacks",
+    "default_fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "max_budget",
+    "budget_duration",
+    "telemetry",
+    "force_ipv4",
+    "ssl_verify",
+    "max_end_user_budget",
+    "default_team_settings",
+    "default_internal_user_params",
+    "default_key_generate_params",
+    "upperbound_key_generate_params",
+    "key_generation_settings",
+    "enable_json_schema_validation",
+    "return_response_headers",
+    "guardrails",
+];
+const KNOWN_ROUTER_SETTINGS: &[&str] = &[
+    "fallbacks",
+    "default_fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "max_fallbacks",
+    "retry_policy",
+    "model_group_retry_policy",
+    "allowed_fails_policy",
+    "retry_after",
+    "disable_cooldowns",
+    "enable_pre_call_checks",
+    "optional_pre_call_checks",
+    "routing_strategy_args",
+    "provider_budget_config",
+    "enable_tag_filtering",
+    "default_litellm_params",
+    "cache_responses",
+    "redis_host",
+    "redis_port",
+    "redis_password",
+    "redis_url",
+];
+const KNOWN_GENERAL_SETTINGS: &[&str] = &[
+    "alerting",
+    "alerting_threshold",
+    "alert_types",
+    "max_response_size_mb",
+    "proxy_batch_write_at",
+    "database_connection_pool_limit",
+    "database_connection_timeout",
+    "disable_spend_logs",
+    "store_model_in_db",
+    "allowed_routes",
+    "admin_only_routes",
+    "public_routes",
+    "enforce_user_param",
+    "background_health_checks",
+    "health_check_interval",
+    "custom_auth",
+    "pass_through_endpoints",
+    "allow_requests_on_db_unavailable",
+    "disable_master_key_return",
+    "disable_reset_budget",
+    "litellm_key_header_name",
+    "ui_access_mode",
+    "key_management_system",
+    "use_redis_transaction_buffer",
+    "maximum_spend_logs_retention_period",
+    "enable_jwt_auth",
+    "otel",
+];
 
-fn warnings(config: &ProxyConfig) -> Vec<Warning> {
-    let mut out = Vec::new();
-    let mut extra = |section: &str, keys: &std::collections::BTreeMap<String, Value>| {
-        for key in keys.keys() {
-            out.push(Warning {
-                path: format!("{section}{key}"),
-                message: "not used by Switchyard (unknown, or not supported yet); kept and ignored"
-                    .into(),
-            });
-        }
-    };
-    extra("", &config.extra);
-    extra("litellm_settings.", &config.litellm_settings.extra);
-    extra("router_settings.", &config.router_settings.extra);
-    extra("general_settings.", &config.general_settings.extra);
-    for (i, entry) in config.model_list.iter().enumerate() {
-        extra(&format!("model_list[{i}]."), &entry.extra);
-        extra(
-            &format!("model_list[{i}].litellm_params."),
-            &entry.litellm_params.extra,
-        );
+fn warn(out: &mut Vec<Warning>, path: String, message: impl Into<String>) {
+    out.push(Warning {
+        path,
+        message: message.into(),
+    });
+}
+
+/// One warning per kept key: `known` ones are LiteLLM settings not acted on yet.
+fn kept_keys(out: &mut Vec<Warning>, prefix: &str, keys: &Extra, known: &[&str]) {
+    for key in keys.keys() {
+        let message = match key.as_str() {
+            "include" if prefix.is_empty() => {
+                "not supported yet: the files it names are NOT read; copy their model_list into this file"
+            }
+            k if known.contains(&k) => "not enforced by Switchyard yet; kept and ignored",
+            _ => "unknown key, kept and ignored",
+        };
+        warn(out, format!("{prefix}{key}"), message);
     }
+}
+
+/// What the config says that Switchyard keeps but does not act on.
+pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
+    let mut out = Vec::new();
+    kept_keys(&mut out, "", &config.extra, KNOWN_TOP_LEVEL);
     for (i, entry) in config.model_list.iter().enumerate() {
+        let at = format!("model_list[{i}]");
+        kept_keys(&mut out, &format!("{at}."), &entry.extra, &[]);
         let p = &entry.litellm_params;
-        for (key, set) in NOT_ENFORCED_PARAMS.iter().zip([
-            p.rpm.is_some(),
-            p.tpm.is_some(),
-            p.max_retries.is_some(),
-        ]) {
+        for (key, set) in [
+            ("rpm", p.rpm.is_some()),
+            ("tpm", p.tpm.is_some()),
+            ("max_retries", p.max_retries.is_some()),
+        ] {
             if set {
-                out.push(Warning {
-                    path: format!("model_list[{i}].litellm_params.{key}"),
-                    message: "not enforced by Switchyard yet; kept and ignored".into(),
-                });
+                warn(
+                    &mut out,
+                    format!("{at}.litellm_params.{key}"),
+                    "not enforced by Switchyard yet; kept and ignored",
+                );
             }
         }
+        kept_keys(
+            &mut out,
+            &format!("{at}.litellm_params."),
+            &p.extra,
+            KNOWN_PARAMS,
+        );
     }
-    if let Some(s) = &config.router_settings.routing_strategy {
-        if s != "simple-shuffle" {
-            out.push(Warning {
-                path: "router_settings.routing_strategy".into(),
-                message: format!(
-                    "\"{s}\" is not implemented yet; Switchyard routes by weighted round robin (simple-shuffle)"
-                ),
-            });
+    let ls = &config.litellm_settings;
+    for (key, set) in [
+        ("drop_params", ls.drop_params.is_some()),
+        ("set_verbose", ls.set_verbose.is_some()),
+    ] {
+        if set {
+            warn(
+                &mut out,
+                format!("litellm_settings.{key}"),
+                "not enforced by Switchyard yet; kept and ignored",
+            );
         }
     }
-    if config.general_settings.database_url.is_some() {
-        out.push(Warning {
-            path: "general_settings.database_url".into(),
-            message:
-                "virtual keys and spend tracking are not implemented yet; the database is not used"
-                    .into(),
-        });
+    kept_keys(
+        &mut out,
+        "litellm_settings.",
+        &ls.extra,
+        KNOWN_LITELLM_SETTINGS,
+    );
+    if let Some(s) = &config.router_settings.routing_strategy {
+        if s != "simple-shuffle" {
+            warn(
+                &mut out,
+                "router_settings.routing_strategy".into(),
+                format!(
+                    "\"{s}\" is not implemented yet; Switchyard routes by weighted round robin (simple-shuffle)"
+                ),
+            );
+        }
     }
+    kept_keys(
+        &mut out,
+        "router_settings.",
+        &config.router_settings.extra,
+        KNOWN_ROUTER_SETTINGS,
+    );
+    if config.general_settings.database_url.is_some() {
+        warn(
+            &mut out,
+            "general_settings.database_url".into(),
+            "virtual keys and spend tracking are not implemented yet; the database is not used",
+        );
+    }
+    kept_keys(
+        &mut out,
+        "general_settings.",
+        &config.general_settings.extra,
+        KNOWN_GENERAL_SETTINGS,
+    );
     out
 }
 
@@ -291,127 +512,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_litellm_config_and_keeps_unknown_keys_with_warnings() {
-        let text = r#"
-model_list:
-  - model_name: gpt-4o
-    litellm_params:
-      model: openai/gpt-4o
-      api_key: os.environ/OPENAI_API_KEY
-      rpm: 60
-      mystery: 1
-    model_info:
-      id: east
-litellm_settings:
-  drop_params: true
-  num_retries: 3
-router_settings:
-  routing_strategy: least-busy
-  model_group_alias: {gpt4: gpt-4o, hidden4: {model: gpt-4o, hidden: true}}
-general_settings:
-  master_key: sk-1234
-  alerting: [slack]
-environment_variables:
-  PORT_NUMBER: 8080
-include: [other.yaml]
-"#;
-        let loaded = load_str(text, Some("c.yaml")).unwrap();
-        let paths: Vec<_> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
-        for p in [
-            "include",
-            "litellm_settings.drop_params",
-            "general_settings.alerting",
-            "model_list[0].litellm_params.mystery",
-            "model_list[0].litellm_params.rpm",
-            "router_settings.routing_strategy",
-        ] {
-            assert!(paths.contains(&p), "no warning for {p}: {paths:?}");
-        }
-        let c = &loaded.config;
-        assert_eq!(c.litellm_settings.num_retries, Some(3));
-        assert_eq!(
-            c.router_settings.model_group_alias["hidden4"].target(),
-            "gpt-4o"
-        );
-        assert_eq!(
-            c.environment_variables(),
-            vec![("PORT_NUMBER".into(), "8080".into())]
-        );
-        assert!(c.master_key_is_set());
-        assert_eq!(
-            format!("{:?}", c.general_settings.master_key),
-            "Some(<literal secret>)"
-        );
-        assert!(
-            c.litellm_settings.extra.contains_key("drop_params"),
-            "unknown keys are kept"
-        );
-    }
-
-    #[test]
-    fn errors_name_the_file_the_field_and_why() {
-        let e = load_str("model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      timeout: soon\n", Some("c.yaml")).unwrap_err();
-        assert_eq!(e.file.as_deref(), Some("c.yaml"));
-        assert_eq!(
-            e.path.as_deref(),
-            Some("model_list[0].litellm_params.timeout")
-        );
-
-        let e = load_str("model_list:\n  - model_name: claude\n    litellm_params:\n      model: anthropic/claude-3\n", None).unwrap_err();
-        assert_eq!(
-            e.path.as_deref(),
-            Some("model_list[0].litellm_params.model")
-        );
-        assert!(
-            e.message.contains("anthropic")
-                && e.message.contains("\"claude\"")
-                && e.message.contains("served today"),
-            "{e}"
-        );
-
-        let e = load_str(
-            "model_list:\n  - model_name: x\n    litellm_params:\n      model: llama3\n",
-            None,
-        )
-        .unwrap_err();
-        assert!(e.message.contains("no provider prefix"), "{e}");
-
-        let e = load_str(
-            "model_list:\n  - litellm_params:\n      model: openai/x\n",
-            None,
-        )
-        .unwrap_err();
-        assert!(e.message.contains("model_name"), "{e}");
-
-        let e = load_str(
-            "router_settings:\n  model_group_alias: {a: nothing}\n",
-            None,
-        )
-        .unwrap_err();
-        assert_eq!(
-            e.path.as_deref(),
-            Some("router_settings.model_group_alias.a")
-        );
-
-        let e = load_str("model_list: [\n", Some("bad.yaml")).unwrap_err();
-        assert!(e.to_string().starts_with("bad.yaml: "), "{e}");
-    }
-
-    #[test]
-    fn bare_openai_model_names_and_quick_form() {
+    fn provider_prefixes_and_bare_openai_names() {
         assert_eq!(provider_of("gpt-4o").unwrap(), (Provider::Openai, "gpt-4o"));
+        for bare in [
+            "o1-mini",
+            "o3",
+            "o4-mini",
+            "chatgpt-4o-latest",
+            "text-embedding-3-small",
+            "davinci-002",
+            "babbage-002",
+        ] {
+            assert_eq!(provider_of(bare).unwrap(), (Provider::Openai, bare));
+        }
         assert_eq!(
             provider_of("openrouter/anthropic/claude").unwrap(),
             (Provider::Openrouter, "anthropic/claude")
         );
+        assert_eq!(
+            provider_of("vllm/m").unwrap(),
+            (Provider::HostedVllm, "m"),
+            "LiteLLM's alias prefixes resolve too"
+        );
         assert!(provider_of("groq/").is_err());
-        let c = ProxyConfig::from_model_flag("openai/gpt-4o-mini").unwrap();
-        assert_eq!(c.model_list[0].model_name, "openai/gpt-4o-mini");
-        assert!(ProxyConfig::from_model_flag("gemini/gemini-pro").is_err());
+        assert!(provider_of("llama3")
+            .unwrap_err()
+            .contains("no provider prefix"));
+        assert!(provider_of("nope/x")
+            .unwrap_err()
+            .contains("unknown provider \"nope\""));
+        assert!(provider_of("bedrock/x").unwrap_err().contains("not served"));
     }
 
     #[test]
-    fn empty_file_is_an_empty_config() {
-        assert!(load_str("", None).unwrap().config.model_list.is_empty());
+    fn header_names() {
+        assert!(is_header_name("X-Team_1"));
+        assert!(!is_header_name("Bad Header"));
+        assert!(!is_header_name(""));
+        assert!(!is_header_name("x:y"));
     }
 }

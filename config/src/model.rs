@@ -64,28 +64,44 @@ pub struct LitellmParams {
     /// Share of the group's traffic (simple-shuffle weights).
     #[serde(default)]
     pub weight: Option<f64>,
+    /// Sent with every request to this deployment; values may be `os.environ/VAR`.
     #[serde(default)]
     pub extra_headers: Option<BTreeMap<String, String>>,
+    /// LiteLLM's other name for `extra_headers`.
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+/// Free-form in LiteLLM (costs, context sizes, ...): its other keys are kept without warnings.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ModelInfo {
+    /// The deployment id (`x-litellm-model-id`); generated when absent.
     #[serde(default)]
     pub id: Option<String>,
+    /// `chat`, `embedding`, `completion`, ...
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub base_model: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct LitellmSettings {
+    /// Seconds; the default timeout of every request.
     #[serde(default)]
     pub request_timeout: Option<f64>,
     #[serde(default)]
     pub num_retries: Option<u32>,
+    /// Read, not acted on yet (the loader warns).
+    #[serde(default)]
+    pub drop_params: Option<bool>,
+    /// Read, not acted on yet: use `--detailed_debug`.
+    #[serde(default)]
+    pub set_verbose: Option<bool>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -96,8 +112,13 @@ pub struct RouterSettings {
     pub routing_strategy: Option<String>,
     #[serde(default)]
     pub num_retries: Option<u32>,
+    /// Seconds; the default timeout of every deployment.
     #[serde(default)]
     pub timeout: Option<f64>,
+    /// Seconds; the default timeout of streamed requests.
+    #[serde(default)]
+    pub stream_timeout: Option<f64>,
+    /// Failures before a deployment is ejected (outlier detection's consecutive_5xx).
     #[serde(default)]
     pub allowed_fails: Option<u32>,
     /// Seconds a failing deployment cools down.
@@ -135,6 +156,7 @@ pub struct GeneralSettings {
     pub master_key: Option<Secret>,
     #[serde(default)]
     pub database_url: Option<Secret>,
+    /// Request bodies above this get 413; default 16.
     #[serde(default)]
     pub max_request_size_mb: Option<f64>,
     #[serde(flatten)]
@@ -153,6 +175,14 @@ impl Secret {
         match s.strip_prefix("os.environ/") {
             Some(var) => Secret::Env(var.to_string()),
             None => Secret::Literal(s.to_string()),
+        }
+    }
+
+    /// The variable's name, for `os.environ/VAR`.
+    pub fn env_var(&self) -> Option<&str> {
+        match self {
+            Secret::Env(var) => Some(var),
+            Secret::Literal(_) => None,
         }
     }
 
@@ -227,6 +257,18 @@ impl ProxyConfig {
     /// Whether general_settings.master_key is set (the gateway then requires it).
     pub fn master_key_is_set(&self) -> bool {
         self.general_settings.master_key.is_some()
+    }
+
+    /// Every deployment resolved for the filter, `os.environ/` references read now from the
+    /// config's environment_variables and this process's environment. `sidecar` is where
+    /// Envoy reaches the sidecar (it serves the demo provider).
+    pub fn resolve_deployments(
+        &self,
+        sidecar: (&str, u16),
+    ) -> Result<Vec<crate::resolve::Resolved>, ConfigError> {
+        let process = |name: &str| std::env::var(name).ok();
+        let env = crate::resolve::layered_env(self, &process);
+        crate::resolve::deployments(self, sidecar, &env)
     }
 
     /// environment_variables: from config.yaml, to set in this process (before resolving

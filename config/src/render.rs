@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::contract::{FilterConfig, GroupConfig, Role, CLUSTER_HEADER, METADATA_NAMESPACE};
 use crate::load::ConfigError;
 use crate::model::{ProxyConfig, Secret};
-use crate::resolve::{deployments, KeySource, Resolved};
+use crate::resolve::{deployments, group_timeouts, layered_env, KeySource, Resolved};
 
 /// The default for general_settings.max_request_size_mb.
 pub const DEFAULT_MAX_REQUEST_MB: f64 = 16.0;
@@ -65,18 +65,22 @@ pub struct Rendered {
     pub env: Vec<EnvBinding>,
 }
 
+/// Renders the bootstrap. `os.environ/VAR` values are resolved now: from the config's own
+/// environment_variables first (they override the process environment, as in LiteLLM, and
+/// the CLI also sets them in its environment for Envoy), then from this process's environment.
 pub fn render(config: &ProxyConfig, opts: &RenderOptions) -> Result<Rendered, ConfigError> {
     let env = |name: &str| std::env::var(name).ok();
     render_with_env(config, opts, &env)
 }
 
-/// `render` with the environment given, for tests.
+/// `render` with the process environment replaced by `env` (tests, tools).
 pub fn render_with_env(
     config: &ProxyConfig,
     opts: &RenderOptions,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Rendered, ConfigError> {
-    let deps = deployments(config, (&opts.sidecar_host, opts.sidecar_port), env)?;
+    let env = layered_env(config, env);
+    let deps = deployments(config, (&opts.sidecar_host, opts.sidecar_port), &env)?;
     let max_request_bytes = (config
         .general_settings
         .max_request_size_mb
@@ -97,30 +101,35 @@ pub fn render_with_env(
             Secret::Literal(_) => MASTER_KEY_VAR.to_string(),
         });
 
-    // Groups in config order of first appearance, each with a unique cluster name.
-    let mut groups: BTreeMap<String, GroupConfig> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let mut cluster_names = BTreeSet::new();
+    // Model groups in config order of first appearance, each with its deployments and a
+    // unique cluster name (two model_names may sanitise alike).
+    let mut members_of: Vec<(&str, Vec<&Resolved>)> = Vec::new();
     for d in &deps {
-        let group = groups.entry(d.config.group.clone()).or_insert_with(|| {
-            order.push(d.config.group.clone());
-            let base = format!("group_{}", sanitize(&d.config.group));
-            let mut name = base.clone();
-            let mut n = 2;
-            while !cluster_names.insert(name.clone()) {
-                name = format!("{base}_{n}");
-                n += 1;
-            }
+        match members_of.iter_mut().find(|(g, _)| *g == d.config.group) {
+            Some((_, members)) => members.push(d),
+            None => members_of.push((&d.config.group, vec![d])),
+        }
+    }
+    let mut groups: BTreeMap<String, GroupConfig> = BTreeMap::new();
+    let mut cluster_names = BTreeSet::new();
+    for (name, members) in &members_of {
+        let base = format!("group_{}", sanitize(name));
+        let mut cluster = base.clone();
+        let mut n = 2;
+        while !cluster_names.insert(cluster.clone()) {
+            cluster = format!("{base}_{n}");
+            n += 1;
+        }
+        let (timeout_ms, stream_timeout_ms) = group_timeouts(config, members);
+        groups.insert(
+            name.to_string(),
             GroupConfig {
-                cluster: name,
-                timeout_ms: 0,
-                stream_timeout_ms: 0,
-                deployments: Vec::new(),
-            }
-        });
-        group.timeout_ms = group.timeout_ms.max(d.timeout_ms);
-        group.stream_timeout_ms = group.stream_timeout_ms.max(d.stream_timeout_ms);
-        group.deployments.push(d.config.id.clone());
+                cluster,
+                timeout_ms,
+                stream_timeout_ms,
+                deployments: members.iter().map(|d| d.config.id.clone()).collect(),
+            },
+        );
     }
     let aliases = config
         .router_settings
@@ -143,13 +152,12 @@ pub fn render_with_env(
     let wasm = |role| wasm_filter(role, &filter_config(role), opts, &env_names);
 
     let mut clusters = vec![sidecar_cluster(opts)];
-    for name in &order {
-        if let Some(group) = groups.get(name) {
-            let members: Vec<&Resolved> = deps.iter().filter(|d| &d.config.group == name).collect();
+    for (name, members) in &members_of {
+        if let Some(group) = groups.get(*name) {
             clusters.push(group_cluster(
                 config,
                 &group.cluster,
-                &members,
+                members,
                 buffer_limit,
                 wasm(Role::Provider)?,
             ));
@@ -190,7 +198,13 @@ fn seconds(ms: u64) -> String {
     format!("{}.{:03}s", ms / 1000, ms % 1000)
 }
 
-/// What the VM's environment must hold: keys and the master key, by name only.
+/// A variable set by the config's environment_variables section.
+fn config_env(config: &ProxyConfig, name: &str) -> Option<String> {
+    config.environment_variables.get(name).map(|v| v.0.clone())
+}
+
+/// What the VM's environment must hold: keys and the master key, by name only. A value is
+/// given when it comes from config.yaml (a literal, or the environment_variables section).
 fn env_bindings(config: &ProxyConfig, deps: &[Resolved]) -> Vec<EnvBinding> {
     let mut out: Vec<EnvBinding> = Vec::new();
     let mut add = |name: String, value: Option<String>| {
@@ -199,14 +213,14 @@ fn env_bindings(config: &ProxyConfig, deps: &[Resolved]) -> Vec<EnvBinding> {
         }
     };
     match &config.general_settings.master_key {
-        Some(Secret::Env(var)) => add(var.clone(), None),
+        Some(Secret::Env(var)) => add(var.clone(), config_env(config, var)),
         Some(Secret::Literal(v)) => add(MASTER_KEY_VAR.to_string(), Some(v.clone())),
         None => {}
     }
     for d in deps {
         match (&d.key, &d.config.key_env) {
             (KeySource::Literal(v), Some(var)) => add(var.clone(), Some(v.clone())),
-            (KeySource::Env(var), _) => add(var.clone(), None),
+            (KeySource::Env(var), _) => add(var.clone(), config_env(config, var)),
             _ => {}
         }
     }
@@ -412,210 +426,4 @@ fn group_cluster(
         cluster["transport_socket_matches"] = Value::Array(socket_matches);
     }
     cluster
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::load::load_str;
-
-    fn opts() -> RenderOptions {
-        RenderOptions {
-            host: "127.0.0.1".into(),
-            port: 4000,
-            admin_host: "127.0.0.1".into(),
-            admin_port: 9901,
-            sidecar_host: "127.0.0.1".into(),
-            sidecar_port: 4001,
-            wasm_path: "/x/switchyard.wasm".into(),
-            detailed_debug: false,
-        }
-    }
-
-    const CONFIG: &str = "
-model_list:
-  - model_name: gpt-4o
-    litellm_params: {model: openai/gpt-4o, api_key: sk-literal-openai-key, weight: 2}
-  - model_name: gpt-4o
-    litellm_params: {model: azure/dep, api_base: https://res.openai.azure.com, api_key: os.environ/AZURE_KEY, api_version: '2024-10-21'}
-  - model_name: local
-    litellm_params: {model: hosted_vllm/llama, api_base: 'http://127.0.0.1:8000/v1', timeout: 30}
-router_settings:
-  num_retries: 4
-  allowed_fails: 2
-  cooldown_time: 7
-  model_group_alias: {gpt4: gpt-4o}
-general_settings:
-  master_key: sk-literal-master
-  max_request_size_mb: 2
-";
-
-    fn rendered() -> (Value, Rendered) {
-        let cfg = load_str(CONFIG, None).unwrap().config;
-        let r = render_with_env(&cfg, &opts(), &|_| None).unwrap();
-        (serde_yaml_ng::from_str(&r.bootstrap_yaml).unwrap(), r)
-    }
-
-    fn filter_config(filter: &Value) -> FilterConfig {
-        let s = filter["typed_config"]["config"]["configuration"]["value"]
-            .as_str()
-            .unwrap();
-        serde_json::from_str(s).unwrap()
-    }
-
-    #[test]
-    fn secrets_are_never_in_the_bootstrap() {
-        let (_, r) = rendered();
-        assert!(
-            !r.bootstrap_yaml.contains("sk-literal"),
-            "a secret leaked into the bootstrap"
-        );
-        let names: Vec<_> = r.env.iter().map(|b| b.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "SWITCHYARD_MASTER_KEY",
-                "SWITCHYARD_KEY_0",
-                "AZURE_KEY",
-                "HOSTED_VLLM_API_KEY"
-            ]
-        );
-        assert_eq!(r.env[1].value.as_deref(), Some("sk-literal-openai-key"));
-        assert_eq!(r.env[2].value, None);
-        assert!(!format!("{:?}", r.env).contains("sk-literal"));
-    }
-
-    #[test]
-    fn listener_route_and_gateway_filter() {
-        let (b, _) = rendered();
-        let l = &b["static_resources"]["listeners"][0];
-        assert_eq!(l["per_connection_buffer_limit_bytes"], 3 * 1024 * 1024);
-        let hcm = &l["filter_chains"][0]["filters"][0]["typed_config"];
-        let routes = &hcm["route_config"]["virtual_hosts"][0]["routes"];
-        assert_eq!(routes[0]["route"]["cluster"], SIDECAR_CLUSTER);
-        let main = &routes[1]["route"];
-        assert_eq!(main["cluster_header"], CLUSTER_HEADER);
-        assert_eq!(main["retry_policy"]["num_retries"], 4);
-        let gw = filter_config(&hcm["http_filters"][0]);
-        assert_eq!(gw.role, Role::Gateway);
-        assert_eq!(gw.max_request_bytes, 2 * 1024 * 1024);
-        assert_eq!(gw.master_key_env.as_deref(), Some("SWITCHYARD_MASTER_KEY"));
-        assert_eq!(gw.aliases["gpt4"], "gpt-4o");
-        assert_eq!(gw.groups["gpt-4o"].deployments.len(), 2);
-        assert_eq!(gw.groups["local"].timeout_ms, 30_000);
-        let vm = &hcm["http_filters"][0]["typed_config"]["config"]["vm_config"];
-        assert_eq!(vm["environment_variables"]["host_env_keys"][2], "AZURE_KEY");
-        assert_eq!(hcm["http_filters"][1]["name"], "envoy.filters.http.router");
-    }
-
-    #[test]
-    fn one_cluster_per_group_with_deployments_as_endpoints() {
-        let (b, _) = rendered();
-        let clusters = b["static_resources"]["clusters"].as_array().unwrap();
-        let names: Vec<_> = clusters
-            .iter()
-            .map(|c| c["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, [SIDECAR_CLUSTER, "group_gpt-4o", "group_local"]);
-        let g = &clusters[1];
-        let eps = g["load_assignment"]["endpoints"][0]["lb_endpoints"]
-            .as_array()
-            .unwrap();
-        assert_eq!(
-            eps[0]["endpoint"]["address"]["socket_address"]["address"],
-            "api.openai.com"
-        );
-        assert_eq!(
-            eps[0]["endpoint"]["address"]["socket_address"]["port_value"],
-            443
-        );
-        assert_eq!(eps[0]["load_balancing_weight"], 2);
-        assert_eq!(
-            eps[1]["metadata"]["filter_metadata"]["envoy.transport_socket_match"]["tls"],
-            "res.openai.azure.com"
-        );
-        let matches = g["transport_socket_matches"].as_array().unwrap();
-        assert_eq!(matches.len(), 2);
-        assert_eq!(
-            matches[0]["transport_socket"]["typed_config"]["sni"],
-            "api.openai.com"
-        );
-        assert_eq!(g["outlier_detection"]["consecutive_5xx"], 2);
-        assert_eq!(g["outlier_detection"]["base_ejection_time"], "7.000s");
-        let filters = &g["typed_extension_protocol_options"]
-            ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"];
-        let p = filter_config(&filters[0]);
-        assert_eq!(p.role, Role::Provider);
-        let id = eps[1]["metadata"]["filter_metadata"]["switchyard"]["deployment"]
-            .as_str()
-            .unwrap();
-        assert_eq!(p.deployments[id].model, "dep");
-        assert_eq!(filters[1]["name"], "envoy.filters.http.upstream_codec");
-        assert!(
-            clusters[2].get("transport_socket_matches").is_none(),
-            "plain http needs no TLS"
-        );
-    }
-
-    /// The rendered bootstraps pass `envoy --mode validate` (the real Envoy from `make setup`).
-    #[test]
-    fn envoy_accepts_the_rendered_bootstraps() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let envoy = root.join(".venv/bin/envoy");
-        assert!(
-            envoy.exists(),
-            "{} is missing: run `make setup`",
-            envoy.display()
-        );
-        let dir = tempfile_dir();
-        // Validate mode loads the module and runs its configuration.
-        let wasm = root.join("target/wasm32-wasip1/release/switchyard_filter.wasm");
-        assert!(
-            wasm.exists(),
-            "{} is missing: run `make build`",
-            wasm.display()
-        );
-        for (name, text) in [
-            ("inline", CONFIG.to_string()),
-            (
-                "quickstart",
-                std::fs::read_to_string(root.join("config/examples/quickstart.yaml")).unwrap(),
-            ),
-            (
-                "full",
-                std::fs::read_to_string(root.join("config/examples/full.yaml")).unwrap(),
-            ),
-        ] {
-            let cfg = load_str(&text, Some(name)).unwrap().config;
-            let mut o = opts();
-            o.wasm_path = wasm.clone();
-            o.detailed_debug = name == "full";
-            let env = |v: &str| Some(format!("value-of-{v}")).filter(|_| v.ends_with("_KEY"));
-            let r = render_with_env(&cfg, &o, &env).unwrap();
-            let file = dir.join(format!("{name}.yaml"));
-            std::fs::write(&file, &r.bootstrap_yaml).unwrap();
-            let out = std::process::Command::new(&envoy)
-                .args(["--mode", "validate", "-c"])
-                .arg(&file)
-                .envs(
-                    r.env
-                        .iter()
-                        .map(|b| (b.name.clone(), "test-value".to_string())),
-                )
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{name}: envoy rejected the bootstrap:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("switchyard-render-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
 }

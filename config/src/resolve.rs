@@ -42,8 +42,10 @@ pub struct Resolved {
     pub host: String,
     pub port: u16,
     pub weight: u32,
-    pub timeout_ms: u64,
-    pub stream_timeout_ms: u64,
+    /// litellm_params.timeout, when set.
+    pub timeout_ms: Option<u64>,
+    /// litellm_params.stream_timeout, when set.
+    pub stream_timeout_ms: Option<u64>,
 }
 
 /// A URL split into scheme, host, port and path (without trailing slash).
@@ -63,37 +65,45 @@ pub fn split_url(url: &str) -> Result<(String, String, u16, String), String> {
     if path.contains('?') {
         return Err(format!("\"{url}\": an api_base takes no query string"));
     }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| format!("\"{url}\": bad port \"{p}\""))?,
-        ),
-        _ => (authority, default_port),
+    let bad_port = |p: &str| format!("\"{url}\": bad port \"{p}\"");
+    // `[v6]:port` keeps its colons inside the brackets.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, rest) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("\"{url}\": unclosed [ in the host"))?;
+            match rest.strip_prefix(':') {
+                Some(p) => (host, p.parse::<u16>().map_err(|_| bad_port(p))?),
+                None if rest.is_empty() => (host, default_port),
+                None => return Err(format!("\"{url}\": unexpected \"{rest}\" after the host")),
+            }
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad_port(p))?),
+            None => (authority, default_port),
+        },
     };
     if host.is_empty() || host.contains('@') {
         return Err(format!("\"{url}\": no host"));
     }
     Ok((
         scheme.to_string(),
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
+        host.to_string(),
         port,
         path.trim_end_matches('/').to_string(),
     ))
 }
 
+/// A non-secret value, with `os.environ/VAR` read now.
 fn text(
     value: &Option<String>,
-    field: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<String>, String> {
     match value {
         None => Ok(None),
         Some(v) => match v.strip_prefix("os.environ/") {
             Some(var) => env(var).map(Some).ok_or_else(|| {
-                format!("{field} refers to {var}, which is not set in the environment")
+                format!("refers to os.environ/{var}, but {var} is not set in the environment")
             }),
             None => Ok(Some(v.clone())),
         },
@@ -104,22 +114,58 @@ fn secs_to_ms(secs: f64) -> u64 {
     (secs * 1000.0).round() as u64
 }
 
+/// model_info.id, else the first 12 hex digits of a SHA-256 over model_name and the
+/// litellm_params, secrets left out: stable across restarts while the entry is unchanged.
 fn deployment_id(entry: &ModelEntry) -> String {
     if let Some(id) = &entry.model_info.id {
         return id.clone();
     }
-    // Stable across restarts, and never derived from a secret.
     let p = &entry.litellm_params;
     let mut h = Sha256::new();
-    for part in [
+    let mut part = |bytes: &[u8]| {
+        h.update(bytes);
+        h.update([0]);
+    };
+    for fixed in [
         entry.model_name.as_str(),
         p.model.as_str(),
         p.api_base.as_deref().unwrap_or(""),
         p.api_version.as_deref().unwrap_or(""),
         p.organization.as_deref().unwrap_or(""),
     ] {
-        h.update(part.as_bytes());
-        h.update([0]);
+        part(fixed.as_bytes());
+    }
+    // Parameters that are set add `name=value`, so adding one to the hash later leaves the ids
+    // of configs without it unchanged.
+    let number = |v: Option<f64>| v.map(|v| v.to_string());
+    let map = |m: &Option<std::collections::BTreeMap<String, String>>| {
+        m.as_ref()
+            .map(|m| serde_json::to_string(m).unwrap_or_default())
+    };
+    let optional = [
+        (
+            "api_key_env",
+            p.api_key
+                .as_ref()
+                .and_then(Secret::env_var)
+                .map(str::to_string),
+        ),
+        ("timeout", number(p.timeout)),
+        ("stream_timeout", number(p.stream_timeout)),
+        ("max_retries", p.max_retries.map(|v| v.to_string())),
+        ("rpm", p.rpm.map(|v| v.to_string())),
+        ("tpm", p.tpm.map(|v| v.to_string())),
+        ("weight", number(p.weight)),
+        ("extra_headers", map(&p.extra_headers)),
+        ("headers", map(&p.headers)),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            part(format!("{name}={value}").as_bytes());
+        }
+    }
+    for (name, value) in &p.extra {
+        part(format!("{name}={value}").as_bytes());
     }
     h.finalize()
         .iter()
@@ -128,66 +174,90 @@ fn deployment_id(entry: &ModelEntry) -> String {
         .collect()
 }
 
-/// Every deployment of the config. `sidecar` is where the demo provider is served.
+/// The environment `os.environ/` references are read from: the config's own
+/// environment_variables first (they override the process's, as in LiteLLM), then `env`.
+pub fn layered_env<'a>(
+    config: &'a ProxyConfig,
+    env: &'a dyn Fn(&str) -> Option<String>,
+) -> impl Fn(&str) -> Option<String> + 'a {
+    move |name| {
+        config
+            .environment_variables
+            .get(name)
+            .map(|v| v.0.clone())
+            .or_else(|| env(name))
+    }
+}
+
+/// Every deployment of the config, with its `os.environ/` references and the provider's
+/// environment variables read through `env` (see [`layered_env`]). `sidecar` is where the
+/// demo provider is served.
 pub fn deployments(
     config: &ProxyConfig,
     sidecar: (&str, u16),
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Resolved>, ConfigError> {
-    config
-        .model_list
-        .iter()
-        .enumerate()
-        .map(|(index, entry)| {
-            resolve_one(config, index, entry, sidecar, env).map_err(|(field, msg)| {
-                ConfigError::at(format!("model_list[{index}].{field}"), msg)
-            })
-        })
-        .collect()
+    let mut out: Vec<Resolved> = Vec::new();
+    for (index, entry) in config.model_list.iter().enumerate() {
+        let at = |field: &str| format!("model_list[{index}].{field}");
+        let mut d = resolve_one(index, entry, sidecar, env)
+            .map_err(|(field, msg)| ConfigError::at(at(&field), msg))?;
+        if out.iter().any(|o| o.config.id == d.config.id) {
+            if entry.model_info.id.is_some() {
+                return Err(ConfigError::at(
+                    at("model_info.id"),
+                    format!(
+                        "\"{}\" is the id of another deployment; ids must be unique",
+                        d.config.id
+                    ),
+                ));
+            }
+            // Identical entries apart from their secrets (two keys for one model).
+            d.config.id = format!("{}-{index}", d.config.id);
+        }
+        out.push(d);
+    }
+    Ok(out)
 }
 
 fn resolve_one(
-    config: &ProxyConfig,
     index: usize,
     entry: &ModelEntry,
     sidecar: (&str, u16),
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Resolved, (&'static str, String)> {
+) -> Result<Resolved, (String, String)> {
     let p = &entry.litellm_params;
-    let (provider, model) = provider_of(&p.model).map_err(|e| ("litellm_params.model", e))?;
+    // Errors name the field under litellm_params.
+    let at = |field: &str| {
+        let path = format!("litellm_params.{field}");
+        move |e: String| (path, e)
+    };
+    let (provider, model) = provider_of(&p.model).map_err(at("model"))?;
     let info = provider.info();
     let api_base = match provider {
         Provider::Demo => format!("http://{}:{}/demo/v1", sidecar.0, sidecar.1),
-        _ => {
-            let configured =
-                text(&p.api_base, "api_base", env).map_err(|e| ("litellm_params.api_base", e))?;
-            configured
-                .or_else(|| info.api_base_env.and_then(env))
-                .or_else(|| info.default_api_base.map(str::to_string))
-                .ok_or_else(|| {
-                    (
-                        "litellm_params.api_base",
-                        format!(
-                            "{} deployments need an api_base (deployment \"{}\"); set it here or in {}",
-                            provider.name(),
-                            entry.model_name,
-                            info.api_base_env.unwrap_or("the config")
-                        ),
-                    )
-                })?
-        }
+        _ => text(&p.api_base, env)
+            .map_err(at("api_base"))?
+            .or_else(|| info.api_base_env.and_then(env))
+            .or_else(|| info.default_api_base.map(str::to_string))
+            .ok_or_else(|| {
+                at("api_base")(format!(
+                    "{} deployments need an api_base (deployment \"{}\"); set it here or in {}",
+                    provider.name(),
+                    entry.model_name,
+                    info.api_base_env.unwrap_or("the config")
+                ))
+            })?,
     };
-    let (scheme, host, port, base_path) =
-        split_url(&api_base).map_err(|e| ("litellm_params.api_base", e))?;
+    let (scheme, host, port, base_path) = split_url(&api_base).map_err(at("api_base"))?;
+    let api_version = text(&p.api_version, env).map_err(at("api_version"))?;
     let api_version = match provider {
         Provider::Azure => Some(
-            text(&p.api_version, "api_version", env)
-                .map_err(|e| ("litellm_params.api_version", e))?
+            api_version
                 .or_else(|| env("AZURE_API_VERSION"))
                 .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_string()),
         ),
-        _ => text(&p.api_version, "api_version", env)
-            .map_err(|e| ("litellm_params.api_version", e))?,
+        _ => api_version,
     };
     let key = match (&p.api_key, provider) {
         (_, Provider::Demo) => KeySource::None,
@@ -203,23 +273,23 @@ fn resolve_one(
         KeySource::None => None,
     };
     let mut headers = Vec::new();
-    for map in [&p.headers, &p.extra_headers].into_iter().flatten() {
-        for (name, value) in map {
-            let value = text(&Some(value.clone()), name, env)
-                .map_err(|e| ("litellm_params.extra_headers", e))?;
-            headers.push((name.to_ascii_lowercase(), value.unwrap_or_default()));
+    for (field, map) in [("headers", &p.headers), ("extra_headers", &p.extra_headers)] {
+        for (name, value) in map.iter().flatten() {
+            let value = text(&Some(value.clone()), env)
+                .map_err(at(&format!("{field}.{name}")))?
+                .unwrap_or_default();
+            headers.push((name.to_ascii_lowercase(), value));
         }
     }
-    let default_timeout = config
-        .router_settings
-        .timeout
-        .or(config.litellm_settings.request_timeout)
-        .unwrap_or(DEFAULT_TIMEOUT_SECS);
-    let timeout = p.timeout.unwrap_or(default_timeout);
-    let authority = if port == if scheme == "https" { 443 } else { 80 } {
-        host.clone()
+    let bracketed = if host.contains(':') {
+        format!("[{host}]")
     } else {
-        format!("{host}:{port}")
+        host.clone()
+    };
+    let authority = if port == if scheme == "https" { 443 } else { 80 } {
+        bracketed
+    } else {
+        format!("{bracketed}:{port}")
     };
     Ok(Resolved {
         index,
@@ -234,17 +304,41 @@ fn resolve_one(
             api_version,
             auth: info.auth,
             key_env,
-            organization: text(&p.organization, "organization", env)
-                .map_err(|e| ("litellm_params.organization", e))?,
+            organization: text(&p.organization, env).map_err(at("organization"))?,
             headers,
         },
         key,
         host,
         port,
         weight: p.weight.map_or(1, |w| (w.round() as u32).max(1)),
-        timeout_ms: secs_to_ms(timeout),
-        stream_timeout_ms: secs_to_ms(p.stream_timeout.unwrap_or(timeout)),
+        timeout_ms: p.timeout.map(secs_to_ms),
+        stream_timeout_ms: p.stream_timeout.map(secs_to_ms),
     })
+}
+
+/// The group's timeouts: the longest its deployments set, else the config's defaults.
+pub fn group_timeouts(config: &ProxyConfig, members: &[&Resolved]) -> (u64, u64) {
+    let timeout_ms = members
+        .iter()
+        .filter_map(|d| d.timeout_ms)
+        .max()
+        .unwrap_or_else(|| secs_to_ms(default_timeout_secs(config)));
+    let stream_timeout_ms = members
+        .iter()
+        .filter_map(|d| d.stream_timeout_ms)
+        .max()
+        .or(config.router_settings.stream_timeout.map(secs_to_ms))
+        .unwrap_or(timeout_ms);
+    (timeout_ms, stream_timeout_ms)
+}
+
+/// router_settings.timeout, else litellm_settings.request_timeout, else 600 s.
+pub fn default_timeout_secs(config: &ProxyConfig) -> f64 {
+    config
+        .router_settings
+        .timeout
+        .or(config.litellm_settings.request_timeout)
+        .unwrap_or(DEFAULT_TIMEOUT_SECS)
 }
 
 /// The variable `up` puts a literal api_key from config.yaml into.
@@ -255,24 +349,6 @@ pub fn literal_key_var(index: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::load_str;
-    use crate::provider::AuthStyle;
-
-    fn env(name: &str) -> Option<String> {
-        match name {
-            "AZ_BASE" => Some("https://res.openai.azure.com/".into()),
-            "HOSTED_VLLM_API_BASE" => Some("http://vllm:8000/v1".into()),
-            _ => None,
-        }
-    }
-
-    fn resolve(yaml: &str) -> Result<Vec<Resolved>, ConfigError> {
-        deployments(
-            &load_str(yaml, None).unwrap().config,
-            ("127.0.0.1", 4001),
-            &env,
-        )
-    }
 
     #[test]
     fn urls() {
@@ -284,98 +360,17 @@ mod tests {
             split_url("http://127.0.0.1:8000").unwrap(),
             ("http".into(), "127.0.0.1".into(), 8000, "".into())
         );
+        assert_eq!(
+            split_url("http://[::1]:8000/v1").unwrap(),
+            ("http".into(), "::1".into(), 8000, "/v1".into())
+        );
+        assert_eq!(split_url("https://[::1]").unwrap().1, "::1");
+        assert!(split_url("http://[::1").is_err());
         assert!(split_url("api.openai.com").is_err());
         assert!(split_url("ftp://x").is_err());
         assert!(split_url("http://x:port").is_err());
-    }
-
-    #[test]
-    fn every_provider_has_its_defaults() {
-        for p in Provider::all() {
-            let info = p.info();
-            let yaml = format!("model_list:\n  - model_name: m\n    litellm_params:\n      model: {}/some-model\n      api_base: http://h:1/v1\n", p.name());
-            let d = &resolve(&yaml).unwrap()[0];
-            assert_eq!(d.config.provider, p);
-            assert_eq!(d.config.model, "some-model");
-            if p != Provider::Demo {
-                assert_eq!(
-                    (d.host.as_str(), d.port, d.config.base_path.as_str()),
-                    ("h", 1, "/v1"),
-                    "{p:?}"
-                );
-                assert_eq!(d.config.key_env.as_deref(), info.api_key_env, "{p:?}");
-            }
-            if let Some(base) = info.default_api_base {
-                let yaml = format!(
-                    "model_list:\n  - model_name: m\n    litellm_params:\n      model: {}/x\n",
-                    p.name()
-                );
-                let d = &resolve(&yaml).unwrap()[0];
-                let (scheme, host, _, path) = split_url(base).unwrap();
-                assert_eq!(
-                    (
-                        d.config.scheme.as_str(),
-                        d.host.as_str(),
-                        d.config.base_path.as_str()
-                    ),
-                    (scheme.as_str(), host.as_str(), path.as_str()),
-                    "{p:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn azure_vllm_demo_and_keys() {
-        let ds = resolve(
-            "model_list:
-  - model_name: a
-    litellm_params: {model: azure/my-deploy, api_base: os.environ/AZ_BASE, api_key: literal-secret}
-  - model_name: v
-    litellm_params: {model: hosted_vllm/meta-llama/Llama-3.1-8B, timeout: 2.5, weight: 3}
-  - model_name: d
-    litellm_params: {model: switchyard_demo/demo}
-",
-        )
-        .unwrap();
-        let a = &ds[0];
-        assert_eq!(
-            a.config.api_version.as_deref(),
-            Some(DEFAULT_AZURE_API_VERSION)
-        );
-        assert_eq!(a.config.auth, AuthStyle::ApiKeyHeader);
-        assert_eq!(a.config.authority, "res.openai.azure.com");
-        assert_eq!(a.key, KeySource::Literal("literal-secret".into()));
-        assert_eq!(a.config.key_env.as_deref(), Some("SWITCHYARD_KEY_0"));
-        assert!(!format!("{a:?}").contains("literal-secret"));
-        let v = &ds[1];
-        assert_eq!(
-            (v.host.as_str(), v.port, v.config.model.as_str()),
-            ("vllm", 8000, "meta-llama/Llama-3.1-8B")
-        );
-        assert_eq!(
-            (v.timeout_ms, v.stream_timeout_ms, v.weight),
-            (2500, 2500, 3)
-        );
-        let d = &ds[2];
-        assert_eq!(
-            (d.config.authority.as_str(), d.config.base_path.as_str()),
-            ("127.0.0.1:4001", "/demo/v1")
-        );
-        assert_eq!(d.key, KeySource::None);
-        assert_ne!(a.config.id, v.config.id);
-    }
-
-    #[test]
-    fn unresolvable_values_are_errors_naming_the_field() {
-        let e = resolve("model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, api_base: os.environ/NOPE}\n").unwrap_err();
-        assert_eq!(
-            e.path.as_deref(),
-            Some("model_list[0].litellm_params.api_base")
-        );
-        assert!(e.message.contains("NOPE"));
-        let e = resolve("model_list:\n  - model_name: a\n    litellm_params: {model: azure/x}\n")
-            .unwrap_err();
-        assert!(e.message.contains("AZURE_API_BASE"), "{e}");
+        assert!(split_url("http://x/v1?a=b").is_err());
+        assert!(split_url("http:///v1").is_err());
+        assert!(split_url("http://user@x/v1").is_err());
     }
 }
