@@ -133,7 +133,13 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Failure> {
         .arg(launch.base_id.to_string())
         .args(["--log-level", log_level])
         .args(["--component-log-level", wasm_level])
-        .args(launch.concurrency.map(|n| format!("--concurrency={n}")))
+        .args(
+            launch
+                .concurrency
+                .map(|n| ["--concurrency".to_string(), n.to_string()])
+                .into_iter()
+                .flatten(),
+        )
         .envs(launch.env)
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
