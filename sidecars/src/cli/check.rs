@@ -56,6 +56,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
     } else {
         println!("Environment variables:");
         let width = rendered.env.iter().map(|b| b.name.len()).max().unwrap_or(0);
+        let mut unset = 0;
         for binding in &rendered.env {
             // Only whether it is set: never the value.
             let state = if binding.value.is_some() {
@@ -63,9 +64,17 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
             } else if std::env::var_os(&binding.name).is_some_and(|v| !v.is_empty()) {
                 "set"
             } else {
+                unset += 1;
                 "NOT SET in this environment"
             };
             println!("  {:width$}  {state}", binding.name);
+        }
+        if unset > 0 {
+            eprintln!(
+                "warning: {unset} variable{} not set here: Envoy needs {} in its environment wherever it runs",
+                if unset == 1 { " is" } else { "s are" },
+                if unset == 1 { "it" } else { "them" },
+            );
         }
     }
     Ok(())

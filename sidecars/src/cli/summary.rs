@@ -1,8 +1,8 @@
 //! What the CLI shows about a config: model groups, deployments, the master key variable.
 
 use switchyard_config::load::provider_of;
-use switchyard_config::model::Secret;
-use switchyard_config::ProxyConfig;
+use switchyard_config::model::{ModelEntry, Secret};
+use switchyard_config::{Provider, ProxyConfig};
 
 /// The host a client on this machine should use for a listener bound to `host`.
 pub fn client_host(host: &str) -> String {
@@ -16,7 +16,7 @@ pub fn client_host(host: &str) -> String {
 
 /// The first model_name, for the example request.
 pub fn first_model_name(config: &ProxyConfig) -> Option<String> {
-    groups(config).into_iter().next().map(|g| g.name)
+    config.model_list.first().map(|m| m.model_name.clone())
 }
 
 /// The variable to show in `Authorization: Bearer $VAR` hints.
@@ -39,28 +39,35 @@ pub struct DeploymentSummary {
     pub host: Option<String>,
 }
 
-/// Model groups in config order, each with its deployments.
+/// Model groups in config order, each with its deployments: as resolved for the filter
+/// (provider defaults and `os.environ/` api_bases read now), else as written.
 pub fn groups(config: &ProxyConfig) -> Vec<GroupSummary> {
+    let deployments: Vec<(String, DeploymentSummary)> =
+        match config.resolve_deployments(("127.0.0.1", 4001)) {
+            Ok(resolved) => resolved
+                .into_iter()
+                .map(|r| {
+                    let host = if r.config.provider == Provider::Demo {
+                        "the sidecar (built-in demo, no LLM)".to_string()
+                    } else {
+                        r.config.authority
+                    };
+                    let summary = DeploymentSummary {
+                        provider: r.config.provider.name().to_string(),
+                        model: r.config.model,
+                        host: Some(host),
+                    };
+                    (r.config.group, summary)
+                })
+                .collect(),
+            Err(_) => config.model_list.iter().map(as_written).collect(),
+        };
     let mut groups: Vec<GroupSummary> = Vec::new();
-    for entry in &config.model_list {
-        let params = &entry.litellm_params;
-        let (provider, model, default_base) = match provider_of(&params.model) {
-            Ok((p, m)) => (
-                p.name().to_string(),
-                m.to_string(),
-                p.info().default_api_base,
-            ),
-            Err(_) => ("?".to_string(), params.model.clone(), None),
-        };
-        let deployment = DeploymentSummary {
-            provider,
-            model,
-            host: params.api_base.as_deref().or(default_base).map(url_host),
-        };
-        match groups.iter_mut().find(|g| g.name == entry.model_name) {
+    for (name, deployment) in deployments {
+        match groups.iter_mut().find(|g| g.name == name) {
             Some(group) => group.deployments.push(deployment),
             None => groups.push(GroupSummary {
-                name: entry.model_name.clone(),
+                name,
                 deployments: vec![deployment],
             }),
         }
@@ -68,8 +75,29 @@ pub fn groups(config: &ProxyConfig) -> Vec<GroupSummary> {
     groups
 }
 
-/// `api.openai.com` from `https://api.openai.com/v1`.
+fn as_written(entry: &ModelEntry) -> (String, DeploymentSummary) {
+    let params = &entry.litellm_params;
+    let (provider, model, default_base) = match provider_of(&params.model) {
+        Ok((p, m)) => (
+            p.name().to_string(),
+            m.to_string(),
+            p.info().default_api_base,
+        ),
+        Err(_) => ("?".to_string(), params.model.clone(), None),
+    };
+    let summary = DeploymentSummary {
+        provider,
+        model,
+        host: params.api_base.as_deref().or(default_base).map(url_host),
+    };
+    (entry.model_name.clone(), summary)
+}
+
+/// `api.openai.com` from `https://api.openai.com/v1`; `$VAR` from `os.environ/VAR`.
 fn url_host(url: &str) -> String {
+    if let Some(var) = url.strip_prefix("os.environ/") {
+        return format!("${var}");
+    }
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     rest.split(['/', '?']).next().unwrap_or(rest).to_string()
 }
@@ -84,5 +112,6 @@ mod tests {
         assert_eq!(url_host("http://127.0.0.1:8000"), "127.0.0.1:8000");
         assert_eq!(client_host("0.0.0.0"), "127.0.0.1");
         assert_eq!(client_host("::1"), "[::1]");
+        assert_eq!(url_host("os.environ/MY_BASE"), "$MY_BASE");
     }
 }
