@@ -361,6 +361,8 @@ mod up_with_a_fake_envoy {
         assert!(bootstrap.is_file());
         let envoy_pid = record["pid"].as_i64().unwrap();
         assert!(alive(envoy_pid));
+        // The literal master_key reached Envoy through its environment only.
+        assert_ne!(record["secret_vars"], serde_json::json!([]), "{record}");
 
         // SAFETY: SIGTERM to the child we started.
         unsafe { libc::kill(up.child.id() as libc::pid_t, libc::SIGTERM) };
@@ -392,5 +394,20 @@ mod up_with_a_fake_envoy {
         assert_eq!(status.code(), Some(1));
         let err = up.stderr();
         assert!(err.contains("Envoy exited unexpectedly"), "{err}");
+    }
+
+    #[test]
+    fn envoy_dies_with_us_even_on_sigkill() {
+        let mut up = start("serve");
+        up.wait_for_line("Switchyard is listening");
+        let envoy_pid = up.record()["pid"].as_i64().unwrap();
+        assert!(alive(envoy_pid));
+        up.child.kill().unwrap();
+        up.wait();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(envoy_pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!alive(envoy_pid), "Envoy outlived a SIGKILLed `up`");
     }
 }
