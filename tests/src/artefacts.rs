@@ -1,7 +1,8 @@
 //! Where the build artefacts the tests run are, and the command that builds each.
 //!
-//! A missing artefact fails the test (never skips it); so does one older than its sources,
-//! because testing yesterday's filter wastes an afternoon.
+//! A missing artefact fails the test (never skips it); so does one older than a source file
+//! it was built from (cargo's dep-info file next to it lists them), because testing
+//! yesterday's filter wastes an afternoon.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -14,16 +15,16 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `target/release/switchyard`, built from sidecars/ and config/.
+/// `target/release/switchyard`.
 pub fn switchyard_bin() -> PathBuf {
-    built("target/release/switchyard", &["sidecars", "config"])
+    built("target/release/switchyard", "target/release/switchyard.d")
 }
 
-/// `target/wasm32-wasip1/release/switchyard_filter.wasm`, built from filter/ and config/.
+/// `target/wasm32-wasip1/release/switchyard_filter.wasm`.
 pub fn filter_wasm() -> PathBuf {
     built(
         "target/wasm32-wasip1/release/switchyard_filter.wasm",
-        &["filter", "config"],
+        "target/wasm32-wasip1/release/switchyard_filter.d",
     )
 }
 
@@ -50,7 +51,7 @@ fn installed(relative: &str) -> PathBuf {
     path
 }
 
-fn built(relative: &str, source_dirs: &[&str]) -> PathBuf {
+fn built(relative: &str, dep_info: &str) -> PathBuf {
     let root = repo_root();
     let path = root.join(relative);
     let built_at = match std::fs::metadata(&path).and_then(|m| m.modified()) {
@@ -61,63 +62,57 @@ fn built(relative: &str, source_dirs: &[&str]) -> PathBuf {
             root.display()
         ),
     };
-    for dir in source_dirs {
-        if let Some((source, _)) = newest_source(&root.join(dir)) {
-            let changed = std::fs::metadata(&source)
-                .and_then(|m| m.modified())
-                .unwrap_or(SystemTime::UNIX_EPOCH);
-            if changed > built_at {
-                panic!(
-                    "{} is older than {}: run `make build` in {} first",
-                    path.display(),
-                    source.display(),
-                    root.display()
-                );
-            }
+    let sources = std::fs::read_to_string(root.join(dep_info))
+        .map(|text| dep_info_sources(&text))
+        .unwrap_or_default();
+    for source in sources {
+        let changed = std::fs::metadata(&source)
+            .and_then(|m| m.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        if changed > built_at {
+            panic!(
+                "{} is older than {}: run `make build` in {} first",
+                path.display(),
+                source.display(),
+                root.display()
+            );
         }
     }
     path
 }
 
-/// The most recently modified file among `<dir>/Cargo.toml` and everything under the `src`
-/// directories of `dir` and its sub-crates (the files a release build of it reads).
-fn newest_source(dir: &Path) -> Option<(PathBuf, SystemTime)> {
-    let mut newest: Option<(PathBuf, SystemTime)> = None;
-    let mut consider = |path: PathBuf| {
-        if let Ok(t) = std::fs::metadata(&path).and_then(|m| m.modified()) {
-            if newest.as_ref().is_none_or(|(_, n)| t > *n) {
-                newest = Some((path, t));
-            }
-        }
+/// The prerequisites in a Makefile-style dep-info file (`target: dep dep ...`, spaces in
+/// paths escaped with a backslash).
+fn dep_info_sources(text: &str) -> Vec<PathBuf> {
+    let Some(line) = text.lines().next() else {
+        return Vec::new();
     };
-    let mut crates = vec![dir.to_path_buf()];
-    while let Some(krate) = crates.pop() {
-        consider(krate.join("Cargo.toml"));
-        let mut stack = vec![krate.join("src")];
-        while let Some(d) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let p = entry.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    consider(p);
+    // The target ends at the first unescaped ": ".
+    let Some((_, deps)) = line.split_once(": ") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = deps.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(next) = chars.next() {
+                    current.push(next);
                 }
             }
-        }
-        // Sub-crates such as filter/core.
-        if let Ok(entries) = std::fs::read_dir(&krate) {
-            for entry in entries.flatten() {
-                let p = entry.path();
-                if p.is_dir() && p.join("Cargo.toml").is_file() {
-                    crates.push(p);
+            ' ' => {
+                if !current.is_empty() {
+                    out.push(PathBuf::from(std::mem::take(&mut current)));
                 }
             }
+            _ => current.push(c),
         }
     }
-    newest
+    if !current.is_empty() {
+        out.push(PathBuf::from(current));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -131,9 +126,16 @@ mod tests {
     }
 
     #[test]
-    fn newest_source_looks_into_sub_crates() {
-        let (path, _) = newest_source(&repo_root().join("filter")).expect("filter has sources");
-        assert!(path.starts_with(repo_root().join("filter")));
-        assert!(path.extension().is_some_and(|e| e == "rs" || e == "toml"));
+    fn reads_dep_info() {
+        let deps = dep_info_sources("/t/a.wasm: /s/a.rs /s/my\\ file.rs  /s/c.rs\n\n/s/a.rs:\n");
+        assert_eq!(
+            deps,
+            vec![
+                PathBuf::from("/s/a.rs"),
+                PathBuf::from("/s/my file.rs"),
+                PathBuf::from("/s/c.rs")
+            ]
+        );
+        assert!(dep_info_sources("").is_empty());
     }
 }

@@ -201,6 +201,20 @@ impl Switchyard {
         std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
     }
 
+    /// Waits (bounded) until stdout contains `needle`; false if it never did.
+    pub fn wait_for_stdout(&self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.stdout().contains(needle) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Prints [`Switchyard::logs`] when dropped during a panic: for a Switchyard shared
     /// through a `static`, which is never dropped. `let _logs = sy.dump_logs_on_failure();`
     pub fn dump_logs_on_failure(&self) -> LogGuard<'_> {

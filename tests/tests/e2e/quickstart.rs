@@ -2,6 +2,7 @@
 //! by the sidecar answers with no provider key. And `switchyard up` stops cleanly on SIGTERM.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde_json::Value;
 use switchyard_tests::artefacts::repo_root;
@@ -110,10 +111,10 @@ fn sigterm_stops_envoy_and_the_sidecar() {
     let (config, _, _) = quickstart();
     let mut sy = Switchyard::start(&config);
     let (port, admin, sidecar) = (sy.port(), sy.admin_port(), sy.sidecar_port());
+    // `up` prints its banner once Envoy is ready, which may be just after the health probe.
+    let banner = format!("Switchyard is listening on http://127.0.0.1:{port}");
     assert!(
-        sy.stdout().contains(&format!(
-            "Switchyard is listening on http://127.0.0.1:{port}"
-        )),
+        sy.wait_for_stdout(&banner, Duration::from_secs(10)),
         "the banner says where to connect:\n{}",
         sy.logs()
     );
