@@ -1,0 +1,396 @@
+//! config.yaml as LiteLLM writes it: every field, warnings for what is kept but not acted on,
+//! and errors that name the file, the field and why.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use switchyard_config::load::{load, load_str, ConfigError, Warning};
+use switchyard_config::model::{Alias, Secret};
+use switchyard_config::ProxyConfig;
+
+fn example(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+fn error(yaml: &str) -> ConfigError {
+    match load_str(yaml, Some("config.yaml")) {
+        Ok(_) => panic!("accepted:\n{yaml}"),
+        Err(e) => e,
+    }
+}
+
+fn warning_lines(warnings: &[Warning]) -> Vec<String> {
+    warnings.iter().map(Warning::to_string).collect()
+}
+
+#[test]
+fn full_example_parses_every_field() {
+    let loaded = load(&example("full.yaml")).unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.model_list.len(), 15);
+
+    let e = &c.model_list[0];
+    assert_eq!(e.model_name, "gpt-4o");
+    let p = &e.litellm_params;
+    assert_eq!(p.model, "openai/gpt-4o");
+    assert_eq!(p.api_key, Some(Secret::Env("OPENAI_API_KEY".into())));
+    assert_eq!(p.organization.as_deref(), Some("org-example"));
+    assert_eq!(
+        (p.timeout, p.stream_timeout, p.weight),
+        (Some(120.0), Some(30.0), Some(3.0))
+    );
+    assert_eq!(
+        (p.max_retries, p.rpm, p.tpm),
+        (Some(1), Some(600), Some(100_000))
+    );
+    assert_eq!(
+        p.extra_headers.as_ref().unwrap()["X-Team"],
+        "os.environ/TEAM_NAME",
+        "non-secret references stay as written until rendering"
+    );
+    assert_eq!(e.model_info.id.as_deref(), Some("gpt4o-openai"));
+    assert_eq!(e.model_info.mode.as_deref(), Some("chat"));
+    assert_eq!(e.model_info.base_model.as_deref(), Some("gpt-4o"));
+    assert_eq!(e.model_info.extra["max_input_tokens"], 128_000);
+
+    let p = &c.model_list[1].litellm_params;
+    assert_eq!(
+        p.api_base.as_deref(),
+        Some("https://example-eastus.openai.azure.com")
+    );
+    assert_eq!(p.api_version.as_deref(), Some("2024-10-21"));
+    assert_eq!(p.timeout, Some(90.5));
+    assert_eq!(p.headers.as_ref().unwrap()["X-Source"], "switchyard");
+    assert_eq!(
+        c.model_list[13].litellm_params.api_key,
+        Some(Secret::Literal("sk-not-a-real-key".into()))
+    );
+
+    let ls = &c.litellm_settings;
+    assert_eq!(
+        (
+            ls.request_timeout,
+            ls.num_retries,
+            ls.drop_params,
+            ls.set_verbose
+        ),
+        (Some(600.0), Some(2), Some(true), Some(false))
+    );
+    let rs = &c.router_settings;
+    assert_eq!(rs.routing_strategy.as_deref(), Some("simple-shuffle"));
+    assert_eq!(
+        (rs.num_retries, rs.timeout, rs.stream_timeout),
+        (Some(2), Some(300.0), Some(120.0))
+    );
+    assert_eq!((rs.allowed_fails, rs.cooldown_time), (Some(3), Some(5.0)));
+    assert!(matches!(&rs.model_group_alias["gpt4"], Alias::Name(m) if m == "gpt-4o"));
+    assert!(matches!(
+        &rs.model_group_alias["gpt-4-internal"],
+        Alias::Detailed { model, hidden: true } if model == "gpt-4o"
+    ));
+    let gs = &c.general_settings;
+    assert_eq!(
+        gs.master_key,
+        Some(Secret::Env("LITELLM_MASTER_KEY".into()))
+    );
+    assert_eq!(gs.database_url, Some(Secret::Env("DATABASE_URL".into())));
+    assert_eq!(gs.max_request_size_mb, Some(32.0));
+    assert!(c.master_key_is_set());
+    assert_eq!(
+        c.environment_variables(),
+        vec![
+            (
+                "COMPATIBLE_API_BASE".to_string(),
+                "http://localhost:9000/v1".to_string()
+            ),
+            ("TEAM_NAME".to_string(), "search".to_string()),
+        ]
+    );
+
+    // Only the fields full.yaml marks "warns".
+    let mut paths: Vec<&str> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        [
+            "general_settings.database_url",
+            "litellm_settings.drop_params",
+            "litellm_settings.set_verbose",
+            "model_list[0].litellm_params.max_retries",
+            "model_list[0].litellm_params.rpm",
+            "model_list[0].litellm_params.tpm",
+        ]
+    );
+}
+
+#[test]
+fn quickstart_loads_without_warnings() {
+    let loaded = load(&example("quickstart.yaml")).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert!(!loaded.config.master_key_is_set());
+    assert_eq!(loaded.config.model_list[0].model_name, "demo");
+}
+
+#[test]
+fn unknown_keys_are_kept_and_reported_with_their_path() {
+    let loaded = load_str(
+        r#"
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/gpt-4o}
+  - model_name: b
+    litellm_params:
+      model: openai/gpt-4o
+      foo: 1
+      custom_llm_provider: openai
+    model_info: {anything: goes}
+    surprise: true
+litellm_settings:
+  callbacks: [langfuse]
+  success_callback: [langfuse]
+  cache: true
+  frobnicate: 3
+router_settings:
+  routing_strategy: latency-based-routing
+  fallbacks: [{a: [b]}]
+  wat: 1
+general_settings:
+  alerting: [slack]
+  mystery: x
+include: [models.yaml]
+top_level_thing: {deep: [1, 2]}
+"#,
+        Some("c.yaml"),
+    )
+    .unwrap();
+    let lines = warning_lines(&loaded.warnings);
+    for expected in [
+        "model_list[1].litellm_params.foo: unknown key, kept and ignored",
+        "model_list[1].litellm_params.custom_llm_provider: not enforced by Switchyard yet; kept and ignored",
+        "model_list[1].surprise: unknown key, kept and ignored",
+        "litellm_settings.callbacks: not enforced by Switchyard yet; kept and ignored",
+        "litellm_settings.success_callback: not enforced by Switchyard yet; kept and ignored",
+        "litellm_settings.cache: not enforced by Switchyard yet; kept and ignored",
+        "litellm_settings.frobnicate: unknown key, kept and ignored",
+        "router_settings.fallbacks: not enforced by Switchyard yet; kept and ignored",
+        "router_settings.wat: unknown key, kept and ignored",
+        "general_settings.alerting: not enforced by Switchyard yet; kept and ignored",
+        "general_settings.mystery: unknown key, kept and ignored",
+        "top_level_thing: unknown key, kept and ignored",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "missing warning {expected:?} in {lines:#?}"
+        );
+    }
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("include: ") && l.contains("NOT read")));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("router_settings.routing_strategy: \"latency-based-routing\"")));
+    assert!(
+        !lines.iter().any(|l| l.contains("model_info")),
+        "model_info is free-form"
+    );
+    assert_eq!(lines.len(), 14, "{lines:#?}");
+
+    // Nothing is lost: every value is still there.
+    let c = &loaded.config;
+    assert_eq!(c.model_list[1].litellm_params.extra["foo"], 1);
+    assert_eq!(c.model_list[1].model_info.extra["anything"], "goes");
+    assert_eq!(c.litellm_settings.extra["cache"], true);
+    assert_eq!(c.router_settings.extra["fallbacks"][0]["a"][0], "b");
+    assert_eq!(c.extra["top_level_thing"]["deep"][1], 2);
+}
+
+#[test]
+fn errors_name_the_file_the_field_and_why() {
+    // (config, field path, words the message must hold)
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, timeout: soon}\n",
+            "model_list[0].litellm_params.timeout",
+            &["invalid type", "soon"],
+        ),
+        (
+            "model_list:\n  - litellm_params: {model: openai/x}\n",
+            "model_list[0]",
+            &["model_name"],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {api_base: 'http://x'}\n",
+            "model_list[0].litellm_params",
+            &["model"],
+        ),
+        (
+            "model_list:\n  - model_name: ' '\n    litellm_params: {model: openai/x}\n",
+            "model_list[0].model_name",
+            &["empty"],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n  - model_name: llama\n    litellm_params: {model: llama3}\n",
+            "model_list[1].litellm_params.model",
+            &["no provider prefix", "hosted_vllm/llama3", "\"llama\""],
+        ),
+        (
+            "model_list:\n  - model_name: claude\n    litellm_params: {model: anthropic/claude-3-5-sonnet}\n",
+            "model_list[0].litellm_params.model",
+            &[
+                "provider \"anthropic\"",
+                "(deployment \"claude\")",
+                "not served by Switchyard yet",
+                "served today: openai, azure, groq",
+            ],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: acme/x}\n",
+            "model_list[0].litellm_params.model",
+            &["unknown provider \"acme\"", "(deployment \"a\")"],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, api_base: 'localhost:8000/v1'}\n",
+            "model_list[0].litellm_params.api_base",
+            &["not a URL", "http://"],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, api_base: 'http://h:99999'}\n",
+            "model_list[0].litellm_params.api_base",
+            &["bad port"],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n    model_info: {id: one}\n  - model_name: b\n    litellm_params: {model: openai/y}\n    model_info: {id: one}\n",
+            "model_list[1].model_info.id",
+            &["\"one\"", "unique"],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, weight: -1}\n",
+            "model_list[0].litellm_params.weight",
+            &["positive"],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, stream_timeout: 0}\n",
+            "model_list[0].litellm_params.stream_timeout",
+            &["positive"],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, extra_headers: {'Bad Header': v}}\n",
+            "model_list[0].litellm_params.extra_headers.Bad Header",
+            &["header name"],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, api_key: os.environ/}\n",
+            "model_list[0].litellm_params.api_key",
+            &["name of a variable"],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, extra_headers: [a, b]}\n",
+            "model_list[0].litellm_params.extra_headers",
+            &["invalid type"],
+        ),
+        (
+            "router_settings:\n  model_group_alias: {gpt4: nothing}\n",
+            "router_settings.model_group_alias.gpt4",
+            &["\"nothing\"", "no model_name"],
+        ),
+        (
+            "general_settings:\n  max_request_size_mb: 0\n",
+            "general_settings.max_request_size_mb",
+            &["between"],
+        ),
+        (
+            "general_settings:\n  master_key: os.environ/\n",
+            "general_settings.master_key",
+            &["name of a variable"],
+        ),
+        (
+            "environment_variables:\n  A: {b: c}\n",
+            "environment_variables.A",
+            &["string, number or boolean"],
+        ),
+        ("model_list: {a: b}\n", "model_list", &["invalid type"]),
+    ];
+    for (yaml, path, words) in cases {
+        let e = error(yaml);
+        assert_eq!(e.file.as_deref(), Some("config.yaml"), "{e}");
+        assert_eq!(e.path.as_deref(), Some(*path), "{yaml}\n=> {e}");
+        for word in *words {
+            assert!(e.message.contains(word), "{yaml}\n=> {e}\nlacks {word:?}");
+        }
+        assert!(
+            e.to_string().starts_with(&format!("config.yaml: {path}: ")),
+            "{e}"
+        );
+    }
+
+    let e = error("model_list: [\n");
+    assert_eq!(e.file.as_deref(), Some("config.yaml"));
+    assert!(e.to_string().starts_with("config.yaml: "), "{e}");
+
+    let e = load(Path::new("/nonexistent/config.yaml")).unwrap_err();
+    assert_eq!(e.file.as_deref(), Some("/nonexistent/config.yaml"));
+    assert!(e.message.contains("cannot read"), "{e}");
+}
+
+#[test]
+fn empty_file_is_an_empty_config() {
+    let loaded = load_str("\n# nothing yet\n", None).unwrap();
+    assert!(loaded.config.model_list.is_empty());
+    assert!(loaded.warnings.is_empty());
+}
+
+#[test]
+fn secrets_never_print() {
+    let c = load_str(
+        "
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/x, api_key: sk-provider-literal}
+general_settings:
+  master_key: sk-master-literal
+  database_url: postgres://user:db-password@db/litellm
+environment_variables:
+  SOME_KEY: env-value-literal
+",
+        None,
+    )
+    .unwrap()
+    .config;
+    let debug = format!("{c:?}");
+    for secret in [
+        "sk-provider-literal",
+        "sk-master-literal",
+        "db-password",
+        "env-value-literal",
+    ] {
+        assert!(!debug.contains(secret), "{secret} printed: {debug}");
+    }
+    assert_eq!(
+        format!("{:?}", Secret::Env("OPENAI_API_KEY".into())),
+        "os.environ/OPENAI_API_KEY",
+        "a variable's name is not a secret"
+    );
+    assert_eq!(
+        format!("{:?}", Secret::Literal("sk-x".into())),
+        "<literal secret>"
+    );
+}
+
+#[test]
+fn the_model_flag_is_one_deployment_named_as_given() {
+    let c = ProxyConfig::from_model_flag("openai/gpt-4o-mini").unwrap();
+    assert_eq!(c.model_list.len(), 1);
+    assert_eq!(c.model_list[0].model_name, "openai/gpt-4o-mini");
+    assert_eq!(c.model_list[0].litellm_params.model, "openai/gpt-4o-mini");
+    assert!(c.model_list[0].litellm_params.api_key.is_none());
+    assert!(!c.master_key_is_set());
+    assert!(c.environment_variables().is_empty());
+
+    assert!(ProxyConfig::from_model_flag("gpt-4o").is_ok());
+    assert!(ProxyConfig::from_model_flag("switchyard_demo/demo").is_ok());
+    let e = ProxyConfig::from_model_flag("gemini/gemini-pro").unwrap_err();
+    assert!(e.message.contains("\"gemini\""), "{e}");
+    assert!(ProxyConfig::from_model_flag("groq/").is_err());
+}

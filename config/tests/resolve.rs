@@ -1,0 +1,359 @@
+//! From config.yaml to the deployments the filter serves: provider defaults, `os.environ/`
+//! references, keys, ids.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use switchyard_config::load::{load_str, ConfigError};
+use switchyard_config::provider::NOT_YET_SERVED;
+use switchyard_config::resolve::{
+    deployments, layered_env, split_url, KeySource, Resolved, DEFAULT_AZURE_API_VERSION,
+};
+use switchyard_config::{AuthStyle, Provider, ProxyConfig};
+
+const SIDECAR: (&str, u16) = ("127.0.0.1", 4001);
+
+// The binding ends the borrow of `layered` before it drops (edition 2021 tail temporaries).
+#[allow(clippy::let_and_return)]
+fn resolve_with(yaml: &str, vars: &[(&str, &str)]) -> Result<Vec<Resolved>, ConfigError> {
+    let config = load_str(yaml, None).unwrap().config;
+    let vars: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let env = |name: &str| vars.get(name).cloned();
+    let layered = layered_env(&config, &env);
+    let resolved = deployments(&config, SIDECAR, &layered);
+    resolved
+}
+
+fn resolve(yaml: &str) -> Vec<Resolved> {
+    resolve_with(yaml, &[]).unwrap()
+}
+
+fn one(model: &str) -> String {
+    format!("model_list:\n  - model_name: m\n    litellm_params:\n      model: {model}\n")
+}
+
+#[test]
+fn every_provider_resolves_with_its_defaults() {
+    for p in Provider::all() {
+        let info = p.info();
+        for prefix in info.prefixes {
+            let d = &resolve_with(
+                &format!(
+                    "model_list:\n  - model_name: m\n    litellm_params:\n      model: {prefix}/org/some-model\n      api_base: http://h:1/v1/\n"
+                ),
+                &[],
+            )
+            .unwrap()[0];
+            assert_eq!(d.config.provider, p, "{prefix}");
+            assert_eq!(d.config.model, "org/some-model", "text after the first /");
+            assert_eq!(d.config.group, "m");
+            assert_eq!(d.config.auth, info.auth);
+            if p == Provider::Demo {
+                continue;
+            }
+            assert_eq!(
+                (
+                    d.config.scheme.as_str(),
+                    d.config.authority.as_str(),
+                    d.config.base_path.as_str()
+                ),
+                ("http", "h:1", "/v1"),
+                "{p:?}"
+            );
+            assert_eq!((d.host.as_str(), d.port), ("h", 1));
+            assert_eq!(d.config.key_env.as_deref(), info.api_key_env, "{p:?}");
+        }
+
+        // No api_base: the provider's default, else its variable, else an error.
+        let without = one(&format!("{}/x", p.name()));
+        match (info.default_api_base, p) {
+            (_, Provider::Demo) => {}
+            (Some(base), _) => {
+                let d = &resolve(&without)[0];
+                let (scheme, host, port, path) = split_url(base).unwrap();
+                assert_eq!(
+                    (&d.config.scheme, &d.host, d.port, &d.config.base_path),
+                    (&scheme, &host, port, &path),
+                    "{p:?}"
+                );
+            }
+            (None, _) => {
+                let e = resolve_with(&without, &[]).unwrap_err();
+                assert_eq!(
+                    e.path.as_deref(),
+                    Some("model_list[0].litellm_params.api_base")
+                );
+                let var = info.api_base_env.unwrap();
+                assert!(
+                    e.message.contains(var) && e.message.contains("\"m\""),
+                    "{e}"
+                );
+            }
+        }
+        // The provider's api_base variable wins over its default.
+        if let Some(var) = info.api_base_env {
+            let d = &resolve_with(&without, &[(var, "https://proxy.example/base")]).unwrap()[0];
+            assert_eq!(
+                (d.config.authority.as_str(), d.config.base_path.as_str()),
+                ("proxy.example", "/base"),
+                "{p:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn providers_not_served_yet_are_errors_naming_deployment_and_provider() {
+    for prefix in NOT_YET_SERVED {
+        let e = load_str(&one(&format!("{prefix}/x")), None).unwrap_err();
+        assert!(
+            e.message.contains(&format!("provider \"{prefix}\""))
+                && e.message.contains("(deployment \"m\")"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn azure_api_version_vllm_base_and_demo() {
+    let yaml = "
+model_list:
+  - model_name: a
+    litellm_params: {model: azure/my-deploy, api_base: 'https://res.openai.azure.com/', api_key: literal-secret}
+  - model_name: a2
+    litellm_params: {model: azure/other, api_base: 'https://res.openai.azure.com', api_version: os.environ/MY_VERSION}
+  - model_name: v
+    litellm_params: {model: hosted_vllm/meta-llama/Llama-3.1-8B}
+  - model_name: d
+    litellm_params: {model: switchyard_demo/demo, api_key: ignored}
+";
+    let ds = resolve_with(
+        yaml,
+        &[
+            ("HOSTED_VLLM_API_BASE", "http://vllm:8000/v1"),
+            ("MY_VERSION", "2025-01-01-preview"),
+        ],
+    )
+    .unwrap();
+    let a = &ds[0];
+    assert_eq!(a.config.provider, Provider::Azure);
+    assert_eq!(a.config.model, "my-deploy");
+    assert_eq!(
+        a.config.api_version.as_deref(),
+        Some(DEFAULT_AZURE_API_VERSION)
+    );
+    assert_eq!(a.config.auth, AuthStyle::ApiKeyHeader);
+    assert_eq!(
+        (a.config.authority.as_str(), a.config.base_path.as_str()),
+        ("res.openai.azure.com", "")
+    );
+    assert_eq!(a.key, KeySource::Literal("literal-secret".into()));
+    assert_eq!(a.config.key_env.as_deref(), Some("SWITCHYARD_KEY_0"));
+    assert!(!format!("{a:?}").contains("literal-secret"));
+    assert_eq!(
+        ds[1].config.api_version.as_deref(),
+        Some("2025-01-01-preview")
+    );
+
+    let v = &ds[2];
+    assert_eq!(
+        (v.host.as_str(), v.port, v.config.model.as_str()),
+        ("vllm", 8000, "meta-llama/Llama-3.1-8B")
+    );
+    assert_eq!(v.config.key_env.as_deref(), Some("HOSTED_VLLM_API_KEY"));
+
+    let d = &ds[3];
+    assert_eq!(
+        (
+            d.config.scheme.as_str(),
+            d.config.authority.as_str(),
+            d.config.base_path.as_str()
+        ),
+        ("http", "127.0.0.1:4001", "/demo/v1")
+    );
+    assert_eq!(d.key, KeySource::None);
+    assert_eq!(d.config.key_env, None, "the demo needs no key");
+
+    // AZURE_API_VERSION when the deployment sets none.
+    let e = resolve_with(yaml, &[("AZURE_API_VERSION", "2024-06-01")]).unwrap_err();
+    assert!(e.message.contains("MY_VERSION"), "{e}");
+    let d = &resolve_with(
+        "model_list:\n  - model_name: a\n    litellm_params: {model: azure/x, api_base: 'https://r.example'}\n",
+        &[("AZURE_API_VERSION", "2024-06-01")],
+    )
+    .unwrap()[0];
+    assert_eq!(d.config.api_version.as_deref(), Some("2024-06-01"));
+    assert_eq!(
+        resolve(&one("openai/x"))[0].config.api_version,
+        None,
+        "only Azure gets a default"
+    );
+}
+
+#[test]
+fn non_secret_references_resolve_or_name_field_and_variable() {
+    let yaml = "
+model_list:
+  - model_name: a
+    litellm_params:
+      model: openai/x
+      api_base: os.environ/BASE
+      organization: os.environ/ORG
+      api_key: os.environ/KEY_VAR
+      extra_headers: {X-Team: os.environ/TEAM, X-Plain: plain}
+      headers: {X-Other: other}
+environment_variables:
+  TEAM: from-config
+";
+    let d = &resolve_with(
+        yaml,
+        &[
+            ("BASE", "https://gw.example:8443/openai/v1/"),
+            ("ORG", "org-1"),
+            ("TEAM", "from-process"),
+        ],
+    )
+    .unwrap()[0];
+    assert_eq!(d.config.authority, "gw.example:8443");
+    assert_eq!((d.host.as_str(), d.port), ("gw.example", 8443));
+    assert_eq!(d.config.base_path, "/openai/v1");
+    assert_eq!(d.config.organization.as_deref(), Some("org-1"));
+    assert_eq!(
+        d.config.headers,
+        vec![
+            ("x-other".to_string(), "other".to_string()),
+            ("x-plain".to_string(), "plain".to_string()),
+            (
+                "x-team".to_string(),
+                "from-config".to_string(),
+                // environment_variables override the process, as the CLI sets them first.
+            ),
+        ]
+    );
+    assert_eq!(
+        d.key,
+        KeySource::Env("KEY_VAR".into()),
+        "secrets are never resolved"
+    );
+    assert_eq!(d.config.key_env.as_deref(), Some("KEY_VAR"));
+
+    for (missing, path) in [
+        ("BASE", "model_list[0].litellm_params.api_base"),
+        ("ORG", "model_list[0].litellm_params.organization"),
+    ] {
+        let vars: Vec<(&str, &str)> = [("BASE", "https://gw.example"), ("ORG", "o")]
+            .into_iter()
+            .filter(|(k, _)| *k != missing)
+            .collect();
+        let e = resolve_with(yaml, &vars).unwrap_err();
+        assert_eq!(e.path.as_deref(), Some(path));
+        assert!(
+            e.message
+                .contains(&format!("os.environ/{missing}, but {missing} is not set")),
+            "{e}"
+        );
+    }
+    let e = resolve_with(
+        "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, headers: {X-A: os.environ/NOPE}}\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.path.as_deref(),
+        Some("model_list[0].litellm_params.headers.X-A")
+    );
+    assert!(e.message.contains("NOPE"), "{e}");
+    let e = resolve_with(
+        "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, api_base: os.environ/B}\n",
+        &[("B", "not a url")],
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.path.as_deref(),
+        Some("model_list[0].litellm_params.api_base")
+    );
+}
+
+#[test]
+fn deployment_ids_are_stable_short_hashes_unless_given() {
+    let id = |yaml: &str| resolve(yaml)[0].config.id.clone();
+    let base = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x";
+    let plain = id(&format!("{base}}}\n"));
+    assert_eq!(plain.len(), 12);
+    assert!(plain.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(plain, id(&format!("{base}}}\n")), "stable");
+    assert_eq!(
+        plain,
+        id(&format!("{base}, api_key: sk-one}}\n")),
+        "secrets are not hashed"
+    );
+    for changed in [
+        ", timeout: 5",
+        ", weight: 2",
+        ", api_base: 'https://a.example'",
+        ", api_key: os.environ/OTHER_KEY",
+        ", extra_headers: {X-A: b}",
+        ", unknown_param: 1",
+    ] {
+        assert_ne!(plain, id(&format!("{base}{changed}}}\n")), "{changed}");
+    }
+    assert_eq!(
+        id("model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n    model_info: {id: mine}\n"),
+        "mine"
+    );
+
+    // Two entries alike but for their literal keys: both kept, ids distinct.
+    let ds = resolve(
+        "model_list:
+  - model_name: a
+    litellm_params: {model: openai/x, api_key: sk-1}
+  - model_name: a
+    litellm_params: {model: openai/x, api_key: sk-2}
+",
+    );
+    assert_eq!(ds[1].config.id, format!("{}-1", ds[0].config.id));
+    assert_eq!(ds[1].config.key_env.as_deref(), Some("SWITCHYARD_KEY_1"));
+
+    // A given id may not take a generated one.
+    let e = resolve_with(
+        &format!("model_list:\n  - model_name: a\n    litellm_params: {{model: openai/x}}\n  - model_name: b\n    litellm_params: {{model: openai/y}}\n    model_info: {{id: '{plain}'}}\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.path.as_deref(), Some("model_list[1].model_info.id"));
+}
+
+#[test]
+fn model_flag_resolves_its_key_from_the_provider_variable() {
+    for (flag, key_env) in [
+        ("openai/gpt-4o-mini", Some("OPENAI_API_KEY")),
+        ("gpt-4o-mini", Some("OPENAI_API_KEY")),
+        ("groq/llama-3.1-8b-instant", Some("GROQ_API_KEY")),
+        ("switchyard_demo/demo", None),
+    ] {
+        let c = ProxyConfig::from_model_flag(flag).unwrap();
+        let env = |_: &str| None;
+        let d = &deployments(&c, SIDECAR, &env).unwrap()[0];
+        assert_eq!(d.config.group, flag);
+        assert_eq!(d.config.key_env.as_deref(), key_env, "{flag}");
+    }
+    let c = ProxyConfig::from_model_flag("openai/gpt-4o-mini").unwrap();
+    assert_eq!(
+        c.resolve_deployments(SIDECAR).unwrap()[0].config.model,
+        "gpt-4o-mini"
+    );
+}
+
+#[test]
+fn weights_and_own_timeouts() {
+    let d = &resolve(
+        "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, weight: 2.6, timeout: 2.5}\n",
+    )[0];
+    assert_eq!(d.weight, 3);
+    assert_eq!((d.timeout_ms, d.stream_timeout_ms), (Some(2500), None));
+    let d = &resolve(&one("openai/x"))[0];
+    assert_eq!((d.weight, d.timeout_ms), (1, None));
+}
