@@ -15,16 +15,24 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` if set (relative to the root), else `<root>/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => repo_root().join(dir),
+        None => repo_root().join("target"),
+    }
+}
+
 /// `target/release/switchyard`.
 pub fn switchyard_bin() -> PathBuf {
-    built("target/release/switchyard", "target/release/switchyard.d")
+    built("release/switchyard", "release/switchyard.d")
 }
 
 /// `target/wasm32-wasip1/release/switchyard_filter.wasm`.
 pub fn filter_wasm() -> PathBuf {
     built(
-        "target/wasm32-wasip1/release/switchyard_filter.wasm",
-        "target/wasm32-wasip1/release/switchyard_filter.d",
+        "wasm32-wasip1/release/switchyard_filter.wasm",
+        "wasm32-wasip1/release/switchyard_filter.d",
     )
 }
 
@@ -53,7 +61,8 @@ fn installed(relative: &str) -> PathBuf {
 
 fn built(relative: &str, dep_info: &str) -> PathBuf {
     let root = repo_root();
-    let path = root.join(relative);
+    let target = target_dir();
+    let path = target.join(relative);
     let built_at = match std::fs::metadata(&path).and_then(|m| m.modified()) {
         Ok(t) => t,
         Err(_) => panic!(
@@ -62,7 +71,7 @@ fn built(relative: &str, dep_info: &str) -> PathBuf {
             root.display()
         ),
     };
-    let sources = std::fs::read_to_string(root.join(dep_info))
+    let sources = std::fs::read_to_string(target.join(dep_info))
         .map(|text| dep_info_sources(&text))
         .unwrap_or_default();
     for source in sources {
