@@ -5,13 +5,13 @@
 //! Envoy bootstrap renderer.
 //!
 //! The order, as the CLI runs it:
-//! 1. [`load`] (or [`ProxyConfig::from_model_flag`]) parses and validates config.yaml. Nothing
+//! 1. [`load()`] (or [`ProxyConfig::from_model_flag`]) parses and validates config.yaml. Nothing
 //!    is read from the environment yet: `os.environ/VAR` stays a reference, secrets are
 //!    [`model::Secret`]s that never print. It returns [`Warning`]s for every key that is
 //!    kept but not acted on.
 //! 2. The CLI sets [`ProxyConfig::environment_variables`] in its own environment (Envoy
 //!    inherits them).
-//! 3. [`render`] resolves `os.environ/VAR` for non-secret values (api_base, api_version,
+//! 3. [`render()`] resolves `os.environ/VAR` for non-secret values (api_base, api_version,
 //!    organization, header values) from the config's environment_variables, then the process
 //!    environment, failing with the field and the variable when one is unset. Secrets are
 //!    never resolved: the bootstrap names the variables the wasm VM reads them from, and

@@ -32,7 +32,8 @@ impl ConfigError {
         }
     }
 
-    fn in_file(mut self, file: Option<&str>) -> Self {
+    /// Names the file, unless the error already does.
+    pub fn in_file(mut self, file: Option<&str>) -> Self {
         if self.file.is_none() {
             self.file = file.map(str::to_string);
         }
@@ -102,6 +103,10 @@ pub fn load_str(text: &str, file: Option<&str>) -> Result<Loaded, ConfigError> {
     };
     validate(&config, file)?;
     let warnings = warnings(&config);
+    let config = ProxyConfig {
+        source: file.map(str::to_string),
+        ..config
+    };
     Ok(Loaded { config, warnings })
 }
 

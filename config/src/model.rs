@@ -25,6 +25,9 @@ pub struct ProxyConfig {
     pub environment_variables: BTreeMap<String, Scalar>,
     #[serde(flatten)]
     pub extra: Extra,
+    /// The file it was loaded from, for errors found later (when rendering).
+    #[serde(skip)]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

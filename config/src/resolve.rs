@@ -200,8 +200,9 @@ pub fn deployments(
     let mut out: Vec<Resolved> = Vec::new();
     for (index, entry) in config.model_list.iter().enumerate() {
         let at = |field: &str| format!("model_list[{index}].{field}");
-        let mut d = resolve_one(index, entry, sidecar, env)
-            .map_err(|(field, msg)| ConfigError::at(at(&field), msg))?;
+        let mut d = resolve_one(index, entry, sidecar, env).map_err(|(field, msg)| {
+            ConfigError::at(at(&field), msg).in_file(config.source.as_deref())
+        })?;
         if out.iter().any(|o| o.config.id == d.config.id) {
             if entry.model_info.id.is_some() {
                 return Err(ConfigError::at(
@@ -210,7 +211,8 @@ pub fn deployments(
                         "\"{}\" is the id of another deployment; ids must be unique",
                         d.config.id
                     ),
-                ));
+                )
+                .in_file(config.source.as_deref()));
             }
             // Identical entries apart from their secrets (two keys for one model).
             d.config.id = format!("{}-{index}", d.config.id);

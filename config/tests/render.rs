@@ -485,11 +485,12 @@ fn clusters_endpoints_metadata_and_tls() {
 fn unresolvable_references_fail_the_render() {
     let config = load_str(
         "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, api_base: os.environ/SWITCHYARD_TEST_UNSET_BASE}\n",
-        None,
+        Some("my-config.yaml"),
     )
     .unwrap()
     .config;
     let e = render_with_env(&config, &opts(), &|_| None).unwrap_err();
+    assert_eq!(e.file.as_deref(), Some("my-config.yaml"), "{e}");
     assert_eq!(
         e.path.as_deref(),
         Some("model_list[0].litellm_params.api_base")
