@@ -265,6 +265,27 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
             .in_file(file));
         }
     }
+    for (path, value) in [
+        (
+            "litellm_settings.request_timeout",
+            config.litellm_settings.request_timeout,
+        ),
+        ("router_settings.timeout", config.router_settings.timeout),
+        (
+            "router_settings.stream_timeout",
+            config.router_settings.stream_timeout,
+        ),
+        (
+            "router_settings.cooldown_time",
+            config.router_settings.cooldown_time,
+        ),
+    ] {
+        if value.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
+            return Err(
+                ConfigError::at(path, "must be a positive number of seconds").in_file(file),
+            );
+        }
+    }
     for (field, secret) in [
         ("master_key", &config.general_settings.master_key),
         ("database_url", &config.general_settings.database_url),

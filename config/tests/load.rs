@@ -310,6 +310,16 @@ fn errors_name_the_file_the_field_and_why() {
             "environment_variables.A",
             &["string, number or boolean"],
         ),
+        (
+            "router_settings:\n  cooldown_time: -1\n",
+            "router_settings.cooldown_time",
+            &["positive"],
+        ),
+        (
+            "litellm_settings:\n  request_timeout: 0\n",
+            "litellm_settings.request_timeout",
+            &["positive"],
+        ),
         ("model_list: {a: b}\n", "model_list", &["invalid type"]),
     ];
     for (yaml, path, words) in cases {
