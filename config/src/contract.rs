@@ -76,7 +76,7 @@ pub struct DeploymentConfig {
     pub model: String,
     /// `http` or `https`.
     pub scheme: String,
-    /// host[:port] for the `:authority` header.
+    /// `host` or `host:port`, for the `:authority` header.
     pub authority: String,
     /// Path prefix of the api_base without trailing slash (`/v1`, `/openai/v1`, ``).
     pub base_path: String,
