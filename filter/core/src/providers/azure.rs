@@ -1,7 +1,7 @@
 //! Azure OpenAI: the OpenAI schema, with the deployment in the path, the `api-version` query and
 //! the `api-key` header (set from the deployment's auth style).
 
-use super::openai::{openai_style_error, rewrite_chunk, set_model};
+use super::openai::OpenAi;
 use super::{Ctx, Translator};
 use crate::error::ApiError;
 use crate::sse::Event;
@@ -24,27 +24,21 @@ impl Translator for Azure {
         path
     }
 
+    // The body, answers, streams and errors are OpenAI's own.
     fn request(&self, ctx: &Ctx, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        set_model(body, &ctx.deployment.model)
-            .map_err(|e| ApiError::bad_request(format!("Request body is not a JSON object: {e}")))
+        OpenAi.request(ctx, body)
     }
 
     fn response(&self, ctx: &Ctx, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        set_model(body, &ctx.info.requested_model).map_err(|e| {
-            ApiError::new(
-                502,
-                "api_error",
-                format!("azure returned a response that is not a JSON object: {e}"),
-            )
-        })
+        OpenAi.response(ctx, body)
     }
 
     fn stream_event(&mut self, ctx: &Ctx, event: &Event, out: &mut Vec<u8>) {
-        rewrite_chunk(&ctx.info.requested_model, event, out)
+        OpenAi.stream_event(ctx, event, out)
     }
 
     fn error(&self, ctx: &Ctx, status: u16, body: &[u8]) -> ApiError {
-        openai_style_error(ctx, status, body)
+        OpenAi.error(ctx, status, body)
     }
 }
 
