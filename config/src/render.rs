@@ -18,6 +18,8 @@ pub const DEFAULT_MAX_REQUEST_MB: f64 = 16.0;
 pub const MASTER_KEY_VAR: &str = "SWITCHYARD_MASTER_KEY";
 /// The system CA bundle (Debian, and the official Envoy image).
 pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+/// Envoy's limit on client connections across all listeners.
+pub const MAX_DOWNSTREAM_CONNECTIONS: u64 = 50_000;
 pub const SIDECAR_CLUSTER: &str = "switchyard_sidecar";
 
 #[derive(Debug, Clone)]
@@ -168,6 +170,17 @@ pub fn render_with_env(
         "static_resources": {
             "listeners": [listener(config, opts, buffer_limit, wasm(Role::Gateway)?)],
             "clusters": clusters,
+        },
+        // A ceiling on client connections, so a flood cannot exhaust file descriptors (and
+        // Envoy stops warning at every start that there is none).
+        "overload_manager": {
+            "resource_monitors": [{
+                "name": "envoy.resource_monitors.global_downstream_max_connections",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                    "max_active_downstream_connections": MAX_DOWNSTREAM_CONNECTIONS,
+                },
+            }],
         },
     });
     let bootstrap_yaml = serde_yaml_ng::to_string(&bootstrap)

@@ -123,6 +123,22 @@ pub struct HeaderEdits {
     pub set: Vec<(String, String)>,
 }
 
+impl HeaderEdits {
+    /// The whole new header map from the current one, so the host applies it in one call
+    /// (each host call costs more than the edit itself).
+    pub fn apply(&self, current: Vec<(String, String)>) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = current
+            .into_iter()
+            .filter(|(name, _)| {
+                !self.remove.iter().any(|r| r.eq_ignore_ascii_case(name))
+                    && !self.set.iter().any(|(s, _)| s.eq_ignore_ascii_case(name))
+            })
+            .collect();
+        out.extend(self.set.iter().cloned());
+        out
+    }
+}
+
 /// What to do with a response once its headers are in.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ResponsePlan {
@@ -139,6 +155,25 @@ pub struct Finished {
     pub body: Vec<u8>,
     /// Extra response headers to set.
     pub headers: Vec<(&'static str, String)>,
+}
+
+impl Finished {
+    /// The provider's response headers as the client (and the router) must see them with this
+    /// body: the status, our headers, a JSON content type for errors, the true length.
+    pub fn response_headers(&self, current: Vec<(String, String)>) -> Vec<(String, String)> {
+        let mut set: Vec<(String, String)> = Vec::with_capacity(self.headers.len() + 3);
+        set.push((":status".into(), self.status.to_string()));
+        set.extend(self.headers.iter().map(|(n, v)| (n.to_string(), v.clone())));
+        if self.status >= 400 {
+            set.push(("content-type".into(), "application/json".into()));
+        }
+        set.push(("content-length".into(), self.body.len().to_string()));
+        HeaderEdits {
+            remove: vec!["transfer-encoding".into()],
+            set,
+        }
+        .apply(current)
+    }
 }
 
 pub struct Attempt {
@@ -433,6 +468,71 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "data: {\"model\":\"g\",\"choices\":[]}\n\ndata: [DONE]\n\n"
+        );
+    }
+}
+
+#[cfg(test)]
+mod header_map_tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn edits_apply_to_the_whole_map() {
+        let edits = HeaderEdits {
+            remove: vec!["authorization".into(), "content-length".into()],
+            set: vec![
+                (":path".into(), "/v1/chat/completions".into()),
+                ("api-key".into(), "k".into()),
+            ],
+        };
+        let out = edits.apply(h(&[
+            (":method", "POST"),
+            (":path", "/old"),
+            ("Authorization", "Bearer client-key"),
+            ("content-length", "10"),
+            ("api-key", "stale"),
+            ("user-agent", "sdk"),
+        ]));
+        assert_eq!(
+            out,
+            h(&[
+                (":method", "POST"),
+                ("user-agent", "sdk"),
+                (":path", "/v1/chat/completions"),
+                ("api-key", "k")
+            ])
+        );
+    }
+
+    #[test]
+    fn finished_sets_status_length_and_json_type_for_errors() {
+        let f = Finished {
+            status: 503,
+            body: b"{}".to_vec(),
+            headers: vec![("x-litellm-model-id", "d".into())],
+        };
+        let out = f.response_headers(h(&[
+            (":status", "429"),
+            ("content-type", "text/plain"),
+            ("transfer-encoding", "chunked"),
+            ("date", "x"),
+        ]));
+        assert_eq!(
+            out,
+            h(&[
+                ("date", "x"),
+                (":status", "503"),
+                ("x-litellm-model-id", "d"),
+                ("content-type", "application/json"),
+                ("content-length", "2")
+            ])
         );
     }
 }

@@ -54,15 +54,25 @@ impl Context for GatewayHttp {}
 
 impl HttpContext for GatewayHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        // One host call for every header: cheaper than one per header we look at.
+        let headers = self.get_http_request_headers();
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
         // Clients must not steer internal routing.
         for name in INTERNAL_HEADERS {
-            self.remove_http_request_header(name);
+            if find(name).is_some() {
+                self.remove_http_request_header(name);
+            }
         }
-        let method = self.get_http_request_header(":method").unwrap_or_default();
-        let path = self.get_http_request_header(":path").unwrap_or_default();
-        let outcome = self.gateway.on_headers(&method, &path, |name| {
-            self.get_http_request_header(name).map(Cow::Owned)
-        });
+        let method = find(":method").unwrap_or_default();
+        let path = find(":path").unwrap_or_default();
+        let outcome = self
+            .gateway
+            .on_headers(method, path, |name| find(name).map(Cow::Borrowed));
         match outcome {
             OnHeaders::Respond(local) => self.answer(local.status, &local.body),
             OnHeaders::PassThrough => Action::Continue,
@@ -114,15 +124,19 @@ impl HttpContext for GatewayHttp {
         if self.answered {
             return Action::Continue;
         }
-        if let Some(original) = self.get_http_response_header(UPSTREAM_STATUS_HEADER) {
-            self.set_http_response_header(":status", Some(&original));
+        let headers = self.get_http_response_headers();
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        if let Some(original) = find(UPSTREAM_STATUS_HEADER) {
+            self.set_http_response_header(":status", Some(original));
             self.remove_http_response_header(UPSTREAM_STATUS_HEADER);
             return Action::Continue;
         }
-        let status: u16 = self
-            .get_http_response_header(":status")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+        let status: u16 = find(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
         if status < 400 {
             return Action::Continue;
         }

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use switchyard_config::{RequestInfo, METADATA_NAMESPACE, REQUEST_INFO_PROPERTY};
-use switchyard_core::provider_role::{Attempt, ProviderRole, ResponsePlan};
+use switchyard_core::provider_role::{Attempt, HeaderEdits, ProviderRole, ResponsePlan};
 use switchyard_core::ApiError;
 
 use super::{property_string, send_error};
@@ -14,6 +14,8 @@ pub struct ProviderHttp {
     role: Rc<ProviderRole>,
     attempt: Option<Attempt>,
     plan: Option<ResponsePlan>,
+    /// The provider's response headers, held while its body is buffered.
+    response_headers: Vec<(String, String)>,
 }
 
 impl ProviderHttp {
@@ -22,6 +24,7 @@ impl ProviderHttp {
             role,
             attempt: None,
             plan: None,
+            response_headers: Vec::new(),
         }
     }
 
@@ -65,12 +68,8 @@ impl HttpContext for ProviderHttp {
             Err(e) => return self.fail(&e),
         };
         let edits = attempt.request_headers(self.role.owned_headers());
-        for name in &edits.remove {
-            self.remove_http_request_header(name);
-        }
-        for (name, value) in &edits.set {
-            self.set_http_request_header(name, Some(value));
-        }
+        let headers = edits.apply(self.get_http_request_headers());
+        self.set_http_request_headers(pairs(&headers));
         self.attempt = Some(attempt);
         if end_of_stream {
             Action::Continue
@@ -99,37 +98,46 @@ impl HttpContext for ProviderHttp {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let status: u16 = self
-            .get_http_response_header(":status")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let content_type = self.get_http_response_header("content-type");
+        if self.attempt.is_none() {
+            return Action::Continue;
+        }
+        let headers = self.get_http_response_headers();
         let Some(attempt) = self.attempt.as_mut() else {
             return Action::Continue;
         };
-        let plan = attempt.on_response_headers(status, content_type.as_deref());
-        let extra = attempt.response_headers();
-        for (name, value) in &extra {
-            self.set_http_response_header(name, Some(value));
-        }
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let status: u16 = find(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
+        let plan = attempt.on_response_headers(status, find("content-type"));
         match plan {
             ResponsePlan::Stream => {
-                self.remove_http_response_header("content-length");
+                let edits = HeaderEdits {
+                    remove: vec!["content-length".into()],
+                    set: attempt
+                        .response_headers()
+                        .into_iter()
+                        .map(|(n, v)| (n.to_string(), v))
+                        .collect(),
+                };
+                let headers = edits.apply(headers);
+                self.set_http_response_headers(pairs(&headers));
                 self.plan = Some(plan);
                 Action::Continue
             }
             ResponsePlan::Buffer if end_of_stream => {
                 // Nothing to buffer: at least give the router the status it must act on.
-                if let Some(a) = &self.attempt {
-                    let finished = a.finish_body(b"");
-                    self.set_http_response_header(":status", Some(&finished.status.to_string()));
-                    for (name, value) in &finished.headers {
-                        self.set_http_response_header(name, Some(value));
-                    }
-                }
+                let finished = attempt.finish_body(b"");
+                let mut headers = finished.response_headers(headers);
+                headers.retain(|(n, _)| n != "content-length");
+                self.set_http_response_headers(pairs(&headers));
                 Action::Continue
             }
             ResponsePlan::Buffer => {
+                self.response_headers = headers;
                 self.plan = Some(plan);
                 Action::Pause
             }
@@ -160,21 +168,20 @@ impl HttpContext for ProviderHttp {
                     return Action::Continue;
                 };
                 let finished = attempt.finish_body(&body);
-                self.set_http_response_header(":status", Some(&finished.status.to_string()));
-                for (name, value) in &finished.headers {
-                    self.set_http_response_header(name, Some(value));
-                }
-                if finished.status >= 400 {
-                    self.set_http_response_header("content-type", Some("application/json"));
-                }
-                self.set_http_response_header(
-                    "content-length",
-                    Some(&finished.body.len().to_string()),
-                );
+                let headers = finished.response_headers(std::mem::take(&mut self.response_headers));
+                self.set_http_response_headers(pairs(&headers));
                 self.set_http_response_body(0, body_size, &finished.body);
                 Action::Continue
             }
             None => Action::Continue,
         }
     }
+}
+
+/// proxy-wasm wants borrowed pairs.
+fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
 }

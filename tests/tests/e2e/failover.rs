@@ -165,3 +165,28 @@ async fn failover_on_connection_refused() {
     })
     .await;
 }
+
+/// A 3 MB prompt, well above Envoy's default 1 MiB buffer (which would give 413 and abandon
+/// retries), still fails over whole: the healthy deployment gets every byte.
+#[tokio::test]
+async fn large_body_survives_failover() {
+    let s = stack();
+    let _logs = s.sy.dump_logs_on_failure();
+    let client = Client::new(&s.sy.base_url());
+    let padding = "x".repeat(3 * 1024 * 1024);
+    until_tried(Some(&s.a_bad), &s.a_good, async |m| {
+        let text = format!("{m} {padding}");
+        let answer: Value = client
+            .post("/v1/chat/completions", &chat("failover-whole", &text))
+            .await
+            .expect_json(200);
+        assert_eq!(answer["model"], "failover-whole");
+        let got = s.a_good.find(m).pop().unwrap();
+        assert_eq!(
+            got.json()["messages"][0]["content"].as_str().map(str::len),
+            Some(text.len()),
+            "the provider must receive the whole prompt"
+        );
+    })
+    .await;
+}
