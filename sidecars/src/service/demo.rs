@@ -139,15 +139,13 @@ pub async fn chat_completions(body: Bytes) -> Result<Response, ApiError> {
     }
     events.push(Event::now(chunk(json!({}), json!("stop"))));
     if include_usage {
-        events.push(Event::now(json!({
-            "id": id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": null,
-            "choices": [],
-            "usage": usage,
-        })));
+        events.push(Event::now(usage_chunk(
+            &id,
+            "chat.completion.chunk",
+            created,
+            &model,
+            usage,
+        )));
     }
     Ok(sse(events))
 }
@@ -207,15 +205,13 @@ pub async fn completions(body: Bytes) -> Result<Response, ApiError> {
         events.push(Event::now(chunk(index, "", json!("stop"))));
     }
     if include_usage {
-        events.push(Event::now(json!({
-            "id": id,
-            "object": "text_completion",
-            "created": created,
-            "model": model,
-            "system_fingerprint": null,
-            "choices": [],
-            "usage": usage,
-        })));
+        events.push(Event::now(usage_chunk(
+            &id,
+            "text_completion",
+            created,
+            &model,
+            usage,
+        )));
     }
     Ok(sse(events))
 }
@@ -528,4 +524,17 @@ mod tests {
         let v = json!([{"type": "text", "text": "hi"}, {"type": "image_url"}, {"type": "text", "text": "there"}]);
         assert_eq!(content_text(Some(&v)), "hi there");
     }
+}
+
+/// The last chunk of a stream asked with `stream_options.include_usage`: no choices, the usage.
+fn usage_chunk(id: &str, object: &str, created: u64, model: &str, usage: Value) -> Value {
+    json!({
+        "id": id,
+        "object": object,
+        "created": created,
+        "model": model,
+        "system_fingerprint": null,
+        "choices": [],
+        "usage": usage,
+    })
 }
