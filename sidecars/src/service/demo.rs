@@ -498,6 +498,19 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}-demo{nanos:x}{n:x}")
 }
 
+/// The last chunk of a stream asked with `stream_options.include_usage`: no choices, the usage.
+fn usage_chunk(id: &str, object: &str, created: u64, model: &str, usage: Value) -> Value {
+    json!({
+        "id": id,
+        "object": object,
+        "created": created,
+        "model": model,
+        "system_fingerprint": null,
+        "choices": [],
+        "usage": usage,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,17 +537,4 @@ mod tests {
         let v = json!([{"type": "text", "text": "hi"}, {"type": "image_url"}, {"type": "text", "text": "there"}]);
         assert_eq!(content_text(Some(&v)), "hi there");
     }
-}
-
-/// The last chunk of a stream asked with `stream_options.include_usage`: no choices, the usage.
-fn usage_chunk(id: &str, object: &str, created: u64, model: &str, usage: Value) -> Value {
-    json!({
-        "id": id,
-        "object": object,
-        "created": created,
-        "model": model,
-        "system_fingerprint": null,
-        "choices": [],
-        "usage": usage,
-    })
 }
