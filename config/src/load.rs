@@ -94,6 +94,11 @@ pub fn load_str(text: &str, file: Option<&str>) -> Result<Loaded, ConfigError> {
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
+            // The YAML error may already start with the path; say it once.
+            let inner = inner
+                .strip_prefix(&format!("{path}: "))
+                .map(str::to_string)
+                .unwrap_or(inner);
             ConfigError {
                 file: file.map(str::to_string),
                 path: (path != ".").then_some(path),

@@ -404,3 +404,19 @@ fn the_model_flag_is_one_deployment_named_as_given() {
     assert!(e.message.contains("\"gemini\""), "{e}");
     assert!(ProxyConfig::from_model_flag("groq/").is_err());
 }
+
+#[test]
+fn a_missing_field_names_its_path_once() {
+    let e = load_str(
+        "model_list:\n  - model_name: a\n    litellm_params:\n      api_base: http://x\n",
+        Some("c.yaml"),
+    )
+    .unwrap_err();
+    let text = e.to_string();
+    assert_eq!(
+        text.matches("model_list[0].litellm_params").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("missing field `model`"), "{text}");
+}
