@@ -62,9 +62,9 @@ impl HttpContext for GatewayHttp {
                 .find(|(n, _)| n == name)
                 .map(|(_, v)| v.as_str())
         };
-        // Clients must not steer internal routing.
-        for name in INTERNAL_HEADERS {
-            if find(name).is_some() {
+        // Clients must not steer internal routing, nor Envoy's retries and timeouts.
+        for (name, _) in &headers {
+            if name.starts_with("x-envoy-") || INTERNAL_HEADERS.contains(&name.as_str()) {
                 self.remove_http_request_header(name);
             }
         }

@@ -258,3 +258,34 @@ async fn upstream_timeout_is_504() {
     );
     assert!(!s.slow.find(&m).is_empty());
 }
+
+/// A client cannot steer Envoy's retries or Switchyard's routing with headers: a 400 from the
+/// provider stays one request, and the internal cluster header is ignored.
+#[tokio::test]
+async fn client_cannot_set_envoy_or_internal_headers() {
+    let s = stack();
+    let _logs = s.sy.dump_logs_on_failure();
+    let m = marker("p400-steer");
+    let body = serde_json::to_vec(&chat("err-400", &m)).unwrap();
+    let reply = client()
+        .post_raw(
+            "/v1/chat/completions",
+            body,
+            &[
+                ("x-envoy-retry-on", "retriable-status-codes"),
+                ("x-envoy-retriable-status-codes", "400"),
+                ("x-envoy-max-retries", "5"),
+                ("x-switchyard-cluster", "switchyard_sidecar"),
+            ],
+        )
+        .await;
+    assert_openai_error(&reply, 400);
+    let got = s.p400.find(&m);
+    assert_eq!(
+        got.len(),
+        1,
+        "the client's retry headers must not make Envoy retry"
+    );
+    assert!(got[0].headers_starting_with("x-envoy-retry").is_empty());
+    assert!(got[0].header("x-switchyard-cluster").is_none());
+}
