@@ -373,7 +373,6 @@ const KNOWN_LITELLM_SETTINGS: &[&str] = &[
     "budget_duration",
     "telemetry",
     "force_ipv4",
-    "ssl_verify",
     "max_end_user_budget",
     "default_team_settings",
     "default_internal_user_params",
@@ -462,6 +461,13 @@ fn kept_keys(out: &mut Vec<Warning>, prefix: &str, keys: &Extra, known: &[&str])
 pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
     let mut out = Vec::new();
     kept_keys(&mut out, "", &config.extra, KNOWN_TOP_LEVEL);
+    if config.litellm_settings.ssl_verify == Some(crate::model::SslVerify::Enabled(false)) {
+        warn(
+            &mut out,
+            "litellm_settings.ssl_verify".to_string(),
+            "false: provider certificates are not verified; anyone on the path can read the keys",
+        );
+    }
     for (i, entry) in config.model_list.iter().enumerate() {
         let at = format!("model_list[{i}]");
         kept_keys(&mut out, &format!("{at}."), &entry.extra, &[]);

@@ -105,8 +105,19 @@ pub struct LitellmSettings {
     /// Read, not acted on yet: use `--detailed_debug`.
     #[serde(default)]
     pub set_verbose: Option<bool>,
+    /// How provider certificates are checked: a CA bundle file, or `false` for not at all.
+    #[serde(default)]
+    pub ssl_verify: Option<SslVerify>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// LiteLLM's `ssl_verify`: `true` (the system CA bundle), `false`, or a CA bundle path.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum SslVerify {
+    Enabled(bool),
+    CaBundle(String),
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::contract::{FilterConfig, GroupConfig, Role, CLUSTER_HEADER, METADATA_NAMESPACE};
 use crate::load::ConfigError;
-use crate::model::{ProxyConfig, Secret};
+use crate::model::{ProxyConfig, Secret, SslVerify};
 use crate::resolve::{deployments, group_timeouts, layered_env, KeySource, Resolved};
 
 /// The default for general_settings.max_request_size_mb.
@@ -365,6 +365,18 @@ fn sidecar_cluster(opts: &RenderOptions) -> Value {
     })
 }
 
+/// Certificate checks for providers, from litellm_settings.ssl_verify.
+fn tls_context(config: &ProxyConfig) -> Value {
+    match &config.litellm_settings.ssl_verify {
+        // LiteLLM's `ssl_verify: false`: encrypted, not verified.
+        Some(SslVerify::Enabled(false)) => json!({}),
+        Some(SslVerify::CaBundle(path)) => {
+            json!({"validation_context": {"trusted_ca": {"filename": path}}})
+        }
+        _ => json!({"validation_context": {"trusted_ca": {"filename": CA_BUNDLE}}}),
+    }
+}
+
 fn group_cluster(
     config: &ProxyConfig,
     name: &str,
@@ -403,7 +415,7 @@ fn group_cluster(
                     "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
                         "sni": host,
-                        "common_tls_context": {"validation_context": {"trusted_ca": {"filename": CA_BUNDLE}}},
+                        "common_tls_context": tls_context(config),
                     },
                 },
             })

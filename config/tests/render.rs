@@ -647,3 +647,34 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[test]
+fn ssl_verify_picks_the_ca_bundle_or_turns_verification_off() {
+    let tls = |settings: &str| {
+        let yaml = format!(
+            "model_list:\n  - model_name: m\n    litellm_params: {{model: openai/gpt-4o, api_key: k}}\n{settings}"
+        );
+        let (b, _) = render(&yaml, &opts());
+        cluster(&b, "group_m")["transport_socket_matches"][0]["transport_socket"]["typed_config"]
+            ["common_tls_context"]
+            .clone()
+    };
+    assert_eq!(
+        tls("")["validation_context"]["trusted_ca"]["filename"],
+        "/etc/ssl/certs/ca-certificates.crt"
+    );
+    assert_eq!(
+        tls("litellm_settings: {ssl_verify: /etc/corp-ca.pem}\n")["validation_context"]
+            ["trusted_ca"]["filename"],
+        "/etc/corp-ca.pem"
+    );
+    assert!(tls("litellm_settings: {ssl_verify: false}\n")
+        .get("validation_context")
+        .is_none());
+    let warnings = load_str("litellm_settings: {ssl_verify: false}\n", None)
+        .unwrap()
+        .warnings;
+    assert!(warnings
+        .iter()
+        .any(|w| w.path == "litellm_settings.ssl_verify"));
+}

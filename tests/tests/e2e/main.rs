@@ -20,3 +20,4 @@ mod failover;
 mod providers;
 mod python_sdk;
 mod quickstart;
+mod tls;
