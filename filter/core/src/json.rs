@@ -68,12 +68,9 @@ impl<'a> RawObject<'a> {
             if i > 0 {
                 out.push(b',');
             }
-            // Keys came from valid JSON or from our own code; re-encode to be safe.
-            out.extend_from_slice(
-                serde_json::to_string(k.as_ref())
-                    .unwrap_or_else(|_| "\"\"".into())
-                    .as_bytes(),
-            );
+            // Keys came from valid JSON or from our own code; re-encode to be safe. Writing a
+            // string into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut out, k.as_ref());
             out.push(b':');
             out.extend_from_slice(v.get().as_bytes());
         }
