@@ -79,6 +79,43 @@ impl<'a> RawObject<'a> {
     }
 }
 
+/// `bytes` (a JSON object) with its top-level member `key` set to the string `value`: only
+/// that value's bytes change, everything else is copied as it came. `None` when the object
+/// has no such member.
+pub fn replace_str_member(
+    bytes: &[u8],
+    key: &str,
+    value: &str,
+) -> Result<Option<Vec<u8>>, serde_json::Error> {
+    let obj = RawObject::parse(bytes)?;
+    let Some(range) = obj.get(key).and_then(|raw| span_in(bytes, raw.get())) else {
+        return Ok(None);
+    };
+    let encoded = serde_json::to_string(value)?;
+    let mut out = Vec::with_capacity(bytes.len() - range.len() + encoded.len());
+    out.extend_from_slice(&bytes[..range.start]);
+    out.extend_from_slice(encoded.as_bytes());
+    out.extend_from_slice(&bytes[range.end..]);
+    Ok(Some(out))
+}
+
+/// Like [`replace_str_member`], adding the member when it is missing.
+pub fn with_str_member(bytes: &[u8], key: &str, value: &str) -> Result<Vec<u8>, serde_json::Error> {
+    if let Some(out) = replace_str_member(bytes, key, value)? {
+        return Ok(out);
+    }
+    let mut obj = RawObject::parse(bytes)?;
+    obj.set_str(key, value);
+    Ok(obj.to_vec())
+}
+
+/// Where `part`, a slice borrowed from `whole`, lies in it.
+fn span_in(whole: &[u8], part: &str) -> Option<std::ops::Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len() && whole.get(start..end) == Some(part.as_bytes())).then_some(start..end)
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V<'a>(std::marker::PhantomData<&'a ()>);
@@ -126,6 +163,20 @@ mod tests {
         o.set_str("user", "u");
         o.remove("model");
         assert_eq!(o.to_vec(), br#"{"user":"u"}"#);
+    }
+
+    #[test]
+    fn member_replaced_in_place() {
+        let body = br#"{ "model" : "a\"b", "x": [1, 2] }"#;
+        assert_eq!(
+            with_str_member(body, "model", "new").unwrap(),
+            br#"{ "model" : "new", "x": [1, 2] }"#
+        );
+        assert_eq!(
+            with_str_member(br#"{"x":1}"#, "model", "m").unwrap(),
+            br#"{"x":1,"model":"m"}"#
+        );
+        assert!(with_str_member(b"[]", "model", "m").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::{Ctx, Translator};
 use crate::error::{kind_for_status, ApiError};
-use crate::json::RawObject;
+use crate::json::{replace_str_member, with_str_member};
 use crate::sse::Event;
 
 pub struct OpenAi;
@@ -47,21 +47,17 @@ impl Translator for OpenAi {
 
 /// Replaces the top-level `model` of a JSON object.
 pub(crate) fn set_model(body: &[u8], model: &str) -> Result<Vec<u8>, serde_json::Error> {
-    let mut obj = RawObject::parse(body)?;
-    obj.set_str("model", model);
-    Ok(obj.to_vec())
+    with_str_member(body, "model", model)
 }
 
 /// Re-emits an OpenAI stream event with the client's model name; `[DONE]` and anything that is
 /// not a JSON object pass through unchanged.
 pub(crate) fn rewrite_chunk(model: &str, event: &Event, out: &mut Vec<u8>) {
     out.extend_from_slice(b"data: ");
-    match RawObject::parse(event.data.as_bytes()) {
-        Ok(mut obj) if obj.get("model").is_some() => {
-            obj.set_str("model", model);
-            out.extend_from_slice(&obj.to_vec());
-        }
-        _ => out.extend_from_slice(event.data.as_bytes()),
+    let data = event.data.as_bytes();
+    match replace_str_member(data, "model", model) {
+        Ok(Some(rewritten)) => out.extend_from_slice(&rewritten),
+        _ => out.extend_from_slice(data),
     }
     out.extend_from_slice(b"\n\n");
 }
