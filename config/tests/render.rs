@@ -62,6 +62,14 @@ fn render(yaml: &str, opts: &RenderOptions) -> (Value, Rendered) {
     (serde_yaml_ng::from_str(&r.bootstrap_yaml).unwrap(), r)
 }
 
+/// The environment bindings as (name, literal value) pairs.
+fn bindings_of(r: &Rendered) -> Vec<(&str, Option<&str>)> {
+    r.env
+        .iter()
+        .map(|b| (b.name.as_str(), b.value.as_deref()))
+        .collect()
+}
+
 fn hcm(b: &Value) -> &Value {
     &b["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
 }
@@ -112,11 +120,7 @@ fn secrets_are_never_in_the_bootstrap() {
 #[test]
 fn env_bindings_name_every_secret_variable_once() {
     let (b, r) = render(CONFIG, &opts());
-    let bindings: Vec<(&str, Option<&str>)> = r
-        .env
-        .iter()
-        .map(|b| (b.name.as_str(), b.value.as_deref()))
-        .collect();
+    let bindings = bindings_of(&r);
     assert_eq!(
         bindings,
         [
@@ -155,11 +159,7 @@ environment_variables: {MY_KEY: sk-from-config}
 ",
         &opts(),
     );
-    let bindings: Vec<(&str, Option<&str>)> = r
-        .env
-        .iter()
-        .map(|b| (b.name.as_str(), b.value.as_deref()))
-        .collect();
+    let bindings = bindings_of(&r);
     assert_eq!(
         bindings,
         [
