@@ -1,8 +1,17 @@
 //! The typed contract between the renderer, the two filter roles and the sidecar.
 //!
-//! The renderer turns config.yaml into one [`FilterConfig`] per role, serialised as JSON into
-//! the wasm plugin configuration. Secrets never appear here: only the names of the
+//! The renderer turns config.yaml into one [`FilterConfig`] per plugin, serialised as JSON
+//! into the wasm plugin configuration: one gateway, and one provider per deployment (each
+//! deployment is its own Envoy cluster). Secrets never appear here: only the names of the
 //! environment variables (of the wasm VM) that hold them.
+//!
+//! How a request is routed (docs/architecture.md has the why):
+//! - the gateway sets [`ROUTE_HEADER`] to the model group's route and [`PLAN_HEADER`] to the
+//!   attempt plan: digit k (base = the group's size) is the position of the deployment for
+//!   attempt k+1. Envoy's priority-group cluster specifier decodes it, attempt by attempt;
+//! - the provider role asks the router for the next attempt with [`RETRY_HEADER`] on the
+//!   provider's answer, and for a fallback group with an internal redirect (307) carrying
+//!   [`REPLAN_HEADER`], which brings the request back through the gateway.
 
 use std::collections::BTreeMap;
 
@@ -10,60 +19,270 @@ use serde::{Deserialize, Serialize};
 
 use crate::provider::{AuthStyle, Provider};
 
-/// Request header the gateway role sets; the route's `cluster_header` reads it.
-pub const CLUSTER_HEADER: &str = "x-switchyard-cluster";
-/// Response header the provider role sets when it turned a provider status into a retriable
-/// one (429 → 503); the gateway role restores the original status for the client.
-pub const UPSTREAM_STATUS_HEADER: &str = "x-switchyard-upstream-status";
-/// Response header the provider role sets on every upstream answer it handled, so the
-/// gateway role can tell a provider's answer from an Envoy local reply.
+/// Request header the gateway sets; each model group's route matches its value.
+pub const ROUTE_HEADER: &str = "x-switchyard-route";
+/// Suffix of the route value for requests that wait between attempts (no other deployment).
+pub const BACKOFF_SUFFIX: &str = "-backoff";
+/// Request header with the attempt plan, read by the priority-group cluster specifier.
+pub const PLAN_HEADER: &str = "x-switchyard-plan";
+/// Response header the provider role sets to make the router try the next attempt.
+pub const RETRY_HEADER: &str = "x-switchyard-retry";
+/// Response header of a 307 the provider role answers to hand the request to a fallback
+/// group; Envoy copies it into the redirected request, where the gateway reads it.
+pub const REPLAN_HEADER: &str = "x-switchyard-replan";
+/// Response header: the deployment that answered (LiteLLM's name).
 pub const DEPLOYMENT_HEADER: &str = "x-litellm-model-id";
 /// Filter-state property (set downstream, read upstream) carrying [`RequestInfo`].
 pub const REQUEST_INFO_PROPERTY: &str = "switchyard_request";
-/// Endpoint metadata namespace; key `deployment` holds the deployment id.
-pub const METADATA_NAMESPACE: &str = "switchyard";
-/// Internal request headers the gateway strips from every client request.
-pub const INTERNAL_HEADERS: &[&str] = &[CLUSTER_HEADER, UPSTREAM_STATUS_HEADER];
+/// Internal headers: never taken from a client, never passed from a provider to a client.
+pub const INTERNAL_HEADERS: &[&str] = &[ROUTE_HEADER, PLAN_HEADER, RETRY_HEADER, REPLAN_HEADER];
+/// Shared-data key prefix of a model group's routing state (cooldowns, in-flight counts,
+/// latencies, usage); the group name follows.
+pub const GROUP_STATE_KEY: &str = "switchyard.group.";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Downstream, once per request: auth, model resolution, routing.
-    Gateway,
-    /// Upstream, once per attempt: translation to and from the provider.
-    Provider,
+/// Attempts one request may make within one model group, at most.
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// Attempts a plan over `members` deployments may make: [`PLAN_HEADER`] holds one digit
+/// (base = members) per attempt in 64 bits, and Envoy weighs attempt k's clusters with
+/// base^(k-1), which must fit in 32 bits. At most [`MAX_ATTEMPTS`].
+pub fn max_attempts(members: usize) -> u32 {
+    let base = members.max(2) as u64;
+    let mut attempts = 1;
+    let mut weight: u64 = 1;
+    while attempts < MAX_ATTEMPTS {
+        match weight.checked_mul(base) {
+            Some(w) if w <= u64::from(u32::MAX) => {
+                weight = w;
+                attempts += 1;
+            }
+            _ => break,
+        }
+    }
+    attempts
 }
 
-/// The wasm plugin configuration.
+/// The wasm plugin configuration, by role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FilterConfig {
-    pub role: Role,
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum FilterConfig {
+    /// Downstream, once per request: auth, model resolution, the attempt plan.
+    Gateway(GatewayConfig),
+    /// Upstream on one deployment's cluster, once per attempt: translation, retry decisions.
+    Provider(ProviderConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatewayConfig {
     /// model_name → group.
     #[serde(default)]
     pub groups: BTreeMap<String, GroupConfig>,
     /// model_group_alias: alias → model_name.
     #[serde(default)]
     pub aliases: BTreeMap<String, String>,
-    /// deployment id → deployment.
-    #[serde(default)]
-    pub deployments: BTreeMap<String, DeploymentConfig>,
     /// Name of the VM environment variable holding general_settings.master_key, if set.
     #[serde(default)]
     pub master_key_env: Option<String>,
     /// Bodies above this size get 413.
     pub max_request_bytes: u64,
+    /// general_settings.global_max_parallel_requests.
+    #[serde(default)]
+    pub max_parallel_requests: Option<u32>,
+    /// Which client headers reach providers.
+    #[serde(default)]
+    pub forward: ForwardPolicy,
+    /// router_settings.max_fallbacks.
+    pub max_fallbacks: u32,
+    /// router_settings.enable_pre_call_checks.
+    #[serde(default)]
+    pub pre_call_checks: bool,
+}
+
+/// What of the client's headers reaches the provider (LiteLLM's allowlist).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ForwardPolicy {
+    /// general_settings.forward_client_headers_to_llm_api: `x-` headers, for every group.
+    #[serde(default)]
+    pub all_groups: bool,
+    /// general_settings.forward_openai_org_id.
+    #[serde(default)]
+    pub openai_org: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupConfig {
-    /// Envoy cluster serving this group.
-    pub cluster: String,
-    /// Whole-request timeout for non-streaming requests.
+    /// The value of [`ROUTE_HEADER`] that selects this group's route.
+    pub route: String,
+    /// The group's deployments, in the order of the route's clusters (plan digit = position).
+    pub deployments: Vec<DeploymentRoute>,
+    pub strategy: Strategy,
+    /// Retries within the group (attempts = 1 + num_retries).
+    pub num_retries: u32,
+    #[serde(default)]
+    pub retry_policy: ClassLimits,
+    /// Fallback model groups (fallbacks for this group, else default_fallbacks).
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    #[serde(default)]
+    pub context_window_fallbacks: Vec<String>,
+    #[serde(default)]
+    pub content_policy_fallbacks: Vec<String>,
+    /// Client `x-` headers reach this group's providers.
+    #[serde(default)]
+    pub forward_client_headers: bool,
+    /// Cooldown rules, as the provider roles of this group apply them.
+    pub cooldown: CooldownConfig,
+}
+
+/// What the gateway knows of a deployment to plan attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRoute {
+    pub id: String,
+    /// litellm_params.weight (simple-shuffle; else rpm, else tpm weigh the shuffle).
+    #[serde(default)]
+    pub weight: Option<f64>,
+    #[serde(default)]
+    pub rpm: Option<u64>,
+    #[serde(default)]
+    pub tpm: Option<u64>,
+    /// USD per input and output token, for cost-based-routing.
+    #[serde(default)]
+    pub input_cost_per_token: Option<f64>,
+    #[serde(default)]
+    pub output_cost_per_token: Option<f64>,
+    /// Context window (model_info.max_input_tokens), for pre-call checks.
+    #[serde(default)]
+    pub max_input_tokens: Option<u64>,
+    /// Per-attempt timeouts.
     pub timeout_ms: u64,
-    /// Whole-request timeout for streaming requests.
     pub stream_timeout_ms: u64,
-    /// Deployment ids, in config order.
-    pub deployments: Vec<String>,
+    /// litellm_params.max_retries: how often this deployment may be retried in one plan.
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+}
+
+/// router_settings.routing_strategy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    #[default]
+    SimpleShuffle,
+    LeastBusy,
+    LatencyBasedRouting,
+    UsageBasedRouting,
+    CostBasedRouting,
+}
+
+impl Strategy {
+    /// LiteLLM's names (usage-based-routing-v2 is usage-based-routing here).
+    pub fn from_litellm(name: &str) -> Option<Strategy> {
+        Some(match name {
+            "simple-shuffle" => Strategy::SimpleShuffle,
+            "least-busy" => Strategy::LeastBusy,
+            "latency-based-routing" => Strategy::LatencyBasedRouting,
+            "usage-based-routing" | "usage-based-routing-v2" => Strategy::UsageBasedRouting,
+            "cost-based-routing" => Strategy::CostBasedRouting,
+            _ => return None,
+        })
+    }
+
+    /// Whether attempts must record in-flight counts, latencies or usage for this strategy.
+    pub fn needs_stats(self) -> bool {
+        !matches!(self, Strategy::SimpleShuffle | Strategy::CostBasedRouting)
+    }
+}
+
+/// LiteLLM's error classes, as retry_policy and allowed_fails_policy name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    BadRequest,
+    ContextWindow,
+    ContentPolicy,
+    Authentication,
+    NotFound,
+    Timeout,
+    RateLimit,
+    InternalServer,
+}
+
+/// A number per error class; None falls back to the general setting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bad_request: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_policy: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_server: Option<u32>,
+}
+
+impl ClassLimits {
+    /// The limit for a class, when one is set.
+    pub fn get(&self, class: ErrorClass) -> Option<u32> {
+        match class {
+            ErrorClass::BadRequest | ErrorClass::ContextWindow | ErrorClass::NotFound => {
+                self.bad_request
+            }
+            ErrorClass::ContentPolicy => self.content_policy,
+            ErrorClass::Authentication => self.authentication,
+            ErrorClass::Timeout => self.timeout,
+            ErrorClass::RateLimit => self.rate_limit,
+            ErrorClass::InternalServer => self.internal_server,
+        }
+    }
+}
+
+/// When a deployment cools down (LiteLLM's allowed_fails, allowed_fails_policy, cooldown_time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CooldownConfig {
+    /// Failures allowed in a minute; one more cools the deployment down.
+    pub allowed_fails: u32,
+    #[serde(default)]
+    pub per_class: ClassLimits,
+    pub cooldown_ms: u64,
+    /// router_settings.disable_cooldowns.
+    #[serde(default)]
+    pub disabled: bool,
+    /// LiteLLM never cools down the only deployment of a group.
+    #[serde(default)]
+    pub single_deployment: bool,
+}
+
+/// One deployment's provider role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderConfig {
+    pub deployment: DeploymentConfig,
+    /// Every request header some deployment sets: each attempt removes those it does not set,
+    /// since Envoy hands every attempt the same header map.
+    pub owned_headers: Vec<String>,
+    /// Every VM environment variable holding a secret (provider keys, the master key): their
+    /// values are scrubbed from error bodies before a client sees them.
+    #[serde(default)]
+    pub secret_envs: Vec<String>,
+    /// The group's routing strategy: which statistics attempts record.
+    #[serde(default)]
+    pub strategy: Strategy,
+    pub cooldown: CooldownConfig,
+    /// Non-streamed answers above this get 502.
+    pub max_response_bytes: u64,
+    /// Whether answers carry `x-litellm-model-api-base`.
+    #[serde(default = "yes")]
+    pub expose_api_base: bool,
+    /// The deployment has several api_base hosts; each endpoint's metadata
+    /// (`switchyard.authority`) holds its `:authority`.
+    #[serde(default)]
+    pub replicas: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +312,18 @@ pub struct DeploymentConfig {
     pub headers: Vec<(String, String)>,
 }
 
+impl RequestInfo {
+    /// The `model` an answer carries: what the client asked for, or the fallback group that
+    /// served it.
+    pub fn answer_model(&self) -> &str {
+        if self.fallback_depth == 0 {
+            &self.requested_model
+        } else {
+            &self.group
+        }
+    }
+}
+
 /// The OpenAI endpoints that reach a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -113,14 +344,64 @@ impl Endpoint {
     }
 }
 
-/// What the gateway role decided about a request, read by the provider role on every attempt.
+/// What the gateway decided about a request, read by the provider role on every attempt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestInfo {
     pub endpoint: Endpoint,
-    /// The model name the client asked for (before aliases); the answer carries it back.
+    /// The model name the client asked for (before aliases and fallbacks).
     pub requested_model: String,
-    /// The model group (model_name) serving it.
+    /// The model group (model_name) serving this pass: the requested one, or a fallback.
     pub group: String,
     #[serde(default)]
     pub stream: bool,
+    /// Deployment ids, attempt by attempt.
+    pub plan: Vec<String>,
+    /// Retries allowed per error class within the plan (None: as many as the plan has).
+    #[serde(default)]
+    pub retry_policy: ClassLimits,
+    /// Fallback groups left for each kind of failure, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context_window_fallbacks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content_policy_fallbacks: Vec<String>,
+    /// Fallback groups already tried before this pass.
+    #[serde(default)]
+    pub fallback_depth: u32,
+    /// Attempts made in earlier passes (for x-litellm-attempted-retries).
+    #[serde(default)]
+    pub earlier_attempts: u32,
+    /// Where the client sent the request: the internal redirect goes back there.
+    pub origin: String,
+    /// Client headers forwarded to the provider (LiteLLM's allowlist, applied by the gateway).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forward: Vec<(String, String)>,
+    /// The client's `OpenAI-Organization`, when general_settings.forward_openai_org_id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openai_org: Option<String>,
+    /// The body carries LiteLLM's router parameters (fallbacks, num_retries, timeout,
+    /// stream_timeout), which providers must not see.
+    #[serde(default)]
+    pub strip_params: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_digits_fit() {
+        assert_eq!(max_attempts(1), MAX_ATTEMPTS);
+        assert_eq!(max_attempts(3), MAX_ATTEMPTS);
+        assert_eq!(max_attempts(100), 5, "100^4 fits in 32 bits, 100^5 does not");
+        assert_eq!(max_attempts(1000), 4);
+        assert_eq!(max_attempts(70_000), 2);
+        for members in [2usize, 7, 16, 300, 5000] {
+            let k = max_attempts(members);
+            let total = (members as u128).pow(k);
+            assert!(total <= u128::from(u64::MAX), "{members} members, {k} attempts");
+        }
+    }
+
 }

@@ -32,6 +32,8 @@ pub mod model;
 pub mod render;
 #[cfg(feature = "yaml")]
 pub mod resolve;
+#[cfg(feature = "yaml")]
+pub mod routing;
 
 #[cfg(feature = "yaml")]
 pub use load::{load, load_str, ConfigError, Loaded, Warning};

@@ -201,7 +201,7 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
         if params.weight.is_some_and(|w| !(w > 0.0 && w.is_finite())) {
             return fail("litellm_params.weight", "must be a positive number".into());
         }
-        if let Some(base) = &params.api_base {
+        for base in params.api_base.iter().flat_map(|b| b.urls()) {
             if !base.starts_with("os.environ/") {
                 if let Err(why) = crate::resolve::split_url(base) {
                     return fail("litellm_params.api_base", why);
@@ -211,7 +211,11 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
         let empty_reference = [
             (
                 "api_base",
-                params.api_base.as_deref() == Some("os.environ/"),
+                params
+                    .api_base
+                    .iter()
+                    .flat_map(|b| b.urls())
+                    .any(|u| u == "os.environ/"),
             ),
             (
                 "api_version",

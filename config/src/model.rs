@@ -44,8 +44,10 @@ pub struct ModelEntry {
 pub struct LitellmParams {
     /// `provider/model`, e.g. `openai/gpt-4o-mini`.
     pub model: String,
+    /// One URL, or (a Switchyard extension) several replicas of one server that Envoy
+    /// balances and ejects on its own; replicas share scheme and path.
     #[serde(default)]
-    pub api_base: Option<String>,
+    pub api_base: Option<ApiBase>,
     #[serde(default)]
     pub api_key: Option<Secret>,
     #[serde(default)]
@@ -67,6 +69,14 @@ pub struct LitellmParams {
     /// Share of the group's traffic (simple-shuffle weights).
     #[serde(default)]
     pub weight: Option<f64>,
+    /// Requests in flight to this deployment at most (Envoy's circuit breaker).
+    #[serde(default)]
+    pub max_parallel_requests: Option<u32>,
+    /// USD per token, for cost-based-routing (also read from model_info).
+    #[serde(default)]
+    pub input_cost_per_token: Option<f64>,
+    #[serde(default)]
+    pub output_cost_per_token: Option<f64>,
     /// Sent with every request to this deployment; values may be `os.environ/VAR`.
     #[serde(default)]
     pub extra_headers: Option<BTreeMap<String, String>>,
@@ -88,6 +98,82 @@ pub struct ModelInfo {
     pub mode: Option<String>,
     #[serde(default)]
     pub base_model: Option<String>,
+    /// Context window, for enable_pre_call_checks.
+    #[serde(default)]
+    pub max_input_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub input_cost_per_token: Option<f64>,
+    #[serde(default)]
+    pub output_cost_per_token: Option<f64>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// `api_base`: a URL, or a list of replica URLs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ApiBase {
+    One(String),
+    Replicas(Vec<String>),
+}
+
+impl ApiBase {
+    pub fn urls(&self) -> Vec<&str> {
+        match self {
+            ApiBase::One(u) => vec![u.as_str()],
+            ApiBase::Replicas(us) => us.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// LiteLLM's fallbacks: `[{"gpt-4o": ["gpt-4o-mini", "claude"]}, {"*": ["gpt-4o-mini"]}]`.
+pub type Fallbacks = Vec<BTreeMap<String, Vec<String>>>;
+
+/// LiteLLM's retry_policy: retries per error class; unset classes use num_retries.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[allow(non_snake_case)]
+pub struct RetryPolicy {
+    #[serde(default)]
+    pub BadRequestErrorRetries: Option<u32>,
+    #[serde(default)]
+    pub AuthenticationErrorRetries: Option<u32>,
+    #[serde(default)]
+    pub TimeoutErrorRetries: Option<u32>,
+    #[serde(default)]
+    pub RateLimitErrorRetries: Option<u32>,
+    #[serde(default)]
+    pub ContentPolicyViolationErrorRetries: Option<u32>,
+    #[serde(default)]
+    pub InternalServerErrorRetries: Option<u32>,
+}
+
+/// LiteLLM's allowed_fails_policy: failures per error class a deployment may have in a
+/// minute before it cools down; unset classes use allowed_fails.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[allow(non_snake_case)]
+pub struct AllowedFailsPolicy {
+    #[serde(default)]
+    pub BadRequestErrorAllowedFails: Option<u32>,
+    #[serde(default)]
+    pub AuthenticationErrorAllowedFails: Option<u32>,
+    #[serde(default)]
+    pub TimeoutErrorAllowedFails: Option<u32>,
+    #[serde(default)]
+    pub RateLimitErrorAllowedFails: Option<u32>,
+    #[serde(default)]
+    pub ContentPolicyViolationErrorAllowedFails: Option<u32>,
+    #[serde(default)]
+    pub InternalServerErrorAllowedFails: Option<u32>,
+}
+
+/// litellm_settings.model_group_settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ModelGroupSettings {
+    /// Model groups whose requests carry the client's `x-` headers to the provider.
+    #[serde(default)]
+    pub forward_client_headers_to_llm_api: Vec<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -108,6 +194,17 @@ pub struct LitellmSettings {
     /// How provider certificates are checked: a CA bundle file, or `false` for not at all.
     #[serde(default)]
     pub ssl_verify: Option<SslVerify>,
+    /// LiteLLM reads the fallbacks from either settings section.
+    #[serde(default)]
+    pub fallbacks: Option<Fallbacks>,
+    #[serde(default)]
+    pub context_window_fallbacks: Option<Fallbacks>,
+    #[serde(default)]
+    pub content_policy_fallbacks: Option<Fallbacks>,
+    #[serde(default)]
+    pub default_fallbacks: Option<Vec<String>>,
+    #[serde(default)]
+    pub model_group_settings: Option<ModelGroupSettings>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -138,6 +235,29 @@ pub struct RouterSettings {
     /// Seconds a failing deployment cools down.
     #[serde(default)]
     pub cooldown_time: Option<f64>,
+    #[serde(default)]
+    pub allowed_fails_policy: Option<AllowedFailsPolicy>,
+    #[serde(default)]
+    pub disable_cooldowns: Option<bool>,
+    #[serde(default)]
+    pub retry_policy: Option<RetryPolicy>,
+    #[serde(default)]
+    pub model_group_retry_policy: Option<BTreeMap<String, RetryPolicy>>,
+    /// Seconds to wait at least before retrying the same deployment.
+    #[serde(default)]
+    pub retry_after: Option<f64>,
+    #[serde(default)]
+    pub fallbacks: Option<Fallbacks>,
+    #[serde(default)]
+    pub context_window_fallbacks: Option<Fallbacks>,
+    #[serde(default)]
+    pub content_policy_fallbacks: Option<Fallbacks>,
+    #[serde(default)]
+    pub default_fallbacks: Option<Vec<String>>,
+    #[serde(default)]
+    pub max_fallbacks: Option<u32>,
+    #[serde(default)]
+    pub enable_pre_call_checks: Option<bool>,
     #[serde(default)]
     pub model_group_alias: BTreeMap<String, Alias>,
     #[serde(flatten)]
@@ -173,6 +293,27 @@ pub struct GeneralSettings {
     /// Request bodies above this get 413; default 16.
     #[serde(default)]
     pub max_request_size_mb: Option<f64>,
+    /// Non-streamed answers above this get 502; default 64.
+    #[serde(default)]
+    pub max_response_size_mb: Option<f64>,
+    /// Requests in flight through this gateway at most; the rest get 429.
+    #[serde(default)]
+    pub global_max_parallel_requests: Option<u32>,
+    /// Forward the client's `x-` headers to every provider (see model_group_settings).
+    #[serde(default)]
+    pub forward_client_headers_to_llm_api: Option<bool>,
+    /// Forward the client's `OpenAI-Organization` header.
+    #[serde(default)]
+    pub forward_openai_org_id: Option<bool>,
+    /// Switchyard: whether answers carry `x-litellm-model-api-base` (default true, as LiteLLM).
+    #[serde(default)]
+    pub expose_api_base: Option<bool>,
+    /// Switchyard: seconds a client has to send its request headers (default 30).
+    #[serde(default)]
+    pub request_headers_timeout: Option<f64>,
+    /// Switchyard: seconds an idle client connection stays open (default 300).
+    #[serde(default)]
+    pub client_idle_timeout: Option<f64>,
     #[serde(flatten)]
     pub extra: Extra,
 }

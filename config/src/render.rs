@@ -1,25 +1,41 @@
-//! The Envoy bootstrap rendered from a config: one listener with the gateway filter, one
-//! cluster per model group with the provider filter upstream, and the sidecar's cluster.
-//! See docs/architecture.md for why it is shaped this way.
+//! The Envoy bootstrap rendered from a config: one listener with the gateway filter and one
+//! route per model group; one cluster per deployment, with the provider filter upstream; the
+//! sidecar's cluster. See docs/architecture.md for why it is shaped this way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use crate::contract::{FilterConfig, GroupConfig, Role, CLUSTER_HEADER, METADATA_NAMESPACE};
+use crate::contract::{
+    FilterConfig, ForwardPolicy, GatewayConfig, GroupConfig, ProviderConfig,
+    BACKOFF_SUFFIX, PLAN_HEADER, REPLAN_HEADER, RETRY_HEADER, ROUTE_HEADER,
+};
 use crate::load::ConfigError;
 use crate::model::{ProxyConfig, Secret, SslVerify};
-use crate::resolve::{deployments, group_timeouts, layered_env, KeySource, Resolved};
+use crate::resolve::{deployments, layered_env, KeySource, Resolved};
+use crate::routing::{self, deployment_route, secs_to_ms, GroupRouting, DEFAULT_MAX_FALLBACKS};
 
 /// The default for general_settings.max_request_size_mb.
 pub const DEFAULT_MAX_REQUEST_MB: f64 = 16.0;
+/// The default for general_settings.max_response_size_mb.
+pub const DEFAULT_MAX_RESPONSE_MB: f64 = 64.0;
 /// The variable `up` puts a literal master_key into.
 pub const MASTER_KEY_VAR: &str = "SWITCHYARD_MASTER_KEY";
 /// The system CA bundle (Debian, and the official Envoy image).
 pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Envoy's limit on client connections across all listeners.
 pub const MAX_DOWNSTREAM_CONNECTIONS: u64 = 50_000;
+/// Circuit-breaker thresholds of a deployment's cluster when the config sets none: above
+/// the listener's connection cap, so Envoy's defaults (1,024 requests, 3 retries) never turn
+/// load into errors. The gateway-wide limit is general_settings.global_max_parallel_requests.
+pub const DEFAULT_MAX_UPSTREAM_REQUESTS: u64 = 100_000;
+/// Seconds a client has to send its request headers, unless the config says otherwise.
+pub const DEFAULT_REQUEST_HEADERS_TIMEOUT_SECS: f64 = 30.0;
+/// Seconds an idle client connection stays open, unless the config says otherwise.
+pub const DEFAULT_CLIENT_IDLE_TIMEOUT_SECS: f64 = 300.0;
+/// Seconds a client has to send its whole request (a slow body).
+pub const CLIENT_REQUEST_TIMEOUT_SECS: u64 = 300;
 pub const SIDECAR_CLUSTER: &str = "switchyard_sidecar";
 
 #[derive(Debug, Clone)]
@@ -75,6 +91,21 @@ pub fn render(config: &ProxyConfig, opts: &RenderOptions) -> Result<Rendered, Co
     render_with_env(config, opts, &env)
 }
 
+/// Sizes and timeouts of the listener and the clusters.
+struct Limits {
+    max_request_bytes: u64,
+    max_response_bytes: u64,
+    /// Listener buffer: retries and internal redirects replay the whole body, so Envoy must
+    /// hold it; leave room above the gateway's own limit so it, not Envoy, answers a 413.
+    request_buffer: u64,
+    /// Cluster buffer: the provider role holds a whole non-streamed answer to translate it.
+    response_buffer: u64,
+}
+
+fn megabytes(mb: f64) -> u64 {
+    (mb * 1024.0 * 1024.0) as u64
+}
+
 /// `render` with the process environment replaced by `env` (tests, tools).
 pub fn render_with_env(
     config: &ProxyConfig,
@@ -83,93 +114,102 @@ pub fn render_with_env(
 ) -> Result<Rendered, ConfigError> {
     let env = layered_env(config, env);
     let deps = deployments(config, (&opts.sidecar_host, opts.sidecar_port), &env)?;
-    let max_request_bytes = (config
-        .general_settings
-        .max_request_size_mb
-        .unwrap_or(DEFAULT_MAX_REQUEST_MB)
-        * 1024.0
-        * 1024.0) as u64;
-    // Retries need the whole body buffered; leave room above the gateway's own limit so it,
-    // not Envoy, answers an oversized request.
-    let buffer_limit = max_request_bytes + 1024 * 1024;
+    let gs = &config.general_settings;
+    let max_request_bytes = megabytes(gs.max_request_size_mb.unwrap_or(DEFAULT_MAX_REQUEST_MB));
+    let max_response_bytes = megabytes(gs.max_response_size_mb.unwrap_or(DEFAULT_MAX_RESPONSE_MB));
+    let limits = Limits {
+        max_request_bytes,
+        max_response_bytes,
+        request_buffer: max_request_bytes + 1024 * 1024,
+        response_buffer: max_response_bytes.max(max_request_bytes) + 1024 * 1024,
+    };
 
     let env_bindings = env_bindings(config, &deps);
-    let master_key_env = config
-        .general_settings
-        .master_key
-        .as_ref()
-        .map(|k| match k {
-            Secret::Env(var) => var.clone(),
-            Secret::Literal(_) => MASTER_KEY_VAR.to_string(),
-        });
+    let env_names: Vec<&str> = env_bindings.iter().map(|b| b.name.as_str()).collect();
+    let master_key_env = gs.master_key.as_ref().map(|k| match k {
+        Secret::Env(var) => var.clone(),
+        Secret::Literal(_) => MASTER_KEY_VAR.to_string(),
+    });
+    let routing = routing::groups(config, &deps)?;
+    let clusters = cluster_names(&deps);
 
-    // Model groups in config order of first appearance, each with its deployments and a
-    // unique cluster name (two model_names may sanitise alike).
-    let mut members_of: Vec<(&str, Vec<&Resolved>)> = Vec::new();
-    for d in &deps {
-        match members_of.iter_mut().find(|(g, _)| *g == d.config.group) {
-            Some((_, members)) => members.push(d),
-            None => members_of.push((&d.config.group, vec![d])),
-        }
-    }
-    let mut groups: BTreeMap<String, GroupConfig> = BTreeMap::new();
-    let mut cluster_names = BTreeSet::new();
-    for (name, members) in &members_of {
-        let base = format!("group_{}", sanitize(name));
-        let mut cluster = base.clone();
-        let mut n = 2;
-        while !cluster_names.insert(cluster.clone()) {
-            cluster = format!("{base}_{n}");
-            n += 1;
-        }
-        let (timeout_ms, stream_timeout_ms) = group_timeouts(config, members);
+    let mut groups = BTreeMap::new();
+    for (i, g) in routing.iter().enumerate() {
         groups.insert(
-            name.to_string(),
+            g.name.clone(),
             GroupConfig {
-                cluster,
-                timeout_ms,
-                stream_timeout_ms,
-                deployments: members.iter().map(|d| d.config.id.clone()).collect(),
+                route: i.to_string(),
+                deployments: g
+                    .members
+                    .iter()
+                    .filter_map(|&m| deps.get(m))
+                    .map(|d| deployment_route(config, d))
+                    .collect(),
+                strategy: g.strategy,
+                num_retries: g.num_retries,
+                retry_policy: g.retry_policy,
+                fallbacks: g.fallbacks.clone(),
+                context_window_fallbacks: g.context_window_fallbacks.clone(),
+                content_policy_fallbacks: g.content_policy_fallbacks.clone(),
+                forward_client_headers: g.forward_client_headers,
+                cooldown: g.cooldown.clone(),
             },
         );
     }
-    let aliases = config
-        .router_settings
-        .model_group_alias
-        .iter()
-        .map(|(alias, target)| (alias.clone(), target.target().to_string()))
-        .collect();
-    let filter_config = |role| FilterConfig {
-        role,
-        groups: groups.clone(),
-        aliases: BTreeMap::clone(&aliases),
-        deployments: deps
+    let gateway = FilterConfig::Gateway(GatewayConfig {
+        groups,
+        aliases: config
+            .router_settings
+            .model_group_alias
             .iter()
-            .map(|d| (d.config.id.clone(), d.config.clone()))
+            .map(|(alias, target)| (alias.clone(), target.target().to_string()))
             .collect(),
-        master_key_env: master_key_env.clone(),
-        max_request_bytes,
-    };
-    let env_names: Vec<&str> = env_bindings.iter().map(|b| b.name.as_str()).collect();
-    let wasm = |role| wasm_filter(role, &filter_config(role), opts, &env_names);
+        master_key_env,
+        max_request_bytes: limits.max_request_bytes,
+        max_parallel_requests: gs.global_max_parallel_requests,
+        forward: ForwardPolicy {
+            all_groups: gs.forward_client_headers_to_llm_api.unwrap_or(false),
+            openai_org: gs.forward_openai_org_id.unwrap_or(false),
+        },
+        max_fallbacks: config
+            .router_settings
+            .max_fallbacks
+            .unwrap_or(DEFAULT_MAX_FALLBACKS),
+        pre_call_checks: config.router_settings.enable_pre_call_checks.unwrap_or(false),
+    });
 
-    let mut clusters = vec![sidecar_cluster(opts)];
-    for (name, members) in &members_of {
-        if let Some(group) = groups.get(*name) {
-            clusters.push(group_cluster(
-                config,
-                &group.cluster,
-                members,
-                buffer_limit,
-                wasm(Role::Provider)?,
-            ));
-        }
+    // Every header some deployment sets: an attempt removes those it does not set itself.
+    let owned_headers: Vec<String> = deps
+        .iter()
+        .flat_map(|d| d.config.headers.iter().map(|(n, _)| n.to_ascii_lowercase()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut cluster_values = vec![sidecar_cluster(opts)];
+    for (d, name) in deps.iter().zip(&clusters) {
+        let group = routing.iter().find(|g| g.name == d.config.group);
+        let provider = FilterConfig::Provider(ProviderConfig {
+            deployment: d.config.clone(),
+            owned_headers: owned_headers.clone(),
+            secret_envs: env_names.iter().map(|n| n.to_string()).collect(),
+            strategy: group.map(|g| g.strategy).unwrap_or_default(),
+            cooldown: group.map(|g| g.cooldown.clone()).ok_or_else(|| {
+                ConfigError::at("model_list", format!("deployment {} has no group", d.config.id))
+            })?,
+            max_response_bytes: limits.max_response_bytes,
+            expose_api_base: gs.expose_api_base.unwrap_or(true),
+            replicas: d.hosts.len() > 1,
+        });
+        let filter = wasm_filter("switchyard_provider", &provider, opts, &env_names)?;
+        cluster_values.push(deployment_cluster(config, d, name, &limits, filter));
     }
+    let gateway_filter = wasm_filter("switchyard_gateway", &gateway, opts, &env_names)?;
+    let routes = group_routes(config, &routing, &clusters);
     let bootstrap = json!({
         "admin": {"address": socket(&opts.admin_host, opts.admin_port)},
         "static_resources": {
-            "listeners": [listener(config, opts, buffer_limit, wasm(Role::Gateway)?)],
-            "clusters": clusters,
+            "listeners": [listener(config, opts, &limits, &deps, routes, gateway_filter)],
+            "clusters": cluster_values,
         },
         // A ceiling on client connections, so a flood cannot exhaust file descriptors (and
         // Envoy stops warning at every start that there is none).
@@ -189,6 +229,114 @@ pub fn render_with_env(
         bootstrap_yaml,
         env: env_bindings,
     })
+}
+
+/// One unique cluster name per deployment: `deployment_<id>`.
+fn cluster_names(deps: &[Resolved]) -> Vec<String> {
+    let mut taken = BTreeSet::new();
+    deps.iter()
+        .map(|d| {
+            let base = format!("deployment_{}", sanitize(&d.config.id));
+            let mut name = base.clone();
+            let mut n = 2;
+            while !taken.insert(name.clone()) {
+                name = format!("{base}_{n}");
+                n += 1;
+            }
+            name
+        })
+        .collect()
+}
+
+/// Per model group, two routes selected by [`ROUTE_HEADER`]: one that retries at once (the
+/// plan moves to another deployment) and one that backs off (it retries the same one, as
+/// LiteLLM does when no other deployment is healthy). Each picks the attempt's cluster from
+/// the plan header with Envoy's priority-group cluster specifier: priority group k lists the
+/// group's deployments with weight base^(k-1), so the plan's k-th digit (base = the group's
+/// size) picks attempt k's deployment.
+fn group_routes(config: &ProxyConfig, routing: &[GroupRouting], clusters: &[String]) -> Vec<Value> {
+    let rs = &config.router_settings;
+    let max_fallbacks = rs.max_fallbacks.unwrap_or(DEFAULT_MAX_FALLBACKS);
+    // LiteLLM: 0.5 s doubling to 8 s, at least router_settings.retry_after.
+    let backoff_base_ms = secs_to_ms(rs.retry_after.unwrap_or(0.0)).max(500);
+    let mut routes = Vec::new();
+    for (i, g) in routing.iter().enumerate() {
+        let base = g.members.len().max(1) as u64;
+        let mut weight: u64 = 1;
+        let mut priority_groups = Vec::new();
+        for attempt in 1..=g.max_attempts {
+            let members: Vec<Value> = g
+                .members
+                .iter()
+                .filter_map(|&m| clusters.get(m))
+                .map(|c| json!({"cluster_name": c, "weight": weight}))
+                .collect();
+            priority_groups.push(json!({"name": format!("attempt-{attempt}"), "clusters": members}));
+            weight = weight.saturating_mul(base);
+        }
+        for backoff in [false, true] {
+            let route = if backoff {
+                format!("{i}{BACKOFF_SUFFIX}")
+            } else {
+                i.to_string()
+            };
+            let mut retry_policy = json!({
+                // Envoy retries what never reached a provider (resets, refused connections,
+                // per-attempt timeouts); for an answer, the provider role decides and says so
+                // with RETRY_HEADER, from the error class and the plan.
+                "retry_on": "reset,connect-failure,retriable-headers",
+                "retriable_headers": [{"name": RETRY_HEADER, "present_match": true}],
+                "num_retries": g.max_attempts.saturating_sub(1),
+                "refresh_cluster_on_retry": true,
+                // Replicas of one deployment: retry another one.
+                "retry_host_predicate": [{
+                    "name": "envoy.retry_host_predicates.previous_hosts",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"},
+                }],
+                "host_selection_retry_max_attempts": 3,
+                "retry_back_off": {"base_interval": "0.001s", "max_interval": "0.001s"},
+            });
+            if backoff {
+                retry_policy["retry_back_off"] = json!({
+                    "base_interval": seconds(backoff_base_ms),
+                    "max_interval": seconds(backoff_base_ms.max(8000)),
+                });
+                // A provider's Retry-After, up to a minute, instead of the backoff.
+                retry_policy["rate_limited_retry_back_off"] = json!({
+                    "reset_headers": [{"name": "retry-after", "format": "SECONDS"}],
+                    "max_interval": "60s",
+                });
+            }
+            routes.push(json!({
+                "match": {
+                    "prefix": "/",
+                    "headers": [{"name": ROUTE_HEADER, "string_match": {"exact": route}}],
+                },
+                "route": {
+                    "inline_cluster_specifier_plugin": {"extension": {
+                        "name": "envoy.router.cluster_specifier_plugin.priority_group",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupClusterSpecifier",
+                            "header_name": PLAN_HEADER,
+                            "priority_groups": priority_groups,
+                        },
+                    }},
+                    // Attempts are bounded by their own timeouts, which the gateway sets per
+                    // request (x-envoy-upstream-rq-per-try-timeout-ms).
+                    "timeout": "0s",
+                    "retry_policy": retry_policy,
+                    // A fallback group: the provider role answers 307 and Envoy brings the
+                    // request back through the gateway, body and all.
+                    "internal_redirect_policy": {
+                        "max_internal_redirects": max_fallbacks,
+                        "redirect_response_codes": [307],
+                        "response_headers_to_copy": [REPLAN_HEADER],
+                    },
+                },
+            }));
+        }
+    }
+    routes
 }
 
 fn sanitize(name: &str) -> String {
@@ -240,118 +388,6 @@ fn env_bindings(config: &ProxyConfig, deps: &[Resolved]) -> Vec<EnvBinding> {
     out
 }
 
-fn wasm_filter(
-    role: Role,
-    config: &FilterConfig,
-    opts: &RenderOptions,
-    env_names: &[&str],
-) -> Result<Value, ConfigError> {
-    let name = match role {
-        Role::Gateway => "switchyard_gateway",
-        Role::Provider => "switchyard_provider",
-    };
-    let configuration = serde_json::to_string(config)
-        .map_err(|e| ConfigError::at("filter", format!("cannot serialise: {e}")))?;
-    Ok(json!({
-        "name": "envoy.filters.http.wasm",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": name,
-                "root_id": "switchyard",
-                // Both roles pause headers while they read the body; without this Envoy stops
-                // the body too and the request hangs.
-                "allow_on_headers_stop_iteration": true,
-                "fail_open": false,
-                "configuration": {
-                    "@type": "type.googleapis.com/google.protobuf.StringValue",
-                    "value": configuration,
-                },
-                "vm_config": {
-                    "vm_id": "switchyard",
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": opts.wasm_path.display().to_string()}},
-                    "environment_variables": {"host_env_keys": env_names},
-                },
-            },
-        },
-    }))
-}
-
-fn listener(
-    config: &ProxyConfig,
-    opts: &RenderOptions,
-    buffer_limit: u64,
-    gateway: Value,
-) -> Value {
-    let num_retries = config
-        .router_settings
-        .num_retries
-        .or(config.litellm_settings.num_retries)
-        .unwrap_or(2);
-    let timeout_ms = (config
-        .litellm_settings
-        .request_timeout
-        .unwrap_or(crate::resolve::DEFAULT_TIMEOUT_SECS)
-        * 1000.0) as u64;
-    let mut hcm = json!({
-        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "switchyard",
-        "codec_type": "AUTO",
-        "route_config": {
-            "name": "switchyard",
-            "virtual_hosts": [{
-                "name": "switchyard",
-                "domains": ["*"],
-                "include_request_attempt_count": true,
-                "routes": [
-                    {
-                        "match": {"prefix": "/health/readiness"},
-                        "route": {"cluster": SIDECAR_CLUSTER, "timeout": "5s"},
-                    },
-                    {
-                        "match": {"prefix": "/"},
-                        "route": {
-                            "cluster_header": CLUSTER_HEADER,
-                            "timeout": seconds(timeout_ms),
-                            "retry_policy": {
-                                "retry_on": "5xx,reset,connect-failure,retriable-status-codes",
-                                "retriable_status_codes": [429],
-                                "num_retries": num_retries,
-                                "retry_host_predicate": [{
-                                    "name": "envoy.retry_host_predicates.previous_hosts",
-                                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"},
-                                }],
-                                "host_selection_retry_max_attempts": 5,
-                                "retry_back_off": {"base_interval": "0.025s", "max_interval": "0.250s"},
-                            },
-                        },
-                    },
-                ],
-            }],
-        },
-        "http_filters": [
-            gateway,
-            {"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
-        ],
-    });
-    if opts.detailed_debug {
-        hcm["access_log"] = json!([{
-            "name": "envoy.access_loggers.stdout",
-            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"},
-        }]);
-    }
-    json!({
-        "name": "switchyard",
-        "address": socket(&opts.host, opts.port),
-        "per_connection_buffer_limit_bytes": buffer_limit,
-        "filter_chains": [{"filters": [{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": hcm,
-        }]}],
-    })
-}
-
 fn sidecar_cluster(opts: &RenderOptions) -> Value {
     json!({
         "name": SIDECAR_CLUSTER,
@@ -377,65 +413,197 @@ fn tls_context(config: &ProxyConfig) -> Value {
     }
 }
 
-fn group_cluster(
-    config: &ProxyConfig,
+fn wasm_filter(
     name: &str,
-    members: &[&Resolved],
-    buffer_limit: u64,
+    config: &FilterConfig,
+    opts: &RenderOptions,
+    env_names: &[&str],
+) -> Result<Value, ConfigError> {
+    let configuration = serde_json::to_string(config)
+        .map_err(|e| ConfigError::at("filter", format!("cannot serialise: {e}")))?;
+    Ok(json!({
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": name,
+                "root_id": "switchyard",
+                // Both roles pause headers while they read the body; without this Envoy stops
+                // the body too and the request hangs.
+                "allow_on_headers_stop_iteration": true,
+                "fail_open": false,
+                "configuration": {
+                    "@type": "type.googleapis.com/google.protobuf.StringValue",
+                    "value": configuration,
+                },
+                // The same vm_config everywhere: one VM per worker serves every plugin.
+                "vm_config": {
+                    "vm_id": "switchyard",
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": opts.wasm_path.display().to_string()}},
+                    "environment_variables": {"host_env_keys": env_names},
+                },
+            },
+        },
+    }))
+}
+
+fn listener(
+    config: &ProxyConfig,
+    opts: &RenderOptions,
+    limits: &Limits,
+    deps: &[Resolved],
+    group_routes: Vec<Value>,
+    gateway: Value,
+) -> Value {
+    let gs = &config.general_settings;
+    let mut routes = vec![json!({
+        "match": {"prefix": "/health/readiness"},
+        "route": {"cluster": SIDECAR_CLUSTER, "timeout": "5s"},
+    })];
+    routes.extend(group_routes);
+    // The gateway answers everything else itself; this only catches what it let through.
+    routes.push(json!({
+        "match": {"prefix": "/"},
+        "direct_response": {"status": 404, "body": {"inline_string": "{\"error\":{\"message\":\"No route.\",\"type\":\"not_found_error\",\"param\":null,\"code\":\"404\"}}"}},
+    }));
+    // A stream is idle when neither side sends anything: allow the longest attempt.
+    let longest_attempt_ms = deps
+        .iter()
+        .map(|d| deployment_route(config, d))
+        .map(|r| r.timeout_ms.max(r.stream_timeout_ms))
+        .max()
+        .unwrap_or(0);
+    let mut hcm = json!({
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "switchyard",
+        "codec_type": "AUTO",
+        // Slow clients: the headers, the whole request, and an idle connection are bounded.
+        "request_headers_timeout": seconds(secs_to_ms(gs.request_headers_timeout.unwrap_or(DEFAULT_REQUEST_HEADERS_TIMEOUT_SECS))),
+        "request_timeout": format!("{CLIENT_REQUEST_TIMEOUT_SECS}s"),
+        "stream_idle_timeout": seconds(longest_attempt_ms + 30_000),
+        "common_http_protocol_options": {
+            "idle_timeout": seconds(secs_to_ms(gs.client_idle_timeout.unwrap_or(DEFAULT_CLIENT_IDLE_TIMEOUT_SECS))),
+        },
+        "route_config": {
+            "name": "switchyard",
+            "virtual_hosts": [{
+                "name": "switchyard",
+                "domains": ["*"],
+                // The provider role reads the attempt number; the gateway reports retries.
+                "include_request_attempt_count": true,
+                "include_attempt_count_in_response": true,
+                "routes": routes,
+            }],
+        },
+        "http_filters": [
+            gateway,
+            {"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+        ],
+    });
+    if opts.detailed_debug {
+        hcm["access_log"] = json!([{
+            "name": "envoy.access_loggers.stdout",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"},
+        }]);
+    }
+    json!({
+        "name": "switchyard",
+        "address": socket(&opts.host, opts.port),
+        "per_connection_buffer_limit_bytes": limits.request_buffer,
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": hcm,
+        }]}],
+    })
+}
+
+/// A deployment's cluster: its api_base host (or replicas), TLS, outlier detection for the
+/// replicas, circuit breakers, and the provider role for this deployment upstream.
+fn deployment_cluster(
+    config: &ProxyConfig,
+    d: &Resolved,
+    name: &str,
+    limits: &Limits,
     provider: Value,
 ) -> Value {
     let rs = &config.router_settings;
-    let endpoints: Vec<Value> = members
+    let tls = d.config.scheme == "https";
+    let replicas = d.hosts.len() > 1;
+    let endpoints: Vec<Value> = d
+        .hosts
         .iter()
-        .map(|d| {
-            let mut metadata = json!({METADATA_NAMESPACE: {"deployment": d.config.id}});
-            if d.config.scheme == "https" {
-                metadata["envoy.transport_socket_match"] = json!({"tls": d.host});
+        .map(|h| {
+            let mut metadata = json!({});
+            if replicas {
+                // Each replica has its own :authority; the provider role reads it here.
+                metadata["switchyard"] = json!({"authority": h.authority});
+            }
+            if tls {
+                metadata["envoy.transport_socket_match"] = json!({"tls": h.name});
             }
             json!({
-                "endpoint": {"address": socket(&d.host, d.port), "hostname": d.host},
-                "load_balancing_weight": d.weight,
+                "endpoint": {"address": socket(&h.name, h.port), "hostname": h.name},
                 "metadata": {"filter_metadata": metadata},
             })
         })
         .collect();
-    let tls_hosts: BTreeSet<&str> = members
-        .iter()
-        .filter(|d| d.config.scheme == "https")
-        .map(|d| d.host.as_str())
-        .collect();
-    let socket_matches: Vec<Value> = tls_hosts
-        .iter()
-        .map(|host| {
-            json!({
-                "name": format!("tls_{host}"),
-                "match": {"tls": host},
-                "transport_socket": {
-                    "name": "envoy.transport_sockets.tls",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                        "sni": host,
-                        "common_tls_context": tls_context(config),
+    let socket_matches: Vec<Value> = if tls {
+        d.hosts
+            .iter()
+            .map(|h| h.name.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|host| {
+                json!({
+                    "name": format!("tls_{host}"),
+                    "match": {"tls": host},
+                    "transport_socket": {
+                        "name": "envoy.transport_sockets.tls",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                            "sni": host,
+                            "common_tls_context": tls_context(config),
+                        },
                     },
-                },
+                })
             })
-        })
-        .collect();
-    let cooldown_ms = (rs.cooldown_time.unwrap_or(5.0) * 1000.0) as u64;
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let cooldown_ms = secs_to_ms(rs.cooldown_time.unwrap_or(routing::DEFAULT_COOLDOWN_SECS));
+    // LiteLLM's max_parallel_requests is a semaphore: requests wait for a slot. Over
+    // HTTP/1.1 one request holds one connection, so cap the connections and let the rest
+    // wait as pending requests.
+    let max_parallel = config
+        .model_list
+        .get(d.index)
+        .and_then(|e| e.litellm_params.max_parallel_requests)
+        .map_or(DEFAULT_MAX_UPSTREAM_REQUESTS, u64::from);
     let mut cluster = json!({
         "name": name,
         "type": "STRICT_DNS",
         "dns_lookup_family": "V4_PREFERRED",
         "connect_timeout": "10s",
         "lb_policy": "ROUND_ROBIN",
-        "per_connection_buffer_limit_bytes": buffer_limit,
+        "per_connection_buffer_limit_bytes": limits.response_buffer,
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": endpoints}]},
+        // Replicas (several api_base hosts, or a name resolving to several addresses) that
+        // fail are ejected; the deployment itself cools down in the filter, as LiteLLM's.
         "outlier_detection": {
-            "consecutive_5xx": rs.allowed_fails.unwrap_or(3),
+            "consecutive_5xx": rs.allowed_fails.unwrap_or(routing::DEFAULT_ALLOWED_FAILS).max(1),
             "interval": "5s",
             "base_ejection_time": seconds(cooldown_ms.max(1)),
             "max_ejection_percent": 100,
         },
+        "circuit_breakers": {"thresholds": [{
+            "priority": "DEFAULT",
+            "max_connections": max_parallel,
+            "max_pending_requests": DEFAULT_MAX_UPSTREAM_REQUESTS,
+            "max_requests": DEFAULT_MAX_UPSTREAM_REQUESTS,
+            "max_retries": DEFAULT_MAX_UPSTREAM_REQUESTS,
+        }]},
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",

@@ -39,13 +39,22 @@ pub struct Resolved {
     pub index: usize,
     pub config: DeploymentConfig,
     pub key: KeySource,
-    pub host: String,
-    pub port: u16,
+    /// The api_base hosts: one, or several replicas of one server.
+    pub hosts: Vec<Host>,
     pub weight: u32,
     /// litellm_params.timeout, when set.
     pub timeout_ms: Option<u64>,
     /// litellm_params.stream_timeout, when set.
     pub stream_timeout_ms: Option<u64>,
+}
+
+/// One host of a deployment's api_base.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    pub name: String,
+    pub port: u16,
+    /// `host` or `host:port`, as `:authority` carries it.
+    pub authority: String,
 }
 
 /// A URL split into scheme, host, port and path (without trailing slash).
@@ -121,6 +130,7 @@ fn deployment_id(entry: &ModelEntry) -> String {
         return id.clone();
     }
     let p = &entry.litellm_params;
+    let api_base = p.api_base.as_ref().map(|b| b.urls().join(",")).unwrap_or_default();
     let mut h = Sha256::new();
     let mut part = |bytes: &[u8]| {
         h.update(bytes);
@@ -129,7 +139,7 @@ fn deployment_id(entry: &ModelEntry) -> String {
     for fixed in [
         entry.model_name.as_str(),
         p.model.as_str(),
-        p.api_base.as_deref().unwrap_or(""),
+        api_base.as_str(),
         p.api_version.as_deref().unwrap_or(""),
         p.organization.as_deref().unwrap_or(""),
     ] {
@@ -236,22 +246,55 @@ fn resolve_one(
     };
     let (provider, model) = provider_of(&p.model).map_err(at("model"))?;
     let info = provider.info();
-    let api_base = match provider {
-        Provider::Demo => format!("http://{}:{}/demo/v1", sidecar.0, sidecar.1),
-        _ => text(&p.api_base, env)
-            .map_err(at("api_base"))?
-            .or_else(|| info.api_base_env.and_then(env))
-            .or_else(|| info.default_api_base.map(str::to_string))
-            .ok_or_else(|| {
-                at("api_base")(format!(
-                    "{} deployments need an api_base (deployment \"{}\"); set it here or in {}",
-                    provider.name(),
-                    entry.model_name,
-                    info.api_base_env.unwrap_or("the config")
-                ))
-            })?,
+    let urls: Vec<String> = match provider {
+        Provider::Demo => vec![format!("http://{}:{}/demo/v1", sidecar.0, sidecar.1)],
+        _ => match &p.api_base {
+            Some(base) => base
+                .urls()
+                .into_iter()
+                .map(|u| {
+                    text(&Some(u.to_string()), env)
+                        .map(|v| v.unwrap_or_default())
+                        .map_err(at("api_base"))
+                })
+                .collect::<Result<_, _>>()?,
+            None => info
+                .api_base_env
+                .and_then(env)
+                .or_else(|| info.default_api_base.map(str::to_string))
+                .map(|u| vec![u])
+                .ok_or_else(|| {
+                    at("api_base")(format!(
+                        "{} deployments need an api_base (deployment \"{}\"); set it here or in {}",
+                        provider.name(),
+                        entry.model_name,
+                        info.api_base_env.unwrap_or("the config")
+                    ))
+                })?,
+        },
     };
-    let (scheme, host, port, base_path) = split_url(&api_base).map_err(at("api_base"))?;
+    let mut parts = Vec::with_capacity(urls.len());
+    for url in &urls {
+        parts.push(split_url(url).map_err(at("api_base"))?);
+    }
+    let Some((scheme, _, _, base_path)) = parts.first().cloned() else {
+        return Err(at("api_base")("is an empty list; give at least one URL".to_string()));
+    };
+    if parts.iter().any(|(s, _, _, p)| *s != scheme || *p != base_path) {
+        return Err(at("api_base")(
+            "replicas must share the scheme and the path; only the host and port may differ"
+                .to_string(),
+        ));
+    }
+    let hosts: Vec<Host> = parts
+        .into_iter()
+        .map(|(scheme, host, port, _)| Host {
+            authority: authority_of(&scheme, &host, port),
+            name: host,
+            port,
+        })
+        .collect();
+    let first_authority = hosts.first().map(|h| h.authority.clone()).unwrap_or_default();
     let api_version = text(&p.api_version, env).map_err(at("api_version"))?;
     let api_version = match provider {
         Provider::Azure => Some(
@@ -283,16 +326,6 @@ fn resolve_one(
             headers.push((name.to_ascii_lowercase(), value));
         }
     }
-    let bracketed = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.clone()
-    };
-    let authority = if port == if scheme == "https" { 443 } else { 80 } {
-        bracketed
-    } else {
-        format!("{bracketed}:{port}")
-    };
     Ok(Resolved {
         index,
         config: DeploymentConfig {
@@ -300,8 +333,8 @@ fn resolve_one(
             group: entry.model_name.clone(),
             provider,
             model: model.to_string(),
+            authority: first_authority,
             scheme,
-            authority,
             base_path,
             api_version,
             auth: info.auth,
@@ -310,12 +343,25 @@ fn resolve_one(
             headers,
         },
         key,
-        host,
-        port,
+        hosts,
         weight: p.weight.map_or(1, |w| (w.round() as u32).max(1)),
         timeout_ms: p.timeout.map(secs_to_ms),
         stream_timeout_ms: p.stream_timeout.map(secs_to_ms),
     })
+}
+
+/// `host` or `host:port` (default ports left out, IPv6 in brackets), as `:authority` carries it.
+fn authority_of(scheme: &str, host: &str, port: u16) -> String {
+    let bracketed = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    if port == if scheme == "https" { 443 } else { 80 } {
+        bracketed
+    } else {
+        format!("{bracketed}:{port}")
+    }
 }
 
 /// The group's timeouts: the longest its deployments set, else the config's defaults.

@@ -53,12 +53,12 @@ fn full_example_parses_every_field() {
     assert_eq!(e.model_info.id.as_deref(), Some("gpt4o-openai"));
     assert_eq!(e.model_info.mode.as_deref(), Some("chat"));
     assert_eq!(e.model_info.base_model.as_deref(), Some("gpt-4o"));
-    assert_eq!(e.model_info.extra["max_input_tokens"], 128_000);
+    assert_eq!(e.model_info.max_input_tokens, Some(128_000));
 
     let p = &c.model_list[1].litellm_params;
     assert_eq!(
-        p.api_base.as_deref(),
-        Some("https://example-eastus.openai.azure.com")
+        p.api_base.as_ref().map(|b| b.urls()),
+        Some(vec!["https://example-eastus.openai.azure.com"])
     );
     assert_eq!(p.api_version.as_deref(), Some("2024-10-21"));
     assert_eq!(p.timeout, Some(90.5));

@@ -1,6 +1,7 @@
 //! The one error type the filter knows: an HTTP status and an OpenAI-shaped body.
 
 use serde::Serialize;
+use switchyard_config::ErrorClass;
 
 /// An error the client sees: `{"error": {"message", "type", "param", "code"}}` with `code` the
 /// status as a string, as the LiteLLM proxy sends it.
@@ -11,6 +12,8 @@ pub struct ApiError {
     /// OpenAI's `type` (`invalid_request_error`, `auth_error`, ...).
     pub kind: &'static str,
     pub param: Option<String>,
+    /// Seconds the client should wait before retrying (a `retry-after` header).
+    pub retry_after_s: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -34,6 +37,7 @@ impl ApiError {
             message: message.into(),
             kind,
             param: None,
+            retry_after_s: None,
         }
     }
 
@@ -91,6 +95,57 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// LiteLLM's class of a provider error, from its status and message.
+pub fn classify(status: u16, message: &str) -> ErrorClass {
+    let lower = message.to_ascii_lowercase();
+    let mentions = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
+    match status {
+        401 | 403 => ErrorClass::Authentication,
+        404 => ErrorClass::NotFound,
+        408 | 504 => ErrorClass::Timeout,
+        429 => ErrorClass::RateLimit,
+        400..=499 if mentions(CONTEXT_WINDOW) => ErrorClass::ContextWindow,
+        400..=499 if mentions(CONTENT_POLICY) => ErrorClass::ContentPolicy,
+        400..=499 => ErrorClass::BadRequest,
+        _ => ErrorClass::InternalServer,
+    }
+}
+
+/// How providers say a prompt does not fit the model's context window.
+const CONTEXT_WINDOW: &[&str] = &[
+    "context_length_exceeded",
+    "context length",
+    "context window",
+    "maximum context",
+    "prompt is too long",
+    "input is too long",
+    "too many tokens",
+    "reduce the length of the messages",
+    "exceeds the maximum number of tokens",
+    "token limit",
+];
+
+/// How providers say a request was refused by a content policy.
+const CONTENT_POLICY: &[&str] = &[
+    "content_policy_violation",
+    "content policy",
+    "content_filter",
+    "content management policy",
+    "responsible ai",
+    "safety system",
+];
+
+/// `text` with every secret replaced by `[redacted]` (providers echo keys in errors).
+pub fn scrub(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), "[redacted]");
+        }
+    }
+    out
+}
+
 /// The OpenAI error `type` LiteLLM reports for a status.
 pub fn kind_for_status(status: u16) -> &'static str {
     match status {
@@ -116,6 +171,28 @@ mod tests {
         assert_eq!(v["error"]["type"], "invalid_request_error");
         assert_eq!(v["error"]["param"], "model");
         assert_eq!(v["error"]["code"], "400");
+    }
+
+    #[test]
+    fn classes_as_litellm_names_them() {
+        assert_eq!(classify(400, "This model's maximum context length is 8192 tokens"), ErrorClass::ContextWindow);
+        assert_eq!(classify(400, "prompt is too long: 210000 tokens > 200000 maximum"), ErrorClass::ContextWindow);
+        assert_eq!(classify(400, "The response was filtered due to the prompt triggering Azure OpenAI's content management policy"), ErrorClass::ContentPolicy);
+        assert_eq!(classify(400, "invalid temperature"), ErrorClass::BadRequest);
+        assert_eq!(classify(401, ""), ErrorClass::Authentication);
+        assert_eq!(classify(429, "context length"), ErrorClass::RateLimit);
+        assert_eq!(classify(503, ""), ErrorClass::InternalServer);
+        assert_eq!(classify(504, ""), ErrorClass::Timeout);
+    }
+
+    #[test]
+    fn secrets_are_scrubbed() {
+        let secrets = vec!["sk-provider-secret-1".to_string(), "short".to_string()];
+        assert_eq!(
+            scrub("Incorrect API key provided: sk-provider-secret-1.", &secrets),
+            "Incorrect API key provided: [redacted]."
+        );
+        assert_eq!(scrub("short words", &secrets), "short words", "too short to be a key");
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The gateway role: once per request, downstream. Recognises the endpoint, authenticates,
-//! reads the body once, resolves the model group and says where the request goes.
+//! The gateway role: once per request (and once more per fallback group), downstream.
+//! Recognises the endpoint, authenticates, reads the body once, resolves the model group and
+//! plans the attempts; on the way back it turns Envoy's own replies into OpenAI errors and
+//! adds LiteLLM's response headers.
 
 use std::borrow::Cow;
 
@@ -7,9 +9,22 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use switchyard_config::{Endpoint, FilterConfig, RequestInfo};
+use switchyard_config::{
+    Endpoint, GatewayConfig, GroupConfig, RequestInfo, BACKOFF_SUFFIX, INTERNAL_HEADERS,
+    PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
+};
 
 use crate::error::ApiError;
+use crate::headers::HeaderEdits;
+use crate::host::{update_shared, Host};
+use crate::router::decide::FallbackKind;
+use crate::router::plan::{self, Ask, NoPlan, Plan};
+use crate::router::replan::{self, Replan};
+use crate::router::rng::Rng;
+use crate::router::state;
+
+/// Shared-data key counting requests in flight (general_settings.global_max_parallel_requests).
+const IN_FLIGHT_KEY: &str = "switchyard.in_flight";
 
 /// What a path and method ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +67,7 @@ pub fn classify(method: &str, path: &str) -> Route {
 pub struct Local {
     pub status: u16,
     pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl From<ApiError> for Local {
@@ -59,6 +75,7 @@ impl From<ApiError> for Local {
         Local {
             status: e.status,
             body: e.body(),
+            headers: e.retry_after_s.map(|s| ("retry-after", s.to_string())).into_iter().collect(),
         }
     }
 }
@@ -69,21 +86,61 @@ pub enum OnHeaders {
     /// Answer now.
     Respond(Local),
     /// Read the whole body, then call [`Gateway::on_body`].
-    ReadBody(Endpoint),
+    ReadBody(Box<Pending>),
     /// Not for the gateway (readiness): let Envoy route it.
     PassThrough,
+}
+
+/// A request whose body is being read.
+#[derive(Debug, PartialEq)]
+pub struct Pending {
+    pub endpoint: Endpoint,
+    /// A fallback pass: the hand-off from the pass that failed.
+    pub replan: Option<Replan>,
+    /// `x-litellm-timeout`, `x-litellm-stream-timeout` (ms), `x-litellm-num-retries`.
+    pub timeout_ms: Option<u64>,
+    pub stream_timeout_ms: Option<u64>,
+    pub num_retries: Option<u32>,
+    /// The client's headers that may reach a provider, if the model group forwards them.
+    pub x_headers: Vec<(String, String)>,
+    /// `x-pass-*` headers (prefix removed): always forwarded, as LiteLLM does.
+    pub pass_headers: Vec<(String, String)>,
+    /// The client's `OpenAI-Organization`, when general_settings.forward_openai_org_id.
+    pub openai_org: Option<String>,
+    /// `scheme://authority/path`: where a fallback's internal redirect goes.
+    pub origin: String,
 }
 
 /// Where a request goes, decided from its body.
 #[derive(Debug, PartialEq)]
 pub struct Routed {
-    pub cluster: String,
-    pub timeout_ms: u64,
+    /// Request headers to set for Envoy's router.
+    pub headers: Vec<(String, String)>,
     pub info: RequestInfo,
 }
 
+impl Routed {
+    /// The request's header map as the router must see it: the client's headers without
+    /// any that steer Envoy or Switchyard, plus the routing headers. (Providers only ever
+    /// see what the provider role puts together.)
+    pub fn request_headers(&self, current: &[(String, String)]) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = current
+            .iter()
+            .filter(|(name, _)| !steers_routing(name))
+            .cloned()
+            .collect();
+        out.extend(self.headers.iter().cloned());
+        out
+    }
+}
+
+/// Headers only Switchyard may set on a request: Envoy's controls and the internal ones.
+fn steers_routing(name: &str) -> bool {
+    name.starts_with("x-envoy-") || INTERNAL_HEADERS.contains(&name)
+}
+
 pub struct Gateway {
-    cfg: FilterConfig,
+    cfg: GatewayConfig,
     master_key_hash: Option<[u8; 32]>,
     models_body: Vec<u8>,
 }
@@ -101,11 +158,20 @@ struct Head<'a> {
     prompt: Option<IgnoredAny>,
     #[serde(default)]
     input: Option<IgnoredAny>,
+    /// LiteLLM's per-request router parameters; the provider role removes them.
+    #[serde(default)]
+    fallbacks: Option<Vec<String>>,
+    #[serde(default)]
+    num_retries: Option<u32>,
+    #[serde(default)]
+    timeout: Option<f64>,
+    #[serde(default)]
+    stream_timeout: Option<f64>,
 }
 
 impl Gateway {
     /// `master_key` is the value of the VM environment variable named by the config, if any.
-    pub fn new(cfg: FilterConfig, master_key: Option<&str>) -> Result<Self, String> {
+    pub fn new(cfg: GatewayConfig, master_key: Option<&str>) -> Result<Self, String> {
         let master_key_hash = match (&cfg.master_key_env, master_key) {
             (None, _) => None,
             (Some(var), None) | (Some(var), Some("")) => {
@@ -131,19 +197,23 @@ impl Gateway {
         self.master_key_hash.is_none()
     }
 
-    /// Decides from method, path and headers. `header` looks a request header up by lowercase name.
-    pub fn on_headers<'h>(
-        &self,
-        method: &str,
-        path: &str,
-        header: impl Fn(&str) -> Option<Cow<'h, str>>,
-    ) -> OnHeaders {
+    /// Decides from the request headers (lowercase names, as Envoy gives them).
+    pub fn on_headers(&self, headers: &[(String, String)]) -> OnHeaders {
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let method = find(":method").unwrap_or_default();
+        let path = find(":path").unwrap_or_default();
         let route = classify(method, path);
         match route {
             Route::Liveliness => {
                 return OnHeaders::Respond(Local {
                     status: 200,
                     body: b"\"I'm alive!\"".to_vec(),
+                    headers: vec![],
                 })
             }
             Route::Readiness => return OnHeaders::PassThrough,
@@ -167,62 +237,108 @@ impl Gateway {
             }
             Route::Models | Route::Api(_) => {}
         }
-        if let Err(e) = self.authenticate(&header) {
-            return OnHeaders::Respond(e.into());
-        }
-        match route {
-            Route::Models => OnHeaders::Respond(Local {
-                status: 200,
-                body: self.models_body.clone(),
-            }),
-            Route::Api(endpoint) => {
-                let too_big = header("content-length")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .is_some_and(|len| len > self.cfg.max_request_bytes);
-                if too_big {
-                    OnHeaders::Respond(ApiError::too_large(self.cfg.max_request_bytes).into())
-                } else {
-                    OnHeaders::ReadBody(endpoint)
-                }
+        // A fallback pass comes back from an internal redirect with the hand-off's nonce; the
+        // client was authenticated on the first pass (its key is gone by now).
+        let replan = match (route, find(REPLAN_HEADER)) {
+            (Route::Api(_), Some(nonce)) => replan::take(nonce),
+            _ => None,
+        };
+        if replan.is_none() {
+            if let Err(e) = self.authenticate(&find) {
+                return OnHeaders::Respond(e.into());
             }
-            _ => OnHeaders::PassThrough,
         }
+        let endpoint = match route {
+            Route::Models => {
+                return OnHeaders::Respond(Local {
+                    status: 200,
+                    body: self.models_body.clone(),
+                    headers: vec![],
+                })
+            }
+            Route::Api(endpoint) => endpoint,
+            _ => return OnHeaders::PassThrough,
+        };
+        let too_big = find("content-length")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .is_some_and(|len| len > self.cfg.max_request_bytes);
+        if too_big {
+            return OnHeaders::Respond(ApiError::too_large(self.cfg.max_request_bytes).into());
+        }
+        let seconds = |name: &str| {
+            find(name)
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| *s > 0.0 && s.is_finite())
+                .map(|s| (s * 1000.0) as u64)
+        };
+        let mut x_headers = Vec::new();
+        let mut pass_headers = Vec::new();
+        for (name, value) in headers {
+            if let Some(target) = name.strip_prefix("x-pass-").filter(|t| !t.is_empty()) {
+                pass_headers.push((target.to_string(), value.clone()));
+            } else if forwardable(name) {
+                x_headers.push((name.clone(), value.clone()));
+            }
+        }
+        let origin = match &replan {
+            Some(r) => r.info.origin.clone(),
+            None => format!(
+                "{}://{}{}",
+                find(":scheme").unwrap_or("http"),
+                find(":authority").unwrap_or("localhost"),
+                path
+            ),
+        };
+        OnHeaders::ReadBody(Box::new(Pending {
+            endpoint,
+            replan,
+            timeout_ms: seconds("x-litellm-timeout"),
+            stream_timeout_ms: seconds("x-litellm-stream-timeout"),
+            num_retries: find("x-litellm-num-retries").and_then(|v| v.trim().parse().ok()),
+            x_headers,
+            pass_headers,
+            openai_org: find("openai-organization")
+                .filter(|_| self.cfg.forward.openai_org)
+                .map(str::to_string),
+            origin,
+        }))
     }
 
-    fn authenticate<'h>(
-        &self,
-        header: &impl Fn(&str) -> Option<Cow<'h, str>>,
-    ) -> Result<(), ApiError> {
+    fn authenticate<'h>(&self, find: &impl Fn(&str) -> Option<&'h str>) -> Result<(), ApiError> {
         let Some(expected) = &self.master_key_hash else {
             return Ok(());
         };
-        let presented = header("authorization")
-            .map(|v| match v {
-                Cow::Borrowed(s) => Cow::Borrowed(strip_bearer(s)),
-                Cow::Owned(s) => Cow::Owned(strip_bearer(&s).to_string()),
-            })
-            .or_else(|| header("api-key"))
-            .or_else(|| header("x-api-key"))
-            .or_else(|| header("x-litellm-api-key"))
-            .filter(|k| !k.trim().is_empty());
+        let presented = find("authorization")
+            .map(strip_bearer)
+            .or_else(|| find("api-key"))
+            .or_else(|| find("x-api-key"))
+            .or_else(|| find("x-litellm-api-key"))
+            .map(str::trim)
+            .filter(|k| !k.is_empty());
         let Some(key) = presented else {
             return Err(ApiError::unauthorized(
                 "Authentication Error, No api key passed in. Send it as `Authorization: Bearer <key>`.",
             ));
         };
-        let hash = sha256(key.trim().as_bytes());
-        if bool::from(hash.ct_eq(expected)) {
+        if bool::from(sha256(key.as_bytes()).ct_eq(expected)) {
             Ok(())
         } else {
             Err(ApiError::unauthorized(format!(
                 "Authentication Error, Invalid proxy server token passed. Received API Key = {}. Check the key, or ask your admin for a valid one.",
-                redact(key.trim())
+                redact(key)
             )))
         }
     }
 
-    /// Decides from the whole body where the request goes.
-    pub fn on_body(&self, endpoint: Endpoint, body: &[u8]) -> Result<Routed, ApiError> {
+    /// Decides from the whole body where the request goes: the model group and its plan.
+    pub fn on_body(
+        &self,
+        pending: &Pending,
+        body: &[u8],
+        host: &dyn Host,
+        rng: &mut Rng,
+    ) -> Result<Routed, ApiError> {
+        let endpoint = pending.endpoint;
         if body.len() as u64 > self.cfg.max_request_bytes {
             return Err(ApiError::too_large(self.cfg.max_request_bytes));
         }
@@ -232,7 +348,7 @@ impl Gateway {
                 required_field(endpoint)
             ))
         })?;
-        let model = head.model.filter(|m| !m.is_empty()).ok_or_else(|| {
+        let model = head.model.as_deref().filter(|m| !m.is_empty()).ok_or_else(|| {
             ApiError::bad_request("Missing required parameter: 'model'. Call `/v1/models` to list the models you can use.")
                 .with_param("model")
         })?;
@@ -248,34 +364,269 @@ impl Gateway {
                     .with_param(field),
             );
         }
-        let group_name = self
-            .cfg
-            .aliases
-            .get(model.as_ref())
-            .map_or(model.as_ref(), |g| g.as_str())
-            .to_string();
-        let Some(group) = self.cfg.groups.get(&group_name) else {
-            return Err(ApiError::bad_request(format!(
-                "Invalid model name passed in model={model}. Call `/v1/models` to view available models for your key."
-            ))
-            .with_param("model"));
-        };
         let stream = head.stream.unwrap_or(false);
+        let secs = |s: Option<f64>| s.filter(|s| *s > 0.0 && s.is_finite()).map(|s| (s * 1000.0) as u64);
+        let ask = Ask {
+            now_ms: host.now_ms(),
+            stream,
+            // About four bytes a token: enough to tell a prompt from a context window.
+            prompt_tokens: body.len() as u64 / 4,
+            pre_call_checks: self.cfg.pre_call_checks,
+            num_retries: head.num_retries.or(pending.num_retries),
+            timeout_ms: secs(head.timeout).or(pending.timeout_ms),
+            stream_timeout_ms: secs(head.stream_timeout).or(pending.stream_timeout_ms),
+        };
+        let strip_params = head.fallbacks.is_some()
+            || head.num_retries.is_some()
+            || head.timeout.is_some()
+            || head.stream_timeout.is_some();
+
+        // The group this pass serves, and the fallbacks left after it.
+        let (mut pass, requested_model) = match &pending.replan {
+            Some(r) => (self.next_fallback(r)?, r.info.requested_model.clone()),
+            None => {
+                let name = self.cfg.aliases.get(model).map_or(model, String::as_str);
+                let group = self.cfg.groups.get(name).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "Invalid model name passed in model={model}. Call `/v1/models` to view available models for your key."
+                    ))
+                    .with_param("model")
+                })?;
+                let mut pass = Pass::first(name, group);
+                if let Some(fallbacks) = &head.fallbacks {
+                    pass.fallbacks = fallbacks.iter().filter(|g| **g != name).cloned().collect();
+                }
+                pass.fallbacks.truncate(self.cfg.max_fallbacks as usize);
+                (pass, model.to_string())
+            }
+        };
+        // A group that cannot take the request (all cooling down, no headroom, prompt too
+        // long) hands it to its fallbacks right away, as LiteLLM does.
+        let (group_name, group, plan) = loop {
+            let group = self.group(&pass.group)?;
+            let state = state::read(host, &pass.group);
+            match plan::plan(group, &state, &ask, rng) {
+                Ok(plan) => break (pass.group.clone(), group, plan),
+                Err(no) => {
+                    let kind = match no {
+                        NoPlan::ContextTooLong { .. } if !pass.context_window_fallbacks.is_empty() => {
+                            FallbackKind::ContextWindow
+                        }
+                        _ => FallbackKind::Regular,
+                    };
+                    match pass.next(kind, self.cfg.max_fallbacks) {
+                        Some(next) => pass = next,
+                        None => return Err(no_plan_error(&pass.group, &no)),
+                    }
+                }
+            }
+        };
+        let x_headers = if group.forward_client_headers || self.cfg.forward.all_groups {
+            pending.x_headers.clone()
+        } else {
+            Vec::new()
+        };
+        let mut forward = pending.pass_headers.clone();
+        forward.extend(x_headers);
+        let info = RequestInfo {
+            endpoint,
+            requested_model,
+            group: group_name,
+            stream,
+            plan: plan.deployments.clone(),
+            retry_policy: group.retry_policy,
+            fallbacks: pass.fallbacks,
+            context_window_fallbacks: pass.context_window_fallbacks,
+            content_policy_fallbacks: pass.content_policy_fallbacks,
+            fallback_depth: pass.depth,
+            earlier_attempts: pending.replan.as_ref().map_or(0, |r| r.info.earlier_attempts + r.attempts),
+            origin: pending.origin.clone(),
+            forward,
+            openai_org: pending.openai_org.clone(),
+            strip_params,
+        };
         Ok(Routed {
-            cluster: group.cluster.clone(),
-            timeout_ms: if stream {
-                group.stream_timeout_ms
-            } else {
-                group.timeout_ms
-            },
-            info: RequestInfo {
-                endpoint,
-                requested_model: model.into_owned(),
-                group: group_name,
-                stream,
-            },
+            headers: routing_headers(group, &plan),
+            info,
         })
     }
+
+    fn group(&self, name: &str) -> Result<&GroupConfig, ApiError> {
+        self.cfg.groups.get(name).ok_or_else(|| {
+            ApiError::internal(format!("The fallback model group {name} is not configured."))
+        })
+    }
+
+    /// The pass after a failed one: its hand-off names the kind of fallback.
+    fn next_fallback(&self, r: &Replan) -> Result<Pass, ApiError> {
+        let failed = Pass {
+            group: r.info.group.clone(),
+            fallbacks: r.info.fallbacks.clone(),
+            context_window_fallbacks: r.info.context_window_fallbacks.clone(),
+            content_policy_fallbacks: r.info.content_policy_fallbacks.clone(),
+            depth: r.info.fallback_depth,
+        };
+        failed
+            .next(r.kind, self.cfg.max_fallbacks)
+            .ok_or_else(|| ApiError::internal("No fallback group is left for this request."))
+    }
+
+    /// Counts a request in flight against general_settings.global_max_parallel_requests;
+    /// false (and nothing counted) when the gateway is full. A fallback pass is counted
+    /// without the check: its first pass was admitted.
+    pub fn admit(&self, host: &dyn Host, check: bool) -> bool {
+        let Some(limit) = self.cfg.max_parallel_requests else {
+            return true;
+        };
+        let mut admitted = false;
+        update_shared(host, IN_FLIGHT_KEY, |current| {
+            let n = current.map_or(0, read_count);
+            admitted = !check || n < u64::from(limit);
+            admitted.then(|| (n + 1).to_le_bytes().to_vec())
+        });
+        admitted
+    }
+
+    /// A request counted by [`Gateway::admit`] is done.
+    pub fn release(&self, host: &dyn Host) {
+        if self.cfg.max_parallel_requests.is_some() {
+            update_shared(host, IN_FLIGHT_KEY, |current| {
+                Some(current.map_or(0, read_count).saturating_sub(1).to_le_bytes().to_vec())
+            });
+        }
+    }
+
+    /// The answer when [`Gateway::admit`] refused: LiteLLM's 429 for its parallel limit.
+    pub fn at_capacity(&self) -> ApiError {
+        let limit = self.cfg.max_parallel_requests.unwrap_or(0);
+        let mut e = ApiError::new(
+            429,
+            "rate_limit_error",
+            format!("Switchyard is at capacity: {limit} requests are in flight (general_settings.global_max_parallel_requests). Retry shortly."),
+        );
+        e.retry_after_s = Some(1);
+        e
+    }
+}
+
+fn read_count(bytes: &[u8]) -> u64 {
+    bytes
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// One pass of a request: the group it tries and the fallbacks left after it.
+#[derive(Debug, Clone)]
+struct Pass {
+    group: String,
+    fallbacks: Vec<String>,
+    context_window_fallbacks: Vec<String>,
+    content_policy_fallbacks: Vec<String>,
+    depth: u32,
+}
+
+impl Pass {
+    fn first(name: &str, g: &GroupConfig) -> Pass {
+        Pass {
+            group: name.to_string(),
+            fallbacks: g.fallbacks.clone(),
+            context_window_fallbacks: g.context_window_fallbacks.clone(),
+            content_policy_fallbacks: g.content_policy_fallbacks.clone(),
+            depth: 0,
+        }
+    }
+
+    /// The next fallback group of this kind. From then on the rest of that list is tried in
+    /// order whatever fails, as LiteLLM walks a fallback list.
+    fn next(&self, kind: FallbackKind, max_fallbacks: u32) -> Option<Pass> {
+        if self.depth >= max_fallbacks {
+            return None;
+        }
+        let list = match kind {
+            FallbackKind::Regular => &self.fallbacks,
+            FallbackKind::ContextWindow => &self.context_window_fallbacks,
+            FallbackKind::ContentPolicy => &self.content_policy_fallbacks,
+        };
+        let (next, rest) = list.split_first()?;
+        Some(Pass {
+            group: next.clone(),
+            fallbacks: rest.to_vec(),
+            context_window_fallbacks: Vec::new(),
+            content_policy_fallbacks: Vec::new(),
+            depth: self.depth + 1,
+        })
+    }
+}
+
+/// What the router needs: the group's route (waiting between attempts when they retry the
+/// same deployment), the plan, how many retries, and each attempt's timeout.
+fn routing_headers(group: &GroupConfig, plan: &Plan) -> Vec<(String, String)> {
+    let route = if plan.backoff {
+        format!("{}{BACKOFF_SUFFIX}", group.route)
+    } else {
+        group.route.clone()
+    };
+    let mut headers = vec![
+        (ROUTE_HEADER.to_string(), route),
+        (PLAN_HEADER.to_string(), plan.header.to_string()),
+        (
+            "x-envoy-max-retries".to_string(),
+            plan.positions.len().saturating_sub(1).to_string(),
+        ),
+    ];
+    if plan.attempt_timeout_ms > 0 {
+        headers.push((
+            "x-envoy-upstream-rq-per-try-timeout-ms".to_string(),
+            plan.attempt_timeout_ms.to_string(),
+        ));
+    }
+    headers
+}
+
+fn no_plan_error(group: &str, no: &NoPlan) -> ApiError {
+    match no {
+        NoPlan::CoolingDown { retry_after_ms } => {
+            let secs = retry_after_ms.div_ceil(1000).max(1);
+            let mut e = ApiError::new(
+                429,
+                "rate_limit_error",
+                format!("No deployments available for model={group}: every deployment is cooling down after failures. Try again in {secs} seconds."),
+            );
+            e.retry_after_s = Some(secs);
+            e
+        }
+        NoPlan::NoHeadroom => {
+            let mut e = ApiError::new(
+                429,
+                "rate_limit_error",
+                format!("No deployments available for model={group}: every deployment reached its rpm/tpm limit for this minute. Try again in a minute."),
+            );
+            e.retry_after_s = Some(60);
+            e
+        }
+        NoPlan::ContextTooLong { tokens, largest } => ApiError::bad_request(format!(
+            "litellm.ContextWindowExceededError: the prompt (about {tokens} tokens) is larger than the context window of every deployment of model={group} (at most {largest}). Shorten it, or configure context_window_fallbacks."
+        )),
+        NoPlan::Empty => ApiError::internal(format!("Model group {group} has no deployments.")),
+    }
+}
+
+/// Client headers LiteLLM forwards to providers when the model group allows it: `x-`
+/// headers other than the SDK's `x-stainless-*`, credentials, Envoy's and Switchyard's own;
+/// and `anthropic-beta`.
+fn forwardable(name: &str) -> bool {
+    if name == "anthropic-beta" {
+        return true;
+    }
+    name.starts_with("x-")
+        && !name.starts_with("x-stainless-")
+        && !name.starts_with("x-envoy-")
+        && !name.starts_with("x-litellm-")
+        && !name.starts_with("x-switchyard-")
+        && !name.starts_with("x-forwarded-")
+        && !name.starts_with("x-pass-")
+        && !matches!(name, "x-api-key" | "x-request-id" | "x-real-ip")
 }
 
 fn required_field(endpoint: Endpoint) -> &'static str {
@@ -315,8 +666,8 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// GET /v1/models: every model group and visible alias, as OpenAI lists models.
-fn models_list(cfg: &FilterConfig) -> Vec<u8> {
+/// GET /v1/models: every model group and alias, as OpenAI lists models.
+fn models_list(cfg: &GatewayConfig) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct Model<'a> {
         id: &'a str,
@@ -347,21 +698,121 @@ fn models_list(cfg: &FilterConfig) -> Vec<u8> {
     .unwrap_or_default()
 }
 
+/// A response on its way to the client, as the gateway sees it.
+pub struct Answered<'a> {
+    pub status: u16,
+    pub headers: &'a [(String, String)],
+    /// Envoy's response code details: `via_upstream` for a provider's answer.
+    pub details: &'a str,
+    /// The request as planned (None for requests the gateway did not route).
+    pub info: Option<&'a RequestInfo>,
+    /// Since the request's headers arrived.
+    pub elapsed_ms: u64,
+}
+
+/// What the gateway does to a response: its headers, and a new body for Envoy's own replies.
+#[derive(Debug, Default, PartialEq)]
+pub struct ResponseEdit {
+    pub headers: HeaderEdits,
+    pub body: Option<Vec<u8>>,
+}
+
+/// LiteLLM's response headers, Envoy's own replies as OpenAI errors, and no header of
+/// Switchyard's or Envoy's internals towards the client.
+pub fn on_response(a: &Answered) -> ResponseEdit {
+    let find = |name: &str| {
+        a.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut edit = ResponseEdit::default();
+    let mut remove: Vec<String> = a
+        .headers
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| n.starts_with("x-envoy-") || INTERNAL_HEADERS.contains(n))
+        .map(str::to_string)
+        .collect();
+    let mut set: Vec<(String, String)> = Vec::new();
+    let mut replace = |status: u16, body: Vec<u8>, set: &mut Vec<(String, String)>, remove: &mut Vec<String>| {
+        set.push((":status".into(), status.to_string()));
+        set.push(("content-type".into(), "application/json".into()));
+        remove.push("content-length".into());
+        remove.push("location".into());
+        edit.body = Some(body);
+    };
+    if let Some(nonce) = find(REPLAN_HEADER) {
+        // The internal redirect to a fallback did not happen: the failed pass's answer.
+        match replan::take(nonce) {
+            Some(r) => replace(r.status, r.body, &mut set, &mut remove),
+            None => {
+                let e = ApiError::new(502, "api_error", "The fallback could not be reached.");
+                replace(e.status, e.body(), &mut set, &mut remove);
+            }
+        }
+    } else if a.status >= 400 && a.details != "via_upstream" && !a.details.is_empty() {
+        // Envoy answered itself: say it OpenAI's way.
+        let e = local_reply_error(a.status, a.details);
+        replace(e.status, e.body(), &mut set, &mut remove);
+    }
+    if let Some(info) = a.info {
+        let attempts: u32 = find("x-envoy-attempt-count")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let retries = (info.earlier_attempts + attempts).saturating_sub(1 + info.fallback_depth);
+        set.push(("x-litellm-attempted-retries".into(), retries.to_string()));
+        set.push((
+            "x-litellm-attempted-fallbacks".into(),
+            info.fallback_depth.to_string(),
+        ));
+        set.push(("x-litellm-model-group".into(), info.group.clone()));
+    }
+    set.push((
+        "x-litellm-response-duration-ms".into(),
+        a.elapsed_ms.to_string(),
+    ));
+    if let Some(upstream_ms) = find("x-envoy-upstream-service-time").and_then(|v| v.parse::<u64>().ok()) {
+        set.push((
+            "x-litellm-overhead-duration-ms".into(),
+            a.elapsed_ms.saturating_sub(upstream_ms).to_string(),
+        ));
+    }
+    edit.headers = HeaderEdits { remove, set };
+    edit
+}
+
 /// The client's error for a reply Envoy made itself (no provider answered), from the stream's
 /// response code details.
 pub fn local_reply_error(status: u16, details: &str) -> ApiError {
-    if details.contains("timeout") {
+    if details.contains("overflow") {
+        let mut e = ApiError::new(
+            503,
+            "service_unavailable",
+            "Switchyard is at capacity: the deployment's connection limit (max_parallel_requests) and queue are full. Retry shortly.",
+        );
+        e.retry_after_s = Some(1);
+        e
+    } else if details.contains("timeout") {
         ApiError::new(
             504,
             "timeout",
-            "litellm.Timeout: the provider did not answer in time. Retry, or raise `timeout` / `stream_timeout` in the deployment's litellm_params.",
+            "litellm.Timeout: the provider did not answer in time. Retry, or raise `timeout` / `stream_timeout` in the deployment's litellm_params (or the request's `timeout`).",
         )
     } else if details.contains("no_healthy_upstream") {
         ApiError::new(
             503,
             "service_unavailable",
-            "No healthy deployment for this model right now: all are cooling down after failures. Retry shortly.",
+            "No healthy deployment for this model right now: every replica was ejected after failures. Retry shortly.",
         )
+    } else if details.contains("response_payload_too_large") {
+        ApiError::new(
+            502,
+            "api_error",
+            "The provider's answer was larger than general_settings.max_response_size_mb allows. Ask for less (max_tokens, fewer inputs), or raise the limit.",
+        )
+    } else if details.contains("too_large") || status == 413 {
+        ApiError::new(413, "invalid_request_error", "Request body too large.")
     } else if details.starts_with("upstream_reset")
         || details.contains("connection_failure")
         || details.contains("connect")
@@ -371,189 +822,11 @@ pub fn local_reply_error(status: u16, details: &str) -> ApiError {
             "api_error",
             format!("litellm.APIConnectionError: could not reach the provider ({details}). Check the deployment's api_base and that the provider is up."),
         )
-    } else if details.contains("too_large") || status == 413 {
-        ApiError::new(413, "invalid_request_error", "Request body too large.")
     } else {
         ApiError::new(
             status,
             crate::error::kind_for_status(status),
             format!("Envoy answered {status} ({details})."),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-    use std::collections::BTreeMap;
-    use switchyard_config::{GroupConfig, Role};
-
-    fn cfg(master: bool) -> FilterConfig {
-        let mut groups = BTreeMap::new();
-        groups.insert(
-            "gpt-4o".to_string(),
-            GroupConfig {
-                cluster: "group_gpt-4o".into(),
-                timeout_ms: 600_000,
-                stream_timeout_ms: 30_000,
-                deployments: vec!["a".into()],
-            },
-        );
-        let mut aliases = BTreeMap::new();
-        aliases.insert("fast".to_string(), "gpt-4o".to_string());
-        FilterConfig {
-            role: Role::Gateway,
-            groups,
-            aliases,
-            deployments: BTreeMap::new(),
-            master_key_env: master.then(|| "MK".to_string()),
-            max_request_bytes: 1000,
-        }
-    }
-
-    fn headers<'a>(h: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<Cow<'a, str>> + 'a {
-        move |name| {
-            h.iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| Cow::Borrowed(*v))
-        }
-    }
-
-    #[test]
-    fn routes() {
-        assert_eq!(
-            classify("POST", "/v1/chat/completions?x=1"),
-            Route::Api(Endpoint::ChatCompletions)
-        );
-        assert_eq!(
-            classify("POST", "/chat/completions/"),
-            Route::Api(Endpoint::ChatCompletions)
-        );
-        assert_eq!(
-            classify("GET", "/v1/chat/completions"),
-            Route::MethodNotAllowed
-        );
-        assert_eq!(classify("GET", "/models"), Route::Models);
-        assert_eq!(classify("GET", "/nope"), Route::NotFound);
-    }
-
-    #[test]
-    fn master_key_from_any_of_the_headers() {
-        let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
-        for h in [
-            [("authorization", "Bearer sk-1234")],
-            [("authorization", "bearer  sk-1234 ")],
-            [("api-key", "sk-1234")],
-            [("x-api-key", "sk-1234")],
-        ] {
-            assert_eq!(
-                g.on_headers("POST", "/v1/chat/completions", headers(&h)),
-                OnHeaders::ReadBody(Endpoint::ChatCompletions)
-            );
-        }
-        let OnHeaders::Respond(l) = g.on_headers(
-            "POST",
-            "/v1/chat/completions",
-            headers(&[("authorization", "Bearer sk-12345678")]),
-        ) else {
-            panic!()
-        };
-        assert_eq!(l.status, 401);
-        let text = String::from_utf8(l.body).unwrap();
-        assert!(
-            text.contains("****5678") && !text.contains("sk-12345678"),
-            "{text}"
-        );
-        let OnHeaders::Respond(l) = g.on_headers("GET", "/v1/models", headers(&[])) else {
-            panic!()
-        };
-        assert_eq!(l.status, 401);
-        let OnHeaders::Respond(l) = g.on_headers("GET", "/health/liveliness", headers(&[])) else {
-            panic!()
-        };
-        assert_eq!(l.status, 200);
-        assert!(Gateway::new(cfg(true), None).is_err());
-    }
-
-    #[test]
-    fn open_gateway_and_size_limit() {
-        let g = Gateway::new(cfg(false), None).unwrap();
-        assert!(g.is_open());
-        let OnHeaders::Respond(l) = g.on_headers(
-            "POST",
-            "/v1/embeddings",
-            headers(&[("content-length", "1001")]),
-        ) else {
-            panic!()
-        };
-        assert_eq!(l.status, 413);
-        assert_eq!(
-            g.on_body(Endpoint::Embeddings, &[b' '; 1001])
-                .err()
-                .unwrap()
-                .status,
-            413
-        );
-    }
-
-    #[test]
-    fn body_decisions() {
-        let g = Gateway::new(cfg(false), None).unwrap();
-        let r = g
-            .on_body(
-                Endpoint::ChatCompletions,
-                br#"{"model":"fast","messages":[],"stream":true}"#,
-            )
-            .unwrap();
-        assert_eq!(r.cluster, "group_gpt-4o");
-        assert_eq!(r.timeout_ms, 30_000);
-        assert_eq!(r.info.requested_model, "fast");
-        assert_eq!(r.info.group, "gpt-4o");
-        assert!(r.info.stream);
-        let err = |b: &[u8]| g.on_body(Endpoint::ChatCompletions, b).err().unwrap();
-        assert_eq!(err(b"{nope").status, 400);
-        assert_eq!(err(b"[]").status, 400);
-        assert_eq!(err(br#"{"messages":[]}"#).param.as_deref(), Some("model"));
-        assert_eq!(
-            err(br#"{"model":"gpt-4o"}"#).param.as_deref(),
-            Some("messages")
-        );
-        let e = err(br#"{"model":"gpt-9","messages":[]}"#);
-        assert!(e.message.contains("model=gpt-9") && e.message.contains("/v1/models"));
-        assert_eq!(
-            err(br#"{"model":"gpt-4o","messages":[],"stream":"yes"}"#).status,
-            400
-        );
-    }
-
-    #[test]
-    fn models_list_has_groups_and_aliases() {
-        let g = Gateway::new(cfg(false), None).unwrap();
-        let OnHeaders::Respond(l) = g.on_headers("GET", "/v1/models", headers(&[])) else {
-            panic!()
-        };
-        let v: serde_json::Value = serde_json::from_slice(&l.body).unwrap();
-        let ids: Vec<_> = v["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, ["gpt-4o", "fast"]);
-    }
-
-    #[test]
-    fn local_replies() {
-        assert_eq!(
-            local_reply_error(504, "upstream_response_timeout").status,
-            504
-        );
-        assert_eq!(local_reply_error(503, "upstream_reset_before_response_started{remote_connection_failure,delayed_connect_error:_Connection_refused}").status, 502);
-        assert_eq!(local_reply_error(503, "no_healthy_upstream").status, 503);
-        assert_eq!(
-            local_reply_error(413, "request_payload_too_large").status,
-            413
-        );
     }
 }

@@ -6,9 +6,14 @@
 
 pub mod error;
 pub mod gateway;
+pub mod headers;
+pub mod host;
 pub mod json;
 pub mod provider_role;
 pub mod providers;
+pub mod router;
 pub mod sse;
+#[cfg(test)]
+mod testing;
 
 pub use error::ApiError;

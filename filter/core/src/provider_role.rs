@@ -1,239 +1,277 @@
-//! The provider role: once per attempt, on the upstream side. Rebuilds the request for the
-//! chosen deployment and translates the answer back to OpenAI format.
+//! The provider role: once per attempt, on the upstream side of one deployment's cluster.
+//! Builds the request for the deployment, translates the answer back to OpenAI format, and
+//! decides after an error: retry (the plan's next attempt), fallback (an internal redirect
+//! back through the gateway) or deliver.
 //!
 //! Envoy hands every attempt the same request header map, so header edits from an earlier
-//! attempt (maybe to another provider) are still there: every attempt sets or removes every
-//! header it owns, from the saved originals, never relying on what it finds.
+//! attempt (maybe to another provider) are still there: every attempt builds the whole map
+//! from the pseudo-headers, its own headers and the client headers the gateway allowed.
 
-use std::collections::{BTreeSet, HashMap};
+use std::borrow::Cow;
 use std::rc::Rc;
 
-use switchyard_config::{AuthStyle, DeploymentConfig, FilterConfig, RequestInfo, INTERNAL_HEADERS};
+use switchyard_config::{
+    AuthStyle, DeploymentConfig, ErrorClass, ProviderConfig, RequestInfo, Strategy,
+    DEPLOYMENT_HEADER, REPLAN_HEADER, RETRY_HEADER,
+};
 
-use crate::error::ApiError;
+use crate::error::{classify, scrub, ApiError};
+use crate::headers::HeaderEdits;
+use crate::host::Host;
+use crate::json::RawObject;
 use crate::providers::{translator, Ctx, Translator};
+use crate::router::decide::{self, FallbackKind, Next};
+use crate::router::replan::{self, Replan};
+use crate::router::state::{self, Outcome};
 use crate::sse;
 
-/// Client headers never sent to a provider: the client's own credentials and cookies, and
-/// `accept-encoding` (the filter must read the answer, so it asks for it uncompressed).
-const CLIENT_HEADERS_REMOVED: &[&str] = &[
+/// Headers an attempt sets or removes besides the deployment's extra headers: every auth
+/// style, the organization, and the framing the provider role owns.
+const OWNED: &[&str] = &[
     "authorization",
     "api-key",
-    "x-api-key",
-    "x-litellm-api-key",
-    "cookie",
-    "accept-encoding",
     "openai-organization",
+    "content-length",
+    "content-type",
+    "accept-encoding",
+    "user-agent",
 ];
 
-/// A deployment ready for attempts: its config, key and precomputed header values.
-pub struct Deployment {
-    pub config: DeploymentConfig,
+/// LiteLLM's router parameters in a request body, which providers must not see.
+const ROUTER_PARAMS: &[&str] = &["fallbacks", "num_retries", "timeout", "stream_timeout"];
+
+/// One deployment's provider role, made once from its plugin configuration.
+pub struct ProviderRole {
+    cfg: ProviderConfig,
     /// The auth header (name, value), when a key is configured and present.
     auth: Option<(&'static str, String)>,
     /// A key the provider requires is missing from Envoy's environment: which variable.
     missing_key: Option<String>,
     api_base: String,
-}
-
-pub struct ProviderRole {
-    deployments: HashMap<String, Rc<Deployment>>,
-    /// Headers some deployment may set; each attempt removes those it does not set itself.
-    owned_headers: Vec<String>,
+    /// Every secret's value, scrubbed from error bodies.
+    secrets: Vec<String>,
 }
 
 impl ProviderRole {
     /// `env` reads the wasm VM's environment (where provider keys live).
-    pub fn new(cfg: &FilterConfig, env: impl Fn(&str) -> Option<String>) -> Self {
-        let mut owned: BTreeSet<String> = CLIENT_HEADERS_REMOVED
-            .iter()
-            .chain(INTERNAL_HEADERS)
-            .map(|h| h.to_string())
-            .collect();
-        let deployments = cfg
-            .deployments
-            .iter()
-            .map(|(id, d)| {
-                for (name, _) in &d.headers {
-                    owned.insert(name.to_ascii_lowercase());
-                }
-                let key = d
-                    .key_env
-                    .as_deref()
-                    .and_then(&env)
-                    .filter(|k| !k.is_empty());
-                let missing_key = match (&key, &d.key_env) {
-                    (None, Some(var)) if d.provider.info().key_required => Some(var.clone()),
-                    _ => None,
-                };
-                let auth = key.map(|k| match d.auth {
-                    AuthStyle::Bearer => ("authorization", format!("Bearer {k}")),
-                    AuthStyle::ApiKeyHeader => ("api-key", k),
-                });
-                let api_base = format!("{}://{}{}", d.scheme, d.authority, d.base_path);
-                let dep = Deployment {
-                    config: d.clone(),
-                    auth,
-                    missing_key,
-                    api_base,
-                };
-                (id.clone(), Rc::new(dep))
-            })
-            .collect();
+    pub fn new(cfg: ProviderConfig, env: impl Fn(&str) -> Option<String>) -> Self {
+        let d = &cfg.deployment;
+        let key = d
+            .key_env
+            .as_deref()
+            .and_then(&env)
+            .filter(|k| !k.is_empty());
+        let missing_key = match (&key, &d.key_env) {
+            (None, Some(var)) if d.provider.info().key_required => Some(var.clone()),
+            _ => None,
+        };
+        let auth = key.map(|k| match d.auth {
+            AuthStyle::Bearer => ("authorization", format!("Bearer {k}")),
+            AuthStyle::ApiKeyHeader => ("api-key", k),
+        });
+        let api_base = format!("{}://{}{}", d.scheme, d.authority, d.base_path);
+        let secrets = cfg.secret_envs.iter().filter_map(|v| env(v)).filter(|s| !s.is_empty()).collect();
         ProviderRole {
-            deployments,
-            owned_headers: owned.into_iter().collect(),
+            cfg,
+            auth,
+            missing_key,
+            api_base,
+            secrets,
         }
     }
 
-    /// Starts an attempt on the deployment Envoy picked.
-    pub fn attempt(&self, deployment_id: &str, info: RequestInfo) -> Result<Attempt, ApiError> {
-        let dep = self.deployments.get(deployment_id).ok_or_else(|| {
-            ApiError::internal(format!(
-                "Envoy picked deployment {deployment_id:?}, which this filter's configuration does not know. Render the Envoy config and the filter config from the same config.yaml."
-            ))
-        })?;
-        if let Some(var) = &dep.missing_key {
+    pub fn deployment(&self) -> &DeploymentConfig {
+        &self.cfg.deployment
+    }
+
+    /// Whether attempts count requests in flight (least-busy routing).
+    pub fn counts_in_flight(&self) -> bool {
+        self.cfg.strategy == Strategy::LeastBusy
+    }
+
+    /// Whether the deployment has replicas, each with its own `:authority` (in the endpoint's
+    /// metadata).
+    pub fn has_replicas(&self) -> bool {
+        self.cfg.replicas
+    }
+
+    /// Starts attempt number `attempt` (1-based, Envoy's x-envoy-attempt-count) of a request.
+    pub fn attempt(self: &Rc<Self>, info: RequestInfo, attempt: u32, started_ms: u64) -> Result<Attempt, ApiError> {
+        let d = &self.cfg.deployment;
+        if let Some(var) = &self.missing_key {
             return Err(ApiError::unauthorized(format!(
                 "No API key for deployment {} ({}/{}): set {var} in Envoy's environment, or api_key in its litellm_params.",
-                dep.config.id,
-                dep.config.provider.name(),
-                dep.config.model
+                d.id,
+                d.provider.name(),
+                d.model
             )));
         }
         Ok(Attempt {
-            translator: translator(dep.config.provider.wire()),
-            dep: Rc::clone(dep),
+            translator: translator(d.provider.wire()),
+            role: Rc::clone(self),
             info,
-            stream: None,
+            attempt,
+            started_ms,
             status: 0,
+            stream: None,
+            outcome: None,
+            counted: false,
         })
     }
-
-    /// Every header an attempt owns (sets or removes).
-    pub fn owned_headers(&self) -> &[String] {
-        &self.owned_headers
-    }
 }
 
-/// Header edits for one attempt, applied in order: removals first.
-#[derive(Debug, Default, PartialEq)]
-pub struct HeaderEdits {
-    pub remove: Vec<String>,
-    pub set: Vec<(String, String)>,
-}
-
-impl HeaderEdits {
-    /// The whole new header map from the current one, so the host applies it in one call
-    /// (each host call costs more than the edit itself).
-    pub fn apply(&self, current: Vec<(String, String)>) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = current
-            .into_iter()
-            .filter(|(name, _)| {
-                !self.remove.iter().any(|r| r.eq_ignore_ascii_case(name))
-                    && !self.set.iter().any(|(s, _)| s.eq_ignore_ascii_case(name))
-            })
-            .collect();
-        out.extend(self.set.iter().cloned());
-        out
-    }
-}
-
-/// What to do with a response once its headers are in.
+/// How to handle a response once its headers are in.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ResponsePlan {
     /// Hold the headers and buffer the whole body, then call [`Attempt::finish_body`].
     Buffer,
-    /// Pass headers on now and translate each chunk with [`Attempt::stream_chunk`].
+    /// A stream: hold the headers until the first event (so a stream that never starts can
+    /// still be retried), then pass each chunk through [`Attempt::stream_chunk`].
     Stream,
 }
 
-/// The finished answer for the client (and Envoy's router, which retries on `status`).
+/// The finished answer of a buffered response.
 #[derive(Debug, PartialEq)]
 pub struct Finished {
     pub status: u16,
     pub body: Vec<u8>,
-    /// Extra response headers to set.
-    pub headers: Vec<(&'static str, String)>,
+    /// Response header edits: status, length, LiteLLM's headers, and the router's cue.
+    pub headers: HeaderEdits,
 }
 
-impl Finished {
-    /// The provider's response headers as the client (and the router) must see them with this
-    /// body: the status, our headers, a JSON content type for errors, the true length.
-    pub fn response_headers(&self, current: Vec<(String, String)>) -> Vec<(String, String)> {
-        let mut set: Vec<(String, String)> = Vec::with_capacity(self.headers.len() + 3);
-        set.push((":status".into(), self.status.to_string()));
-        set.extend(self.headers.iter().map(|(n, v)| (n.to_string(), v.clone())));
-        if self.status >= 400 {
-            set.push(("content-type".into(), "application/json".into()));
-        }
-        set.push(("content-length".into(), self.body.len().to_string()));
-        HeaderEdits {
-            remove: vec!["transfer-encoding".into()],
-            set,
-        }
-        .apply(current)
-    }
+/// What to do with a piece of a stream.
+#[derive(Debug, PartialEq)]
+pub struct StreamPiece {
+    /// The OpenAI bytes replacing the piece.
+    pub bytes: Vec<u8>,
+    /// Set on the first event: the response headers are released with these edits.
+    pub release: Option<HeaderEdits>,
+}
+
+struct StreamState {
+    parser: sse::Parser,
+    /// Headers are still held: no event has arrived yet.
+    holding: bool,
+    /// The provider ended its stream properly (`[DONE]`, or an error event).
+    finished: bool,
+    /// usage.total_tokens of the stream's usage chunk.
+    tokens: Option<u64>,
+    first_event_ms: Option<u64>,
 }
 
 pub struct Attempt {
-    dep: Rc<Deployment>,
+    role: Rc<ProviderRole>,
     info: RequestInfo,
+    attempt: u32,
     translator: Box<dyn Translator>,
-    stream: Option<sse::Parser>,
+    started_ms: u64,
     status: u16,
+    stream: Option<StreamState>,
+    /// How the attempt ended, for the routing state.
+    outcome: Option<Outcome>,
+    /// Whether the start was counted in flight.
+    counted: bool,
 }
 
 impl Attempt {
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
-            deployment: &self.dep.config,
+            deployment: &self.role.cfg.deployment,
             info: &self.info,
         }
     }
 
     pub fn deployment(&self) -> &DeploymentConfig {
-        &self.dep.config
+        &self.role.cfg.deployment
     }
 
-    /// The request headers for this attempt. `owned` comes from [`ProviderRole::owned_headers`].
-    pub fn request_headers(&self, owned: &[String]) -> HeaderEdits {
-        let d = &self.dep.config;
-        let mut set = Vec::with_capacity(4 + d.headers.len());
-        set.push((":path".to_string(), self.translator.path(&self.ctx())));
-        set.push((":authority".to_string(), d.authority.clone()));
-        if let Some((name, value)) = &self.dep.auth {
-            set.push((name.to_string(), value.clone()));
+    /// Counts this attempt in flight, when the group's strategy needs it.
+    pub fn start(&mut self, host: &dyn Host) {
+        if self.role.counts_in_flight() {
+            state::record_start(host, &self.info.group, &self.role.cfg.deployment.id);
+            self.counted = true;
         }
-        if let Some(org) = &d.organization {
-            set.push(("openai-organization".to_string(), org.clone()));
+    }
+
+    /// Records how the attempt ended in the group's routing state. An attempt without an
+    /// answer (reset, refused, timed out) is a failure.
+    pub fn done(&self, host: &dyn Host) {
+        let outcome = self
+            .outcome
+            .unwrap_or(Outcome::Failure(ErrorClass::InternalServer));
+        let needs_write = match outcome {
+            Outcome::Success { .. } => self.role.cfg.strategy.needs_stats(),
+            Outcome::Failure(class) => {
+                self.role.cfg.strategy.needs_stats()
+                    || (!self.role.cfg.cooldown.disabled
+                        && !self.role.cfg.cooldown.single_deployment
+                        && state::counts_for_cooldown(class))
+            }
+        };
+        if needs_write || self.counted {
+            state::record_end(
+                host,
+                &self.info.group,
+                &self.role.cfg.deployment.id,
+                &self.role.cfg.cooldown,
+                outcome,
+                self.counted,
+            );
+        }
+    }
+
+    /// The request header map for this attempt, from the current one (which may carry an
+    /// earlier attempt's edits): pseudo-headers, the deployment's headers, the client
+    /// headers the gateway allowed; nothing else. `authority` overrides the deployment's
+    /// (a replica's own host).
+    pub fn request_headers(&self, current: &[(String, String)], authority: Option<&str>) -> Vec<(String, String)> {
+        let d = &self.role.cfg.deployment;
+        let mut out: Vec<(String, String)> = current
+            .iter()
+            .filter(|(n, _)| matches!(n.as_str(), ":method" | ":scheme"))
+            .cloned()
+            .collect();
+        out.push((":path".into(), self.translator.path(&self.ctx())));
+        out.push((
+            ":authority".into(),
+            authority.unwrap_or(&d.authority).to_string(),
+        ));
+        let owned = |name: &str| {
+            OWNED.contains(&name) || self.role.cfg.owned_headers.iter().any(|h| h == name)
+        };
+        for (name, value) in &self.info.forward {
+            if !owned(name) {
+                out.push((name.clone(), value.clone()));
+            }
+        }
+        out.push(("content-type".into(), "application/json".into()));
+        // The filter must read the answer: no compression.
+        out.push(("accept-encoding".into(), "identity".into()));
+        if let Some((name, value)) = &self.role.auth {
+            out.push((name.to_string(), value.clone()));
+        }
+        if let Some(org) = d.organization.as_ref().or(self.info.openai_org.as_ref()) {
+            out.push(("openai-organization".into(), org.clone()));
         }
         for (name, value) in &d.headers {
-            set.push((name.to_ascii_lowercase(), value.clone()));
+            out.push((name.to_ascii_lowercase(), value.clone()));
         }
-        let remove = owned
-            .iter()
-            .filter(|h| !set.iter().any(|(n, _)| n == *h))
-            .cloned()
-            .chain(std::iter::once("content-length".to_string()))
-            .collect();
-        HeaderEdits { remove, set }
+        out
     }
 
     /// The provider request body.
     pub fn request_body(&self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        self.translator.request(&self.ctx(), body)
-    }
-
-    /// Headers added to every answer from this attempt (LiteLLM's names).
-    pub fn response_headers(&self) -> Vec<(&'static str, String)> {
-        vec![
-            (
-                switchyard_config::DEPLOYMENT_HEADER,
-                self.dep.config.id.clone(),
-            ),
-            ("x-litellm-model-api-base", self.dep.api_base.clone()),
-        ]
+        let body: Cow<[u8]> = if self.info.strip_params {
+            let mut obj = RawObject::parse(body)
+                .map_err(|e| ApiError::bad_request(format!("Request body is not a JSON object: {e}")))?;
+            for p in ROUTER_PARAMS {
+                obj.remove(p);
+            }
+            Cow::Owned(obj.to_vec())
+        } else {
+            Cow::Borrowed(body)
+        };
+        self.translator.request(&self.ctx(), &body)
     }
 
     /// Decides, from the provider's status and content type, how to handle its answer.
@@ -241,87 +279,247 @@ impl Attempt {
         self.status = status;
         let is_sse = content_type.is_some_and(|c| c.contains("text/event-stream"));
         if (200..300).contains(&status) && self.info.stream && is_sse {
-            self.stream = Some(sse::Parser::new());
+            self.stream = Some(StreamState {
+                parser: sse::Parser::new(),
+                holding: true,
+                finished: false,
+                tokens: None,
+                first_event_ms: None,
+            });
             ResponsePlan::Stream
         } else {
             ResponsePlan::Buffer
         }
     }
 
-    /// Translates a buffered answer (a success or an error).
-    pub fn finish_body(&self, body: &[u8]) -> Finished {
-        let mut headers = self.response_headers();
+    /// Whether a buffered body has grown beyond general_settings.max_response_size_mb.
+    pub fn too_large(&self, size: usize) -> bool {
+        size as u64 > self.role.cfg.max_response_bytes
+    }
+
+    /// The answer when a buffered body grew too large: a 502 the client can act on.
+    pub fn finish_too_large(&mut self, current: &[(String, String)]) -> Finished {
+        let mb = self.role.cfg.max_response_bytes / (1024 * 1024);
+        let err = ApiError::new(
+            502,
+            "api_error",
+            format!(
+                "{} answered more than general_settings.max_response_size_mb ({mb} MB). Ask for less (max_tokens, fewer inputs), or raise the limit.",
+                self.role.cfg.deployment.provider.name()
+            ),
+        );
+        self.outcome = Some(Outcome::Failure(ErrorClass::InternalServer));
+        self.finished(err.status, err.body(), current, Next::Deliver)
+    }
+
+    /// Translates a buffered answer (a success or an error) and decides what happens next.
+    /// `current` are the provider's response headers; `now_ms` dates a fallback hand-off.
+    pub fn finish_body(&mut self, body: &[u8], current: &[(String, String)], now_ms: u64) -> Finished {
         let result = if (200..300).contains(&self.status) {
             self.translator.response(&self.ctx(), body)
         } else {
             Err(self.translator.error(&self.ctx(), self.status, body))
         };
         match result {
-            Ok(body) => Finished {
-                status: self.status,
-                body,
-                headers,
-            },
-            Err(err) => {
-                let status = retriable_status(err.status);
-                if status != err.status {
-                    headers.push((
-                        switchyard_config::UPSTREAM_STATUS_HEADER,
-                        err.status.to_string(),
-                    ));
-                }
-                Finished {
-                    status,
-                    body: err.body(),
-                    headers,
+            Ok(out) => {
+                self.outcome = Some(Outcome::Success {
+                    latency_ms: now_ms.saturating_sub(self.started_ms),
+                    ttft_ms: None,
+                    tokens: (self.role.cfg.strategy == Strategy::UsageBasedRouting)
+                        .then(|| total_tokens(&out))
+                        .flatten(),
+                });
+                self.finished(self.status, out, current, Next::Deliver)
+            }
+            Err(mut err) => {
+                err.message = scrub(&err.message, &self.role.secrets);
+                let class = classify(self.status, &err.message);
+                self.outcome = Some(Outcome::Failure(class));
+                let next = decide::after_error(
+                    &self.info,
+                    self.attempt,
+                    &self.role.cfg.deployment.id,
+                    class,
+                );
+                match next {
+                    Next::Fallback(kind) => self.hand_off(kind, err, current, now_ms),
+                    next => self.finished(err.status, err.body(), current, next),
                 }
             }
         }
     }
 
-    /// Translates one chunk of a streamed answer; `end` on the last callback.
-    pub fn stream_chunk(&mut self, chunk: &[u8], end: bool) -> Vec<u8> {
-        let Some(parser) = self.stream.as_mut() else {
-            return chunk.to_vec();
+    /// Sends the request to a fallback group: a 307 back to where the client sent it, which
+    /// Envoy follows internally (the client never sees it), carrying the hand-off's nonce.
+    fn hand_off(&self, kind: FallbackKind, err: ApiError, current: &[(String, String)], now_ms: u64) -> Finished {
+        let nonce = replan::put(
+            Replan {
+                info: self.info.clone(),
+                kind,
+                attempts: self.attempt,
+                status: err.status,
+                body: err.body(),
+            },
+            now_ms,
+        );
+        // A body, so the gateway can put the failed pass's answer in its place should Envoy
+        // not follow the redirect.
+        let body = br#"{"switchyard":"fallback"}"#.to_vec();
+        let mut f = self.finished(307, body, current, Next::Deliver);
+        f.headers.set.push(("location".into(), self.info.origin.clone()));
+        f.headers.set.push((REPLAN_HEADER.into(), nonce));
+        f
+    }
+
+    fn finished(&self, status: u16, body: Vec<u8>, current: &[(String, String)], next: Next) -> Finished {
+        let mut headers = self.answer_headers(current);
+        headers.set.push((":status".into(), status.to_string()));
+        headers.set.push(("content-type".into(), "application/json".into()));
+        headers.set.push(("content-length".into(), body.len().to_string()));
+        if next == Next::Retry {
+            headers.set.push((RETRY_HEADER.into(), "1".into()));
+        }
+        Finished {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    /// The provider's response headers the client may see, plus LiteLLM's: a documented
+    /// allowlist (x-ratelimit-*, retry-after, the provider's request id as
+    /// llm_provider-x-request-id). Nothing else a provider sends passes, so no provider can
+    /// set a header Switchyard or Envoy acts on.
+    fn answer_headers(&self, current: &[(String, String)]) -> HeaderEdits {
+        let d = &self.role.cfg.deployment;
+        let mut set: Vec<(String, String)> = Vec::with_capacity(8);
+        for (name, value) in current {
+            if name.starts_with("x-ratelimit-") || name == "retry-after" {
+                set.push((name.clone(), value.clone()));
+            } else if name == "x-request-id" {
+                set.push(("llm_provider-x-request-id".into(), value.clone()));
+            }
+        }
+        set.push((DEPLOYMENT_HEADER.into(), d.id.clone()));
+        if self.role.cfg.expose_api_base {
+            set.push(("x-litellm-model-api-base".into(), self.role.api_base.clone()));
+        }
+        // Every header is replaced: remove them all, keep the pseudo ones we do not set.
+        let remove = current
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| n != ":status")
+            .collect();
+        HeaderEdits { remove, set }
+    }
+
+    /// Translates one piece of a streamed answer; `end` on the last callback. While the
+    /// headers are held, `chunk` is what arrived since the last call.
+    pub fn stream_chunk(&mut self, chunk: &[u8], end: bool, current: &[(String, String)], now_ms: u64) -> StreamPiece {
+        let Some(st) = self.stream.as_mut() else {
+            return StreamPiece {
+                bytes: chunk.to_vec(),
+                release: None,
+            };
         };
-        let mut events = parser.push(chunk);
+        let mut events = st.parser.push(chunk);
         if end {
-            events.extend(parser.finish());
+            events.extend(st.parser.finish());
         }
         let mut out = Vec::with_capacity(chunk.len() + 64);
         let ctx = Ctx {
-            deployment: &self.dep.config,
+            deployment: &self.role.cfg.deployment,
             info: &self.info,
         };
         for ev in &events {
+            if ev.data == "[DONE]" || ev.data.starts_with("{\"error\"") {
+                st.finished = true;
+            }
+            if ev.data.starts_with("{\"error\"") {
+                // A provider's error event may echo a key.
+                let scrubbed = sse::Event {
+                    event: ev.event.clone(),
+                    data: scrub(&ev.data, &self.role.secrets),
+                };
+                self.translator.stream_event(&ctx, &scrubbed, &mut out);
+                continue;
+            }
+            if st.tokens.is_none() && ev.data.contains("\"usage\"") {
+                st.tokens = total_tokens(ev.data.as_bytes());
+            }
             self.translator.stream_event(&ctx, ev, &mut out);
         }
-        out
+        if end && !st.finished {
+            // Cut off: say so, rather than end the stream as if the answer were complete.
+            let err = ApiError::new(
+                502,
+                "api_error",
+                format!(
+                    "{} ended the stream before it was complete. Retry the request.",
+                    self.role.cfg.deployment.provider.name()
+                ),
+            );
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(&err.body());
+            out.extend_from_slice(b"\n\n");
+        }
+        let releasing = st.holding && (!events.is_empty() || end);
+        if releasing {
+            st.holding = false;
+            st.first_event_ms = Some(now_ms);
+        }
+        let (ok, first, tokens) = (st.finished, st.first_event_ms, st.tokens);
+        let release = releasing.then(|| {
+            let mut edits = self.answer_headers(current);
+            edits.set.push(("content-type".into(), "text/event-stream".into()));
+            edits
+        });
+        if end {
+            self.outcome = Some(if ok {
+                Outcome::Success {
+                    latency_ms: now_ms.saturating_sub(self.started_ms),
+                    ttft_ms: first.map(|t| t.saturating_sub(self.started_ms)),
+                    tokens,
+                }
+            } else {
+                Outcome::Failure(ErrorClass::InternalServer)
+            });
+        }
+        StreamPiece { bytes: out, release }
+    }
+
+    /// Whether the response headers are still held (a stream with no event yet).
+    pub fn holding(&self) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.holding)
     }
 }
 
-/// The status Envoy's router sees: a rate limit becomes 503 so the route's `5xx` retry and
-/// outlier detection treat it like LiteLLM's cooldown; the gateway restores 429 for the client.
-fn retriable_status(status: u16) -> u16 {
-    if status == 429 {
-        503
-    } else {
-        status
+/// usage.total_tokens of an OpenAI answer or chunk.
+fn total_tokens(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Usage {
+        total_tokens: Option<u64>,
     }
+    #[derive(serde::Deserialize)]
+    struct WithUsage {
+        usage: Option<Usage>,
+    }
+    serde_json::from_slice::<WithUsage>(body)
+        .ok()?
+        .usage?
+        .total_tokens
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::collections::BTreeMap;
-    use switchyard_config::{Endpoint, Provider, Role};
+    use switchyard_config::{ClassLimits, CooldownConfig, Provider};
 
-    fn config() -> FilterConfig {
-        let mut deployments = BTreeMap::new();
-        let mk = |id: &str, provider: Provider, model: &str, base: &str, key_env: &str| {
-            DeploymentConfig {
-                id: id.into(),
+    fn config(provider: Provider, model: &str, base: &str, key_env: &str) -> ProviderConfig {
+        ProviderConfig {
+            deployment: DeploymentConfig {
+                id: format!("{}-dep", provider.name()),
                 group: "g".into(),
                 provider,
                 model: model.into(),
@@ -333,206 +531,186 @@ mod tests {
                 key_env: Some(key_env.into()),
                 organization: None,
                 headers: vec![],
-            }
-        };
-        let mut az = mk("az", Provider::Azure, "dep", "", "AZ_KEY");
-        az.headers = vec![("X-Custom".into(), "1".into())];
-        deployments.insert("az".into(), az);
-        deployments.insert(
-            "oa".into(),
-            mk("oa", Provider::Openai, "gpt-4o-mini", "/v1", "OA_KEY"),
-        );
-        deployments.insert(
-            "nokey".into(),
-            mk("nokey", Provider::Openai, "m", "/v1", "UNSET"),
-        );
-        FilterConfig {
-            role: Role::Provider,
-            groups: BTreeMap::new(),
-            aliases: BTreeMap::new(),
-            deployments,
-            master_key_env: None,
-            max_request_bytes: 1 << 20,
+            },
+            owned_headers: vec!["x-custom".into()],
+            secret_envs: vec!["AZ_KEY".into(), "OA_KEY".into()],
+            strategy: Strategy::SimpleShuffle,
+            cooldown: CooldownConfig {
+                allowed_fails: 3,
+                per_class: ClassLimits::default(),
+                cooldown_ms: 5000,
+                disabled: false,
+                single_deployment: false,
+            },
+            max_response_bytes: 1 << 20,
+            expose_api_base: true,
+            replicas: false,
         }
     }
 
-    fn role() -> ProviderRole {
-        ProviderRole::new(&config(), |v| match v {
-            "AZ_KEY" => Some("az-secret".into()),
-            "OA_KEY" => Some("sk-oa".into()),
+    fn env(v: &str) -> Option<String> {
+        match v {
+            "AZ_KEY" => Some("az-secret-0123456789".into()),
+            "OA_KEY" => Some("sk-oa-0123456789".into()),
             _ => None,
-        })
-    }
-
-    fn info(stream: bool) -> RequestInfo {
-        RequestInfo {
-            endpoint: Endpoint::ChatCompletions,
-            requested_model: "g".into(),
-            group: "g".into(),
-            stream,
         }
     }
 
-    #[test]
-    fn headers_are_rebuilt_whatever_the_previous_attempt_left() {
-        let role = role();
-        let az = role.attempt("az", info(false)).unwrap();
-        let edits = az.request_headers(role.owned_headers());
-        assert!(edits.set.contains(&(
-            ":path".into(),
-            "/openai/deployments/dep/chat/completions?api-version=2024-10-21".into()
-        )));
-        assert!(edits.set.contains(&("api-key".into(), "az-secret".into())));
-        assert!(edits.set.contains(&("x-custom".into(), "1".into())));
-        assert!(edits.remove.contains(&"authorization".into()));
-        assert!(edits.remove.contains(&"content-length".into()));
-
-        // The next attempt goes to OpenAI: it must remove Azure's api-key and custom header.
-        let oa = role.attempt("oa", info(false)).unwrap();
-        let edits = oa.request_headers(role.owned_headers());
-        assert!(edits
-            .set
-            .contains(&("authorization".into(), "Bearer sk-oa".into())));
-        assert!(edits
-            .set
-            .contains(&(":path".into(), "/v1/chat/completions".into())));
-        for h in [
-            "api-key",
-            "x-custom",
-            "x-switchyard-cluster",
-            "accept-encoding",
-            "cookie",
-        ] {
-            assert!(edits.remove.contains(&h.to_string()), "{h} not removed");
-        }
-        assert!(!edits.remove.contains(&"authorization".to_string()));
+    fn azure() -> Rc<ProviderRole> {
+        let mut c = config(Provider::Azure, "dep", "", "AZ_KEY");
+        c.deployment.headers = vec![("X-Custom".into(), "1".into())];
+        Rc::new(ProviderRole::new(c, env))
     }
 
-    #[test]
-    fn missing_key_and_unknown_deployment_are_clear_errors() {
-        let role = role();
-        let e = role.attempt("nokey", info(false)).err().unwrap();
-        assert_eq!(e.status, 401);
-        assert!(e.message.contains("UNSET"), "{}", e.message);
-        let e = role.attempt("nope", info(false)).err().unwrap();
-        assert_eq!(e.status, 500);
+    fn openai() -> Rc<ProviderRole> {
+        Rc::new(ProviderRole::new(config(Provider::Openai, "gpt-4o-mini", "/v1", "OA_KEY"), env))
     }
 
-    #[test]
-    fn rate_limit_becomes_retriable_503_with_the_original_kept() {
-        let role = role();
-        let mut a = role.attempt("oa", info(false)).unwrap();
-        assert_eq!(
-            a.on_response_headers(429, Some("application/json")),
-            ResponsePlan::Buffer
-        );
-        let f = a.finish_body(br#"{"error":{"message":"Rate limit reached"}}"#);
-        assert_eq!(f.status, 503);
-        assert!(f
-            .headers
-            .contains(&("x-switchyard-upstream-status", "429".into())));
-        let v: serde_json::Value = serde_json::from_slice(&f.body).unwrap();
-        assert_eq!(v["error"]["code"], "429");
-        assert!(v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Rate limit reached"));
+    fn info(stream: bool, plan: &[&str]) -> RequestInfo {
+        let mut i = crate::testing::info(plan);
+        i.stream = stream;
+        i.forward = vec![("x-trace".into(), "t1".into()), ("x-custom".into(), "client".into())];
+        i
     }
-
-    #[test]
-    fn success_json_and_stream() {
-        let role = role();
-        let mut a = role.attempt("oa", info(false)).unwrap();
-        assert_eq!(
-            a.on_response_headers(200, Some("application/json")),
-            ResponsePlan::Buffer
-        );
-        let f = a.finish_body(br#"{"model":"gpt-4o-mini-2024-07-18","choices":[]}"#);
-        assert_eq!(
-            (f.status, f.body.as_slice()),
-            (200, br#"{"model":"g","choices":[]}"#.as_slice())
-        );
-        assert!(f.headers.contains(&("x-litellm-model-id", "oa".into())));
-
-        let mut s = role.attempt("oa", info(true)).unwrap();
-        assert_eq!(
-            s.on_response_headers(200, Some("text/event-stream; charset=utf-8")),
-            ResponsePlan::Stream
-        );
-        let mut out = s.stream_chunk(
-            b"data: {\"model\":\"x\",\"choices\":[]}\n\ndata: [DO",
-            false,
-        );
-        out.extend(s.stream_chunk(b"NE]\n\n", false));
-        out.extend(s.stream_chunk(b"", true));
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "data: {\"model\":\"g\",\"choices\":[]}\n\ndata: [DONE]\n\n"
-        );
-    }
-}
-
-#[cfg(test)]
-mod header_map_tests {
-    use super::*;
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+    }
+
+    fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     #[test]
-    fn edits_apply_to_the_whole_map() {
-        let edits = HeaderEdits {
-            remove: vec!["authorization".into(), "content-length".into()],
-            set: vec![
-                (":path".into(), "/v1/chat/completions".into()),
-                ("api-key".into(), "k".into()),
-            ],
-        };
-        let out = edits.apply(h(&[
+    fn headers_are_built_whole_whatever_the_client_or_an_earlier_attempt_left() {
+        let client = h(&[
             (":method", "POST"),
-            (":path", "/old"),
-            ("Authorization", "Bearer client-key"),
+            (":scheme", "http"),
+            (":path", "/v1/chat/completions"),
+            (":authority", "gw"),
+            ("authorization", "Bearer client-key"),
+            ("openai-organization", "org-of-the-client"),
+            ("openai-project", "proj-of-the-client"),
+            ("proxy-authorization", "Basic x"),
+            ("cookie", "c=1"),
+            ("x-custom", "stale"),
             ("content-length", "10"),
-            ("api-key", "stale"),
-            ("user-agent", "sdk"),
-        ]));
-        assert_eq!(
-            out,
-            h(&[
-                (":method", "POST"),
-                ("user-agent", "sdk"),
-                (":path", "/v1/chat/completions"),
-                ("api-key", "k")
-            ])
-        );
+        ]);
+        let role = azure();
+        let a = role.attempt(info(false, &["azure-dep"]), 1, 0).unwrap();
+        let out = a.request_headers(&client, None);
+        assert_eq!(get(&out, ":path"), Some("/openai/deployments/dep/chat/completions?api-version=2024-10-21"));
+        assert_eq!(get(&out, ":authority"), Some("127.0.0.1:9"));
+        assert_eq!(get(&out, "api-key"), Some("az-secret-0123456789"));
+        assert_eq!(get(&out, "x-custom"), Some("1"), "the deployment's header wins");
+        assert_eq!(get(&out, "x-trace"), Some("t1"), "allowed client headers pass");
+        for gone in ["authorization", "openai-organization", "openai-project", "proxy-authorization", "cookie", "content-length"] {
+            assert_eq!(get(&out, gone), None, "{gone} must not reach the provider");
+        }
+        // The next attempt goes to OpenAI, on the map Azure's attempt left.
+        let role = openai();
+        let b = role.attempt(info(false, &["openai-dep"]), 2, 0).unwrap();
+        let out = b.request_headers(&out, None);
+        assert_eq!(get(&out, "authorization"), Some("Bearer sk-oa-0123456789"));
+        assert_eq!(get(&out, "api-key"), None);
+        assert_eq!(get(&out, "x-custom"), None, "Azure's extra header is gone");
+        assert_eq!(get(&out, ":path"), Some("/v1/chat/completions"));
     }
 
     #[test]
-    fn finished_sets_status_length_and_json_type_for_errors() {
-        let f = Finished {
-            status: 503,
-            body: b"{}".to_vec(),
-            headers: vec![("x-litellm-model-id", "d".into())],
-        };
-        let out = f.response_headers(h(&[
-            (":status", "429"),
-            ("content-type", "text/plain"),
-            ("transfer-encoding", "chunked"),
-            ("date", "x"),
-        ]));
-        assert_eq!(
-            out,
-            h(&[
-                ("date", "x"),
-                (":status", "503"),
-                ("x-litellm-model-id", "d"),
-                ("content-type", "application/json"),
-                ("content-length", "2")
-            ])
+    fn router_params_never_reach_the_provider() {
+        let role = openai();
+        let mut i = info(false, &["openai-dep"]);
+        i.strip_params = true;
+        let a = role.attempt(i, 1, 0).unwrap();
+        let out = a
+            .request_body(br#"{"model":"g","messages":[],"fallbacks":["x"],"num_retries":1,"timeout":3}"#)
+            .unwrap();
+        assert_eq!(out, br#"{"model":"gpt-4o-mini","messages":[]}"#);
+    }
+
+    #[test]
+    fn missing_key_is_a_clear_error() {
+        let role = Rc::new(ProviderRole::new(config(Provider::Openai, "m", "/v1", "UNSET"), env));
+        let e = role.attempt(info(false, &["x"]), 1, 0).err().unwrap();
+        assert_eq!(e.status, 401);
+        assert!(e.message.contains("UNSET"), "{}", e.message);
+    }
+
+    #[test]
+    fn errors_are_retried_while_the_plan_lasts_and_keep_their_status() {
+        let role = openai();
+        let provider = h(&[(":status", "429"), ("content-type", "application/json"), ("x-ratelimit-remaining-requests", "0"), ("set-cookie", "s=1"), ("x-switchyard-retry", "forged")]);
+        let mut a = role.attempt(info(false, &["openai-dep", "other"]), 1, 0).unwrap();
+        assert_eq!(a.on_response_headers(429, Some("application/json")), ResponsePlan::Buffer);
+        let f = a.finish_body(br#"{"error":{"message":"Rate limit reached"}}"#, &provider, 5);
+        assert_eq!(f.status, 429, "the client sees the provider's status");
+        let out = f.headers.apply(provider.clone());
+        assert_eq!(get(&out, RETRY_HEADER), Some("1"));
+        assert_eq!(get(&out, "x-ratelimit-remaining-requests"), Some("0"));
+        assert_eq!(get(&out, "set-cookie"), None);
+        assert_eq!(get(&out, ":status"), Some("429"));
+
+        let mut last = role.attempt(info(false, &["other", "openai-dep"]), 2, 0).unwrap();
+        last.on_response_headers(429, Some("application/json"));
+        let f = last.finish_body(b"", &provider, 5);
+        let out = f.headers.apply(provider);
+        assert_eq!(get(&out, RETRY_HEADER), None, "the plan is over: deliver");
+        assert_eq!(get(&out, "x-switchyard-retry"), None, "a provider cannot forge the cue");
+        let v: serde_json::Value = serde_json::from_slice(&f.body).unwrap();
+        assert_eq!(v["error"]["code"], "429");
+        assert!(v["error"]["message"].as_str().unwrap().contains("empty body"), "{v}");
+    }
+
+    #[test]
+    fn echoed_keys_are_scrubbed() {
+        let role = openai();
+        let mut a = role.attempt(info(false, &["openai-dep"]), 1, 0).unwrap();
+        a.on_response_headers(401, Some("application/json"));
+        let f = a.finish_body(
+            br#"{"error":{"message":"Incorrect API key provided: sk-oa-0123456789 and az-secret-0123456789"}}"#,
+            &[],
+            0,
         );
+        let text = String::from_utf8(f.body).unwrap();
+        assert!(!text.contains("0123456789"), "{text}");
+        assert!(text.contains("[redacted]"));
+    }
+
+    #[test]
+    fn fallback_hands_off_through_a_redirect() {
+        let role = openai();
+        let mut i = info(false, &["openai-dep"]);
+        i.fallbacks = vec!["backup".into()];
+        let mut a = role.attempt(i, 1, 0).unwrap();
+        a.on_response_headers(500, None);
+        let f = a.finish_body(b"oops", &[], 0);
+        assert_eq!(f.status, 307);
+        let out = f.headers.apply(vec![]);
+        assert_eq!(get(&out, "location"), Some("http://gw:4000/v1/chat/completions"));
+        let nonce = get(&out, REPLAN_HEADER).unwrap();
+        let r = replan::take(nonce).unwrap();
+        assert_eq!((r.status, r.kind, r.attempts), (500, FallbackKind::Regular, 1));
+    }
+
+    #[test]
+    fn streams_hold_headers_until_the_first_event_and_flag_a_cut() {
+        let role = openai();
+        let mut s = role.attempt(info(true, &["openai-dep"]), 1, 100).unwrap();
+        assert_eq!(s.on_response_headers(200, Some("text/event-stream; charset=utf-8")), ResponsePlan::Stream);
+        let provider = h(&[(":status", "200"), ("content-type", "text/event-stream")]);
+        let p = s.stream_chunk(b"data: {\"model\":\"x\",\"cho", false, &provider, 150);
+        assert!(p.release.is_none() && p.bytes.is_empty() && s.holding());
+        let p = s.stream_chunk(b"ices\":[]}\n\n", false, &provider, 180);
+        assert!(p.release.is_some(), "the first event releases the headers");
+        assert_eq!(String::from_utf8(p.bytes).unwrap(), "data: {\"model\":\"g\",\"choices\":[]}\n\n");
+        let p = s.stream_chunk(b"", true, &provider, 300);
+        let text = String::from_utf8(p.bytes).unwrap();
+        assert!(text.starts_with("data: {\"error\"") && text.contains("before it was complete"), "{text}");
+
+        let mut ok = role.attempt(info(true, &["openai-dep"]), 1, 0).unwrap();
+        ok.on_response_headers(200, Some("text/event-stream"));
+        let p = ok.stream_chunk(b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n", true, &provider, 10);
+        assert_eq!(String::from_utf8(p.bytes).unwrap(), "data: {\"choices\":[]}\n\ndata: [DONE]\n\n");
     }
 }

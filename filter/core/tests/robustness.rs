@@ -4,14 +4,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::rc::Rc;
 
-use switchyard_config::{
-    DeploymentConfig, Endpoint, FilterConfig, GroupConfig, Provider, RequestInfo, Role,
-};
-use switchyard_core::gateway::{local_reply_error, Gateway};
+use switchyard_config::Provider;
+use switchyard_core::gateway::{local_reply_error, Gateway, OnHeaders};
+use switchyard_core::host::MemoryHost;
 use switchyard_core::provider_role::ProviderRole;
+use switchyard_core::router::rng::Rng as PlanRng;
+
+mod support;
 
 const SAMPLES: &[&[u8]] = &[
     br#"{"model":"m","messages":[{"role":"user","content":"h\u00e9llo \ud83d\ude00"}],"stream":true,"stream_options":{"include_usage":true}}"#,
@@ -54,81 +55,58 @@ fn inputs() -> Vec<Vec<u8>> {
     out
 }
 
-fn config(role: Role) -> FilterConfig {
-    let mut deployments = BTreeMap::new();
-    for p in Provider::all() {
-        deployments.insert(
-            p.name().to_string(),
-            DeploymentConfig {
-                id: p.name().into(),
-                group: "m".into(),
-                provider: p,
-                model: "x".into(),
-                scheme: "http".into(),
-                authority: "h".into(),
-                base_path: "/v1".into(),
-                api_version: Some("v".into()),
-                auth: p.info().auth,
-                key_env: Some("K".into()),
-                organization: Some("o".into()),
-                headers: vec![("X-A".into(), "b".into())],
-            },
-        );
-    }
-    let groups = [(
-        "m".to_string(),
-        GroupConfig {
-            cluster: "c".into(),
-            timeout_ms: 1,
-            stream_timeout_ms: 1,
-            deployments: deployments.keys().cloned().collect(),
-        },
-    )]
-    .into_iter()
-    .collect();
-    FilterConfig {
-        role,
-        groups,
-        aliases: BTreeMap::new(),
-        deployments,
-        master_key_env: Some("MK".into()),
-        max_request_bytes: 1 << 20,
-    }
-}
-
 #[test]
 fn gateway_never_panics() {
-    let g = Gateway::new(config(Role::Gateway), Some("sk-master")).unwrap();
-    for input in inputs() {
-        let text = String::from_utf8_lossy(&input);
-        for e in [
-            Endpoint::ChatCompletions,
-            Endpoint::Completions,
-            Endpoint::Embeddings,
-        ] {
-            let _ = g.on_body(e, &input);
+    let g = Gateway::new(support::gateway_config("m", &["a", "b"], 2), Some("sk-master")).unwrap();
+    let host = MemoryHost::at(1);
+    let mut rng = PlanRng::seeded(1);
+    let mut pending = None;
+    for path in ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"] {
+        let headers = vec![
+            (":method".to_string(), "POST".to_string()),
+            (":path".to_string(), path.to_string()),
+            ("authorization".to_string(), "Bearer sk-master".to_string()),
+        ];
+        match g.on_headers(&headers) {
+            OnHeaders::ReadBody(p) => pending.get_or_insert_with(Vec::new).push(p),
+            other => panic!("{other:?}"),
         }
-        let header = |_: &str| Some(Cow::Borrowed(text.as_ref()));
-        let _ = g.on_headers(&text, &text, header);
-        let _ = g.on_headers("POST", "/v1/chat/completions", header);
+    }
+    let pending = pending.unwrap_or_default();
+    for input in inputs() {
+        let text = String::from_utf8_lossy(&input).into_owned();
+        for p in &pending {
+            let _ = g.on_body(p, &input, &host, &mut rng);
+        }
+        let headers = vec![
+            (":method".to_string(), text.clone()),
+            (":path".to_string(), text.clone()),
+            ("authorization".to_string(), text.clone()),
+            ("x-switchyard-replan".to_string(), text.clone()),
+            ("x-litellm-timeout".to_string(), text.clone()),
+        ];
+        let _ = g.on_headers(&headers);
         let _ = local_reply_error(503, &text);
     }
 }
 
 #[test]
 fn provider_role_never_panics() {
-    let role = ProviderRole::new(&config(Role::Provider), |_| Some("k".into()));
     let all = inputs();
     for p in Provider::all() {
+        let d = support::deployment(p, p.name(), "m");
+        let role = Rc::new(ProviderRole::new(support::provider_config(d), |_| Some("k-0123456789".into())));
         for stream in [false, true] {
-            let info = RequestInfo {
-                endpoint: Endpoint::ChatCompletions,
-                requested_model: "m".into(),
-                group: "m".into(),
+            let mut info = support::request_info(
+                "m",
+                switchyard_config::Endpoint::ChatCompletions,
                 stream,
-            };
+                &[p.name(), "other"],
+            );
+            info.strip_params = true;
+            info.fallbacks = vec!["f".into()];
             for (i, input) in all.iter().enumerate().step_by(3) {
-                let mut a = role.attempt(p.name(), info.clone()).unwrap();
+                let mut a = role.attempt(info.clone(), (i % 3) as u32 + 1, 0).unwrap();
                 let _ = a.request_body(input);
                 let status = [200, 400, 429, 500, 503][i % 5];
                 a.on_response_headers(
@@ -139,10 +117,10 @@ fn provider_role_never_panics() {
                         "application/json"
                     }),
                 );
-                let _ = a.finish_body(input);
+                let _ = a.finish_body(input, &[], 0);
                 let half = input.len() / 2;
-                let _ = a.stream_chunk(&input[..half], false);
-                let _ = a.stream_chunk(&input[half..], true);
+                let _ = a.stream_chunk(&input[..half], false, &[], 0);
+                let _ = a.stream_chunk(&input[half..], true, &[], 0);
             }
         }
     }

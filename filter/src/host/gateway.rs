@@ -1,50 +1,59 @@
-//! The gateway role's callbacks (downstream, once per request).
+//! The gateway role's callbacks (downstream, once per request and once per fallback pass).
 
-use std::borrow::Cow;
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use switchyard_config::{
-    Endpoint, CLUSTER_HEADER, INTERNAL_HEADERS, REQUEST_INFO_PROPERTY, UPSTREAM_STATUS_HEADER,
-};
-use switchyard_core::gateway::{local_reply_error, Gateway, OnHeaders};
+use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY};
+use switchyard_core::gateway::{on_response, Answered, Gateway, Local, OnHeaders, Pending};
+use switchyard_core::host::Host;
+use switchyard_core::router::rng::Rng;
 use switchyard_core::ApiError;
 
-use super::{property_string, send_error};
+use super::{pairs, property_string, send_error, EnvoyHost};
 
 pub struct GatewayHttp {
     gateway: Rc<Gateway>,
+    /// The request headers as they arrived.
+    headers: Vec<(String, String)>,
     /// Set while the request body is being read.
-    endpoint: Option<Endpoint>,
+    pending: Option<Box<Pending>>,
+    /// The request as routed, for the response's headers.
+    info: Option<RequestInfo>,
     /// This filter answered itself: leave the response alone.
     answered: bool,
-    /// An Envoy local reply whose body is replaced by this OpenAI-shaped one.
+    /// A body replacing the response's (Envoy's own replies).
     replacement: Option<Vec<u8>>,
+    started_ms: u64,
+    /// Counted against global_max_parallel_requests.
+    admitted: bool,
 }
 
 impl GatewayHttp {
     pub fn new(gateway: Rc<Gateway>) -> Self {
         GatewayHttp {
             gateway,
-            endpoint: None,
+            headers: Vec::new(),
+            pending: None,
+            info: None,
             answered: false,
             replacement: None,
+            started_ms: 0,
+            admitted: false,
         }
     }
 
-    fn answer(&mut self, status: u16, body: &[u8]) -> Action {
+    fn answer(&mut self, local: &Local) -> Action {
         self.answered = true;
-        self.send_http_response(
-            u32::from(status),
-            vec![("content-type", "application/json")],
-            Some(body),
-        );
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend(local.headers.iter().map(|(n, v)| (*n, v.as_str())));
+        self.send_http_response(u32::from(local.status), headers, Some(&local.body));
         Action::Pause
     }
 
     fn fail(&mut self, err: &ApiError) -> Action {
         self.answered = true;
+        self.pending = None;
         send_error(self, err);
         Action::Pause
     }
@@ -54,55 +63,42 @@ impl Context for GatewayHttp {}
 
 impl HttpContext for GatewayHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        self.started_ms = EnvoyHost.now_ms();
         // One host call for every header: cheaper than one per header we look at.
-        let headers = self.get_http_request_headers();
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-        };
-        // Clients must not steer internal routing, nor Envoy's retries and timeouts.
-        for (name, _) in &headers {
-            if name.starts_with("x-envoy-") || INTERNAL_HEADERS.contains(&name.as_str()) {
-                self.remove_http_request_header(name);
-            }
-        }
-        let method = find(":method").unwrap_or_default();
-        let path = find(":path").unwrap_or_default();
-        let outcome = self
-            .gateway
-            .on_headers(method, path, |name| find(name).map(Cow::Borrowed));
-        match outcome {
-            OnHeaders::Respond(local) => self.answer(local.status, &local.body),
+        self.headers = self.get_http_request_headers();
+        match self.gateway.on_headers(&self.headers) {
+            OnHeaders::Respond(local) => self.answer(&local),
             OnHeaders::PassThrough => Action::Continue,
-            OnHeaders::ReadBody(endpoint) if end_of_stream => {
-                match self.gateway.on_body(endpoint, b"") {
-                    Err(e) => self.fail(&e),
-                    Ok(_) => self.fail(&ApiError::bad_request("The request has no body.")),
+            OnHeaders::ReadBody(pending) => {
+                if !self.gateway.admit(&EnvoyHost, pending.replan.is_none()) {
+                    return self.fail(&self.gateway.at_capacity());
                 }
-            }
-            OnHeaders::ReadBody(endpoint) => {
-                self.endpoint = Some(endpoint);
+                self.admitted = true;
+                if end_of_stream {
+                    return self.fail(&ApiError::bad_request("The request has no body."));
+                }
+                self.pending = Some(pending);
                 Action::Pause
             }
         }
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some(endpoint) = self.endpoint else {
+        if self.pending.is_none() {
             return Action::Continue;
-        };
+        }
         if body_size as u64 > self.gateway.max_request_bytes() {
-            self.endpoint = None;
             return self.fail(&ApiError::too_large(self.gateway.max_request_bytes()));
         }
         if !end_of_stream {
             return Action::Pause;
         }
-        self.endpoint = None;
+        let Some(pending) = self.pending.take() else {
+            return Action::Continue;
+        };
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();
-        match self.gateway.on_body(endpoint, &body) {
+        let mut rng = Rng::from_entropy();
+        match self.gateway.on_body(&pending, &body, &EnvoyHost, &mut rng) {
             Err(e) => self.fail(&e),
             Ok(routed) => {
                 let info = match serde_json::to_vec(&routed.info) {
@@ -110,11 +106,9 @@ impl HttpContext for GatewayHttp {
                     Err(e) => return self.fail(&ApiError::internal(e.to_string())),
                 };
                 self.set_property(vec![REQUEST_INFO_PROPERTY], Some(&info));
-                self.set_http_request_header(CLUSTER_HEADER, Some(&routed.cluster));
-                self.set_http_request_header(
-                    "x-envoy-upstream-rq-timeout-ms",
-                    Some(&routed.timeout_ms.to_string()),
-                );
+                let headers = routed.request_headers(&self.headers);
+                self.set_http_request_headers(pairs(&headers));
+                self.info = Some(routed.info);
                 Action::Continue
             }
         }
@@ -125,31 +119,26 @@ impl HttpContext for GatewayHttp {
             return Action::Continue;
         }
         let headers = self.get_http_response_headers();
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
+        let status: u16 = headers
+            .iter()
+            .find(|(n, _)| n == ":status")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let details = if status >= 300 {
+            property_string(self, vec!["response", "code_details"]).unwrap_or_default()
+        } else {
+            String::new()
         };
-        if let Some(original) = find(UPSTREAM_STATUS_HEADER) {
-            self.set_http_response_header(":status", Some(original));
-            self.remove_http_response_header(UPSTREAM_STATUS_HEADER);
-            return Action::Continue;
-        }
-        let status: u16 = find(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
-        if status < 400 {
-            return Action::Continue;
-        }
-        let details = property_string(self, vec!["response", "code_details"]).unwrap_or_default();
-        if details == "via_upstream" {
-            return Action::Continue;
-        }
-        // Envoy answered itself (timeout, refused connection, no healthy host): say it OpenAI's way.
-        let err = local_reply_error(status, &details);
-        self.set_http_response_header(":status", Some(&err.status.to_string()));
-        self.set_http_response_header("content-type", Some("application/json"));
-        self.remove_http_response_header("content-length");
-        self.replacement = Some(err.body());
+        let edit = on_response(&Answered {
+            status,
+            headers: &headers,
+            details: &details,
+            info: self.info.as_ref(),
+            elapsed_ms: EnvoyHost.now_ms().saturating_sub(self.started_ms),
+        });
+        let headers = edit.headers.apply(headers);
+        self.set_http_response_headers(pairs(&headers));
+        self.replacement = edit.body;
         Action::Continue
     }
 
@@ -164,5 +153,12 @@ impl HttpContext for GatewayHttp {
             self.set_http_response_body(0, body_size, &body);
         }
         Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if self.admitted {
+            self.admitted = false;
+            self.gateway.release(&EnvoyHost);
+        }
     }
 }

@@ -1,15 +1,18 @@
 //! Host glue: the root context reads the plugin configuration once and hands each request an
-//! `Rc` of the role it plays.
+//! `Rc` of the role it plays; [`EnvoyHost`] is switchyard-core's `Host` on proxy-wasm calls.
 
 mod gateway;
 mod provider;
 
 use std::rc::Rc;
+use std::time::UNIX_EPOCH;
 
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Bytes, ContextType, LogLevel};
-use switchyard_config::{FilterConfig, Role};
+use proxy_wasm::types::{Bytes, ContextType, LogLevel, Status};
+use switchyard_config::FilterConfig;
 use switchyard_core::gateway::Gateway;
+use switchyard_core::host::{CasMismatch, Host};
 use switchyard_core::provider_role::ProviderRole;
 use switchyard_core::ApiError;
 
@@ -60,8 +63,8 @@ impl Root {
         let cfg: FilterConfig = serde_json::from_slice(&bytes)
             .map_err(|e| format!("the plugin configuration is not Switchyard's: {e}"))?;
         let env = |name: &str| std::env::var(name).ok();
-        Ok(match cfg.role {
-            Role::Gateway => {
+        Ok(match cfg {
+            FilterConfig::Gateway(cfg) => {
                 let master_key = cfg.master_key_env.as_deref().and_then(env);
                 let gateway = Gateway::new(cfg, master_key.as_deref())?;
                 if gateway.is_open() {
@@ -72,27 +75,63 @@ impl Root {
                 }
                 Configured::Gateway(Rc::new(gateway))
             }
-            Role::Provider => Configured::Provider(Rc::new(ProviderRole::new(&cfg, env))),
+            FilterConfig::Provider(cfg) => Configured::Provider(Rc::new(ProviderRole::new(cfg, env))),
         })
+    }
+}
+
+/// switchyard-core's view of Envoy: the clock and shared data.
+pub struct EnvoyHost;
+
+impl Host for EnvoyHost {
+    fn now_ms(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    fn shared_get(&self, key: &str) -> Option<(Vec<u8>, u32)> {
+        match hostcalls::get_shared_data(key) {
+            Ok((Some(value), Some(cas))) => Some((value, cas)),
+            _ => None,
+        }
+    }
+
+    fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), CasMismatch> {
+        match hostcalls::set_shared_data(key, Some(value), cas) {
+            Err(Status::CasMismatch) => Err(CasMismatch),
+            // Any other failure: the state is advisory, carry on.
+            _ => Ok(()),
+        }
     }
 }
 
 pub fn log(level: LogLevel, message: &str) {
     // Logging only fails when the host is gone; nothing useful to do then.
-    let _ = proxy_wasm::hostcalls::log(level, message);
+    let _ = hostcalls::log(level, message);
 }
 
 /// Answers with an OpenAI-shaped error from this filter.
 pub fn send_error(ctx: &dyn HttpContext, err: &ApiError) {
-    ctx.send_http_response(
-        u32::from(err.status),
-        vec![("content-type", "application/json")],
-        Some(&err.body()),
-    );
+    let retry_after = err.retry_after_s.map(|s| s.to_string());
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(s) = &retry_after {
+        headers.push(("retry-after", s.as_str()));
+    }
+    ctx.send_http_response(u32::from(err.status), headers, Some(&err.body()));
 }
 
 /// A property as UTF-8 text.
 pub fn property_string(ctx: &dyn Context, path: Vec<&str>) -> Option<String> {
     ctx.get_property(path)
         .and_then(|b: Bytes| String::from_utf8(b).ok())
+}
+
+/// proxy-wasm wants borrowed pairs.
+pub fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
 }

@@ -1,21 +1,26 @@
-//! The provider role's callbacks (upstream, once per attempt).
+//! The provider role's callbacks (upstream, once per attempt on one deployment's cluster).
 
 use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use switchyard_config::{RequestInfo, METADATA_NAMESPACE, REQUEST_INFO_PROPERTY};
-use switchyard_core::provider_role::{Attempt, HeaderEdits, ProviderRole, ResponsePlan};
+use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY};
+use switchyard_core::host::Host;
+use switchyard_core::provider_role::{Attempt, ProviderRole, ResponsePlan};
 use switchyard_core::ApiError;
 
-use super::{property_string, send_error};
+use super::{pairs, property_string, send_error, EnvoyHost};
 
 pub struct ProviderHttp {
     role: Rc<ProviderRole>,
     attempt: Option<Attempt>,
     plan: Option<ResponsePlan>,
-    /// The provider's response headers, held while its body is buffered.
+    /// The provider's response headers, held while its body is buffered or a stream starts.
     response_headers: Vec<(String, String)>,
+    /// Bytes of a held stream already given to the parser.
+    seen: usize,
+    /// The answer was replaced (too large): drop what else arrives.
+    discard: bool,
 }
 
 impl ProviderHttp {
@@ -25,50 +30,61 @@ impl ProviderHttp {
             attempt: None,
             plan: None,
             response_headers: Vec::new(),
+            seen: 0,
+            discard: false,
         }
     }
 
-    /// A local reply: Envoy never retries it, so only for what another deployment cannot fix.
+    /// A local reply: Envoy never retries it, so only for what no other deployment can fix.
     fn fail(&mut self, err: &ApiError) -> Action {
         self.attempt = None;
         send_error(self, err);
         Action::Pause
     }
 
-    fn start(&self) -> Result<Attempt, ApiError> {
-        let deployment = property_string(
-            self,
-            vec![
-                "xds",
-                "upstream_host_metadata",
-                "filter_metadata",
-                METADATA_NAMESPACE,
-                "deployment",
-            ],
-        )
-        .ok_or_else(|| {
-            ApiError::internal("The upstream endpoint carries no Switchyard deployment metadata.")
-        })?;
+    fn start(&self, headers: &[(String, String)]) -> Result<Attempt, ApiError> {
         let info: RequestInfo = self
             .get_property(vec![REQUEST_INFO_PROPERTY])
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| {
                 ApiError::internal("The request did not pass Switchyard's gateway filter.")
             })?;
-        self.role.attempt(&deployment, info)
+        let attempt = headers
+            .iter()
+            .find(|(n, _)| n == "x-envoy-attempt-count")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(1);
+        self.role.attempt(info, attempt, EnvoyHost.now_ms())
     }
 }
 
-impl Context for ProviderHttp {}
+impl Context for ProviderHttp {
+    // Once per attempt, answered or not (on_log never runs in an upstream filter).
+    fn on_done(&mut self) -> bool {
+        if let Some(attempt) = &self.attempt {
+            attempt.done(&EnvoyHost);
+        }
+        true
+    }
+}
 
 impl HttpContext for ProviderHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let attempt = match self.start() {
+        let headers = self.get_http_request_headers();
+        let mut attempt = match self.start(&headers) {
             Ok(a) => a,
             Err(e) => return self.fail(&e),
         };
-        let edits = attempt.request_headers(self.role.owned_headers());
-        let headers = edits.apply(self.get_http_request_headers());
+        attempt.start(&EnvoyHost);
+        let authority = if self.role.has_replicas() {
+            property_string(
+                self,
+                vec!["xds", "upstream_host_metadata", "filter_metadata", "switchyard", "authority"],
+            )
+        } else {
+            None
+        };
+        let headers = attempt.request_headers(&headers, authority.as_deref());
         self.set_http_request_headers(pairs(&headers));
         self.attempt = Some(attempt);
         if end_of_stream {
@@ -113,62 +129,79 @@ impl HttpContext for ProviderHttp {
         };
         let status: u16 = find(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
         let plan = attempt.on_response_headers(status, find("content-type"));
-        match plan {
-            ResponsePlan::Stream => {
-                let edits = HeaderEdits {
-                    remove: vec!["content-length".into()],
-                    set: attempt
-                        .response_headers()
-                        .into_iter()
-                        .map(|(n, v)| (n.to_string(), v))
-                        .collect(),
-                };
-                let headers = edits.apply(headers);
-                self.set_http_response_headers(pairs(&headers));
-                self.plan = Some(plan);
-                Action::Continue
-            }
-            ResponsePlan::Buffer if end_of_stream => {
-                // Nothing to buffer: at least give the router the status it must act on.
-                let finished = attempt.finish_body(b"");
-                let mut headers = finished.response_headers(headers);
-                headers.retain(|(n, _)| n != "content-length");
-                self.set_http_response_headers(pairs(&headers));
-                Action::Continue
-            }
-            ResponsePlan::Buffer => {
-                self.response_headers = headers;
-                self.plan = Some(plan);
-                Action::Pause
-            }
+        if end_of_stream {
+            // Nothing follows: the answer is what the headers say.
+            let finished = attempt.finish_body(b"", &headers, EnvoyHost.now_ms());
+            let headers = finished.headers.apply(headers);
+            self.set_http_response_headers(pairs(&headers));
+            self.set_http_response_body(0, 0, &finished.body);
+            return Action::Continue;
         }
+        // Buffer the answer, or hold a stream until its first event: either way the router
+        // sees nothing yet and can still retry.
+        self.response_headers = headers;
+        self.plan = Some(plan);
+        Action::Pause
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.discard {
+            self.set_http_response_body(0, body_size, b"");
+            return Action::Continue;
+        }
+        let now = EnvoyHost.now_ms();
         match self.plan {
             Some(ResponsePlan::Stream) => {
-                let chunk = self
-                    .get_http_response_body(0, body_size)
-                    .unwrap_or_default();
                 let Some(attempt) = self.attempt.as_mut() else {
                     return Action::Continue;
                 };
-                let out = attempt.stream_chunk(&chunk, end_of_stream);
-                self.set_http_response_body(0, body_size, &out);
+                if attempt.holding() {
+                    // Paused: the buffer grows; parse only what is new.
+                    let new = self
+                        .get_http_response_body(self.seen, body_size.saturating_sub(self.seen))
+                        .unwrap_or_default();
+                    self.seen = body_size;
+                    let Some(attempt) = self.attempt.as_mut() else {
+                        return Action::Continue;
+                    };
+                    let piece = attempt.stream_chunk(&new, end_of_stream, &self.response_headers, now);
+                    let Some(release) = piece.release else {
+                        return Action::Pause;
+                    };
+                    let headers = release.apply(std::mem::take(&mut self.response_headers));
+                    self.set_http_response_headers(pairs(&headers));
+                    self.set_http_response_body(0, body_size, &piece.bytes);
+                    return Action::Continue;
+                }
+                let chunk = self.get_http_response_body(0, body_size).unwrap_or_default();
+                let Some(attempt) = self.attempt.as_mut() else {
+                    return Action::Continue;
+                };
+                let piece = attempt.stream_chunk(&chunk, end_of_stream, &[], now);
+                self.set_http_response_body(0, body_size, &piece.bytes);
                 Action::Continue
             }
             Some(ResponsePlan::Buffer) => {
+                let Some(attempt) = self.attempt.as_mut() else {
+                    return Action::Continue;
+                };
+                if attempt.too_large(body_size) {
+                    let finished = attempt.finish_too_large(&self.response_headers);
+                    let headers = finished.headers.apply(std::mem::take(&mut self.response_headers));
+                    self.set_http_response_headers(pairs(&headers));
+                    self.set_http_response_body(0, body_size, &finished.body);
+                    self.discard = true;
+                    return Action::Continue;
+                }
                 if !end_of_stream {
                     return Action::Pause;
                 }
-                let body = self
-                    .get_http_response_body(0, body_size)
-                    .unwrap_or_default();
-                let Some(attempt) = &self.attempt else {
+                let body = self.get_http_response_body(0, body_size).unwrap_or_default();
+                let Some(attempt) = self.attempt.as_mut() else {
                     return Action::Continue;
                 };
-                let finished = attempt.finish_body(&body);
-                let headers = finished.response_headers(std::mem::take(&mut self.response_headers));
+                let finished = attempt.finish_body(&body, &self.response_headers, now);
+                let headers = finished.headers.apply(std::mem::take(&mut self.response_headers));
                 self.set_http_response_headers(pairs(&headers));
                 self.set_http_response_body(0, body_size, &finished.body);
                 Action::Continue
@@ -176,12 +209,4 @@ impl HttpContext for ProviderHttp {
             None => Action::Continue,
         }
     }
-}
-
-/// proxy-wasm wants borrowed pairs.
-fn pairs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
-    headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect()
 }

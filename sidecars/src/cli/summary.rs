@@ -88,7 +88,10 @@ fn as_written(entry: &ModelEntry) -> (String, DeploymentSummary) {
     let summary = DeploymentSummary {
         provider,
         model,
-        host: params.api_base.as_deref().or(default_base).map(url_host),
+        host: match &params.api_base {
+            Some(base) => Some(base.urls().into_iter().map(url_host).collect::<Vec<_>>().join(", ")),
+            None => default_base.map(url_host),
+        },
     };
     (entry.model_name.clone(), summary)
 }

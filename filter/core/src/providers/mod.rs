@@ -67,7 +67,7 @@ pub(crate) mod tests {
                 endpoint,
                 requested_model: "fast".into(),
                 group: "fast".into(),
-                stream: false,
+                ..crate::testing::info(&["d1"])
             },
         )
     }

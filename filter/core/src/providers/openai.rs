@@ -24,7 +24,7 @@ impl Translator for OpenAi {
     }
 
     fn response(&self, ctx: &Ctx, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        set_model(body, &ctx.info.requested_model).map_err(|e| {
+        set_model(body, ctx.info.answer_model()).map_err(|e| {
             ApiError::new(
                 502,
                 "api_error",
@@ -37,7 +37,7 @@ impl Translator for OpenAi {
     }
 
     fn stream_event(&mut self, ctx: &Ctx, event: &Event, out: &mut Vec<u8>) {
-        rewrite_chunk(&ctx.info.requested_model, event, out)
+        rewrite_chunk(ctx.info.answer_model(), event, out)
     }
 
     fn error(&self, ctx: &Ctx, status: u16, body: &[u8]) -> ApiError {
