@@ -337,10 +337,7 @@ const KNOWN_PARAMS: &[&str] = &[
     "rpm",
     "tpm",
     "max_retries",
-    "max_parallel_requests",
     "custom_llm_provider",
-    "input_cost_per_token",
-    "output_cost_per_token",
     "input_cost_per_second",
     "output_cost_per_second",
     "tags",
@@ -369,10 +366,6 @@ const KNOWN_LITELLM_SETTINGS: &[&str] = &[
     "turn_off_message_logging",
     "redact_user_api_key_info",
     "modify_params",
-    "fallbacks",
-    "default_fallbacks",
-    "context_window_fallbacks",
-    "content_policy_fallbacks",
     "max_budget",
     "budget_duration",
     "telemetry",
@@ -388,17 +381,6 @@ const KNOWN_LITELLM_SETTINGS: &[&str] = &[
     "guardrails",
 ];
 const KNOWN_ROUTER_SETTINGS: &[&str] = &[
-    "fallbacks",
-    "default_fallbacks",
-    "context_window_fallbacks",
-    "content_policy_fallbacks",
-    "max_fallbacks",
-    "retry_policy",
-    "model_group_retry_policy",
-    "allowed_fails_policy",
-    "retry_after",
-    "disable_cooldowns",
-    "enable_pre_call_checks",
     "optional_pre_call_checks",
     "routing_strategy_args",
     "provider_budget_config",
@@ -414,7 +396,6 @@ const KNOWN_GENERAL_SETTINGS: &[&str] = &[
     "alerting",
     "alerting_threshold",
     "alert_types",
-    "max_response_size_mb",
     "proxy_batch_write_at",
     "database_connection_pool_limit",
     "database_connection_timeout",
@@ -476,19 +457,6 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
         let at = format!("model_list[{i}]");
         kept_keys(&mut out, &format!("{at}."), &entry.extra, &[]);
         let p = &entry.litellm_params;
-        for (key, set) in [
-            ("rpm", p.rpm.is_some()),
-            ("tpm", p.tpm.is_some()),
-            ("max_retries", p.max_retries.is_some()),
-        ] {
-            if set {
-                warn(
-                    &mut out,
-                    format!("{at}.litellm_params.{key}"),
-                    "not enforced by Switchyard yet; kept and ignored",
-                );
-            }
-        }
         kept_keys(
             &mut out,
             &format!("{at}.litellm_params."),
@@ -515,17 +483,6 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
         &ls.extra,
         KNOWN_LITELLM_SETTINGS,
     );
-    if let Some(s) = &config.router_settings.routing_strategy {
-        if s != "simple-shuffle" {
-            warn(
-                &mut out,
-                "router_settings.routing_strategy".into(),
-                format!(
-                    "\"{s}\" is not implemented yet; Switchyard routes by weighted round robin (simple-shuffle)"
-                ),
-            );
-        }
-    }
     kept_keys(
         &mut out,
         "router_settings.",

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchyard_config::{
-    Endpoint, GatewayConfig, GroupConfig, RequestInfo, BACKOFF_SUFFIX, INTERNAL_HEADERS,
+    Endpoint, GatewayConfig, GroupConfig, RequestInfo, BACKOFF_SUFFIX, DEPLOYMENT_HEADER, INTERNAL_HEADERS,
     PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
 };
 
@@ -751,8 +751,13 @@ pub fn on_response(a: &Answered) -> ResponseEdit {
                 replace(e.status, e.body(), &mut set, &mut remove);
             }
         }
-    } else if a.status >= 400 && a.details != "via_upstream" && !a.details.is_empty() {
-        // Envoy answered itself: say it OpenAI's way.
+    } else if a.status >= 400
+        && a.details != "via_upstream"
+        && !a.details.is_empty()
+        && find(DEPLOYMENT_HEADER).is_none()
+    {
+        // Envoy answered itself (a provider role's own replies carry the deployment header):
+        // say it OpenAI's way.
         let e = local_reply_error(a.status, a.details);
         replace(e.status, e.body(), &mut set, &mut remove);
     }
@@ -828,5 +833,344 @@ pub fn local_reply_error(status: u16, details: &str) -> ApiError {
             crate::error::kind_for_status(status),
             format!("Envoy answered {status} ({details})."),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use super::*;
+    use crate::host::MemoryHost;
+    use crate::router::state::{DeploymentState, GroupState};
+    use std::collections::BTreeMap;
+    use switchyard_config::{
+        ClassLimits, CooldownConfig, DeploymentRoute, ForwardPolicy, Strategy, GROUP_STATE_KEY,
+    };
+
+    fn route(id: &str) -> DeploymentRoute {
+        DeploymentRoute {
+            id: id.into(),
+            weight: None,
+            rpm: None,
+            tpm: None,
+            input_cost_per_token: None,
+            output_cost_per_token: None,
+            max_input_tokens: None,
+            timeout_ms: 60_000,
+            stream_timeout_ms: 10_000,
+            max_retries: None,
+        }
+    }
+
+    fn group(route_value: &str, ids: &[&str]) -> GroupConfig {
+        GroupConfig {
+            route: route_value.into(),
+            deployments: ids.iter().map(|i| route(i)).collect(),
+            strategy: Strategy::SimpleShuffle,
+            num_retries: 2,
+            retry_policy: ClassLimits::default(),
+            fallbacks: vec![],
+            context_window_fallbacks: vec![],
+            content_policy_fallbacks: vec![],
+            forward_client_headers: false,
+            cooldown: CooldownConfig {
+                allowed_fails: 3,
+                per_class: ClassLimits::default(),
+                cooldown_ms: 5000,
+                disabled: false,
+                single_deployment: ids.len() == 1,
+            },
+        }
+    }
+
+    fn cfg(master: bool) -> GatewayConfig {
+        let mut groups = BTreeMap::new();
+        let mut main = group("0", &["a", "b"]);
+        main.fallbacks = vec!["backup".into()];
+        main.context_window_fallbacks = vec!["big".into()];
+        groups.insert("gpt-4o".to_string(), main);
+        groups.insert("backup".to_string(), group("1", &["c"]));
+        let mut big = group("2", &["d"]);
+        big.forward_client_headers = true;
+        groups.insert("big".to_string(), big);
+        let mut aliases = BTreeMap::new();
+        aliases.insert("fast".to_string(), "gpt-4o".to_string());
+        GatewayConfig {
+            groups,
+            aliases,
+            master_key_env: master.then(|| "MK".to_string()),
+            max_request_bytes: 1000,
+            max_parallel_requests: None,
+            forward: ForwardPolicy::default(),
+            max_fallbacks: 5,
+            pre_call_checks: false,
+        }
+    }
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn post(path: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut out = h(&[(":method", "POST"), (":path", path), (":scheme", "http"), (":authority", "gw:4000")]);
+        out.extend(h(extra));
+        out
+    }
+
+    fn pending(g: &Gateway, headers: &[(String, String)]) -> Box<Pending> {
+        match g.on_headers(headers) {
+            OnHeaders::ReadBody(p) => p,
+            other => panic!("expected to read the body, got {other:?}"),
+        }
+    }
+
+    fn respond(g: &Gateway, headers: &[(String, String)]) -> Local {
+        match g.on_headers(headers) {
+            OnHeaders::Respond(l) => l,
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
+    fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            classify("POST", "/v1/chat/completions?x=1"),
+            Route::Api(Endpoint::ChatCompletions)
+        );
+        assert_eq!(
+            classify("POST", "/chat/completions/"),
+            Route::Api(Endpoint::ChatCompletions)
+        );
+        assert_eq!(classify("GET", "/v1/chat/completions"), Route::MethodNotAllowed);
+        assert_eq!(classify("GET", "/models"), Route::Models);
+        assert_eq!(classify("GET", "/nope"), Route::NotFound);
+    }
+
+    #[test]
+    fn master_key_from_any_of_the_headers() {
+        let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
+        for (name, value) in [
+            ("authorization", "Bearer sk-1234"),
+            ("authorization", "bearer  sk-1234 "),
+            ("api-key", "sk-1234"),
+            ("x-api-key", "sk-1234"),
+            ("x-litellm-api-key", "sk-1234"),
+        ] {
+            pending(&g, &post("/v1/chat/completions", &[(name, value)]));
+        }
+        let l = respond(&g, &post("/v1/chat/completions", &[("authorization", "Bearer sk-12345678")]));
+        assert_eq!(l.status, 401);
+        let text = String::from_utf8(l.body).unwrap();
+        assert!(text.contains("****5678") && !text.contains("sk-12345678"), "{text}");
+        assert_eq!(respond(&g, &h(&[(":method", "GET"), (":path", "/v1/models")])).status, 401);
+        assert_eq!(respond(&g, &h(&[(":method", "GET"), (":path", "/health/liveliness")])).status, 200);
+        assert!(Gateway::new(cfg(true), None).is_err());
+    }
+
+    #[test]
+    fn a_forged_replan_header_is_no_way_around_the_key() {
+        let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
+        let l = respond(&g, &post("/v1/chat/completions", &[(REPLAN_HEADER, "0123456789abcdef0123456789abcdef")]));
+        assert_eq!(l.status, 401);
+    }
+
+    #[test]
+    fn size_limit_on_the_header_and_the_body() {
+        let g = Gateway::new(cfg(false), None).unwrap();
+        assert_eq!(respond(&g, &post("/v1/embeddings", &[("content-length", "1001")])).status, 413);
+        let p = pending(&g, &post("/v1/embeddings", &[]));
+        let host = MemoryHost::at(0);
+        let e = g.on_body(&p, &[b' '; 1001], &host, &mut Rng::seeded(1)).err().unwrap();
+        assert_eq!(e.status, 413);
+    }
+
+    #[test]
+    fn body_decisions_and_the_plan() {
+        let g = Gateway::new(cfg(false), None).unwrap();
+        let host = MemoryHost::at(0);
+        let p = pending(&g, &post("/v1/chat/completions", &[("x-litellm-timeout", "2.5")]));
+        let r = g
+            .on_body(&p, br#"{"model":"fast","messages":[],"num_retries":4}"#, &host, &mut Rng::seeded(1))
+            .unwrap();
+        assert_eq!(r.info.requested_model, "fast");
+        assert_eq!(r.info.group, "gpt-4o");
+        assert_eq!(r.info.plan.len(), 5, "the request's num_retries");
+        assert!(r.info.strip_params);
+        assert_eq!(r.info.fallbacks, ["backup"]);
+        assert_eq!(r.info.origin, "http://gw:4000/v1/chat/completions");
+        assert_eq!(header(&r.headers, ROUTE_HEADER), Some("0"));
+        assert_eq!(header(&r.headers, "x-envoy-max-retries"), Some("4"));
+        assert_eq!(header(&r.headers, "x-envoy-upstream-rq-per-try-timeout-ms"), Some("2500"));
+        let digits = header(&r.headers, PLAN_HEADER).unwrap().parse::<u64>().unwrap();
+        let first = ["a", "b"][(digits % 2) as usize];
+        assert_eq!(r.info.plan[0], first, "digit 0 is the first attempt");
+        assert_ne!(r.info.plan[0], r.info.plan[1], "a retry goes to the other deployment");
+
+        let err = |b: &[u8]| g.on_body(&p, b, &host, &mut Rng::seeded(1)).err().unwrap();
+        assert_eq!(err(b"{nope").status, 400);
+        assert_eq!(err(b"[]").status, 400);
+        assert_eq!(err(br#"{"messages":[]}"#).param.as_deref(), Some("model"));
+        assert_eq!(err(br#"{"model":"gpt-4o"}"#).param.as_deref(), Some("messages"));
+        let e = err(br#"{"model":"gpt-9","messages":[]}"#);
+        assert!(e.message.contains("model=gpt-9") && e.message.contains("/v1/models"));
+    }
+
+    #[test]
+    fn client_headers_steering_envoy_are_dropped_and_provider_headers_only_when_allowed() {
+        let g = Gateway::new(cfg(false), None).unwrap();
+        let host = MemoryHost::at(0);
+        let headers = post(
+            "/v1/chat/completions",
+            &[
+                ("x-envoy-max-retries", "99"),
+                ("x-switchyard-plan", "7"),
+                ("x-trace-id", "t1"),
+                ("x-stainless-os", "linux"),
+                ("x-pass-anthropic-beta", "tools"),
+                ("openai-organization", "org-client"),
+            ],
+        );
+        let p = pending(&g, &headers);
+        let r = g.on_body(&p, br#"{"model":"gpt-4o","messages":[]}"#, &host, &mut Rng::seeded(1)).unwrap();
+        let map = r.request_headers(&headers);
+        assert_eq!(header(&map, "x-envoy-max-retries"), Some("2"), "ours, not the client's");
+        assert_ne!(header(&map, PLAN_HEADER), Some("7"));
+        assert_eq!(map.iter().filter(|(n, _)| n == PLAN_HEADER).count(), 1);
+        assert_eq!(r.info.forward, [("anthropic-beta".to_string(), "tools".to_string())], "x-pass- always; x- only where allowed");
+        assert_eq!(r.info.openai_org, None);
+
+        let r = g.on_body(&p, br#"{"model":"big","messages":[]}"#, &host, &mut Rng::seeded(1)).unwrap();
+        let names: Vec<&str> = r.info.forward.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["anthropic-beta", "x-trace-id"]);
+    }
+
+    #[test]
+    fn cooling_down_groups_fall_back_or_say_when_to_retry() {
+        let g = Gateway::new(cfg(false), None).unwrap();
+        let host = MemoryHost::at(10_000);
+        let mut st = GroupState::default();
+        for id in ["a", "b"] {
+            st.deployments.insert(id.into(), DeploymentState { cooldown_until: 13_500, ..Default::default() });
+        }
+        host.shared_set(&format!("{GROUP_STATE_KEY}gpt-4o"), &serde_json::to_vec(&st).unwrap(), None).unwrap();
+        let p = pending(&g, &post("/v1/chat/completions", &[]));
+        let r = g.on_body(&p, br#"{"model":"gpt-4o","messages":[]}"#, &host, &mut Rng::seeded(1)).unwrap();
+        assert_eq!((r.info.group.as_str(), r.info.fallback_depth), ("backup", 1));
+        assert_eq!(r.info.answer_model(), "backup");
+        let e = g
+            .on_body(&p, br#"{"model":"gpt-4o","messages":[],"fallbacks":[]}"#, &host, &mut Rng::seeded(1))
+            .err()
+            .unwrap();
+        assert_eq!((e.status, e.retry_after_s), (429, Some(4)));
+        assert!(e.message.contains("cooling down"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_fallback_pass_skips_auth_and_plans_the_next_group() {
+        let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
+        let host = MemoryHost::at(0);
+        let first = pending(&g, &post("/v1/chat/completions", &[("authorization", "Bearer sk-1234")]));
+        let r = g.on_body(&first, br#"{"model":"gpt-4o","messages":[]}"#, &host, &mut Rng::seeded(1)).unwrap();
+        let nonce = replan::put(
+            Replan {
+                info: r.info.clone(),
+                kind: FallbackKind::ContextWindow,
+                attempts: 1,
+                status: 400,
+                body: b"{}".to_vec(),
+            },
+            0,
+        );
+        let second = pending(&g, &post("/v1/chat/completions", &[(REPLAN_HEADER, &nonce), ("authorization", "Bearer sk-provider")]));
+        let r2 = g.on_body(&second, br#"{"model":"gpt-4o","messages":[]}"#, &host, &mut Rng::seeded(1)).unwrap();
+        assert_eq!(r2.info.group, "big");
+        assert_eq!(r2.info.requested_model, "gpt-4o");
+        assert_eq!((r2.info.fallback_depth, r2.info.earlier_attempts), (1, 1));
+        assert_eq!(header(&r2.headers, ROUTE_HEADER), Some("2-backoff"), "one deployment: retries wait");
+        assert!(matches!(g.on_headers(&post("/v1/chat/completions", &[(REPLAN_HEADER, &nonce)])), OnHeaders::Respond(l) if l.status == 401), "a nonce is good once");
+    }
+
+    #[test]
+    fn global_parallel_limit() {
+        let mut c = cfg(false);
+        c.max_parallel_requests = Some(2);
+        let g = Gateway::new(c, None).unwrap();
+        let host = MemoryHost::at(0);
+        assert!(g.admit(&host, true));
+        assert!(g.admit(&host, true));
+        assert!(!g.admit(&host, true));
+        assert!(g.admit(&host, false), "a fallback pass is counted, never refused");
+        g.release(&host);
+        g.release(&host);
+        assert!(g.admit(&host, true));
+        assert_eq!(g.at_capacity().status, 429);
+    }
+
+    #[test]
+    fn models_list_has_groups_and_aliases() {
+        let g = Gateway::new(cfg(false), None).unwrap();
+        let l = respond(&g, &h(&[(":method", "GET"), (":path", "/v1/models")]));
+        let v: serde_json::Value = serde_json::from_slice(&l.body).unwrap();
+        let ids: Vec<_> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["backup", "big", "gpt-4o", "fast"]);
+    }
+
+    #[test]
+    fn responses_get_litellm_headers_and_lose_internal_ones() {
+        let info = crate::testing::info(&["a", "b"]);
+        let provider = h(&[
+            (":status", "200"),
+            ("x-envoy-attempt-count", "2"),
+            ("x-envoy-upstream-service-time", "40"),
+            (RETRY_HEADER_FOR_TEST, "1"),
+        ]);
+        let edit = on_response(&Answered {
+            status: 200,
+            headers: &provider,
+            details: "via_upstream",
+            info: Some(&info),
+            elapsed_ms: 45,
+        });
+        let out = edit.headers.apply(provider);
+        assert_eq!(header(&out, "x-litellm-attempted-retries"), Some("1"));
+        assert_eq!(header(&out, "x-litellm-attempted-fallbacks"), Some("0"));
+        assert_eq!(header(&out, "x-litellm-response-duration-ms"), Some("45"));
+        assert_eq!(header(&out, "x-litellm-overhead-duration-ms"), Some("5"));
+        assert!(out.iter().all(|(n, _)| !n.starts_with("x-envoy-") && !n.starts_with("x-switchyard-")), "{out:?}");
+        assert!(edit.body.is_none());
+    }
+
+    const RETRY_HEADER_FOR_TEST: &str = switchyard_config::RETRY_HEADER;
+
+    #[test]
+    fn envoy_replies_become_openai_errors() {
+        for (status, details, want) in [
+            (504, "upstream_per_try_timeout", 504),
+            (503, "upstream_reset_before_response_started{remote_connection_failure}", 502),
+            (503, "no_healthy_upstream", 503),
+            (503, "upstream_reset_before_response_started{overflow}", 503),
+            (500, "response_payload_too_large", 502),
+            (413, "request_payload_too_large", 413),
+        ] {
+            let edit = on_response(&Answered {
+                status,
+                headers: &h(&[(":status", &status.to_string())]),
+                details,
+                info: None,
+                elapsed_ms: 1,
+            });
+            let out = edit.headers.apply(vec![]);
+            assert_eq!(header(&out, ":status"), Some(want.to_string().as_str()), "{details}");
+            let v: serde_json::Value = serde_json::from_slice(&edit.body.unwrap()).unwrap();
+            assert_eq!(v["error"]["code"], want.to_string(), "{details}");
+        }
+        assert_eq!(local_reply_error(503, "upstream_reset_before_response_started{overflow}").retry_after_s, Some(1));
     }
 }

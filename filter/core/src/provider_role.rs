@@ -139,6 +139,13 @@ pub struct Finished {
     pub headers: HeaderEdits,
 }
 
+impl Finished {
+    /// Whether the router is asked to try the next attempt.
+    pub fn retries(&self) -> bool {
+        self.headers.set.iter().any(|(n, _)| n == RETRY_HEADER)
+    }
+}
+
 /// What to do with a piece of a stream.
 #[derive(Debug, PartialEq)]
 pub struct StreamPiece {

@@ -10,7 +10,7 @@ use switchyard_core::host::Host;
 use switchyard_core::router::rng::Rng;
 use switchyard_core::ApiError;
 
-use super::{pairs, property_string, send_error, EnvoyHost};
+use super::{pairs, property_string, reply, send_error, EnvoyHost};
 
 pub struct GatewayHttp {
     gateway: Rc<Gateway>,
@@ -114,7 +114,7 @@ impl HttpContext for GatewayHttp {
         }
     }
 
-    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_response_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         if self.answered {
             return Action::Continue;
         }
@@ -137,6 +137,16 @@ impl HttpContext for GatewayHttp {
             elapsed_ms: EnvoyHost.now_ms().saturating_sub(self.started_ms),
         });
         let headers = edit.headers.apply(headers);
+        if let (Some(body), true) = (&edit.body, end_of_stream) {
+            // A headers-only response cannot be given a body: reply instead.
+            let status = headers
+                .iter()
+                .find(|(n, _)| n == ":status")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(502);
+            self.answered = true;
+            return reply(self, status, &headers, body);
+        }
         self.set_http_response_headers(pairs(&headers));
         self.replacement = edit.body;
         Action::Continue

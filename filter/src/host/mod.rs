@@ -9,7 +9,7 @@ use std::time::UNIX_EPOCH;
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Bytes, ContextType, LogLevel, Status};
+use proxy_wasm::types::{Action, Bytes, ContextType, LogLevel, Status};
 use switchyard_config::FilterConfig;
 use switchyard_core::gateway::Gateway;
 use switchyard_core::host::{CasMismatch, Host};
@@ -120,6 +120,18 @@ pub fn send_error(ctx: &dyn HttpContext, err: &ApiError) {
         headers.push(("retry-after", s.as_str()));
     }
     ctx.send_http_response(u32::from(err.status), headers, Some(&err.body()));
+}
+
+/// Replaces a response that has no body with a local reply carrying `body`, keeping the
+/// headers that are not about the body's framing.
+pub fn reply(ctx: &dyn HttpContext, status: u16, headers: &[(String, String)], body: &[u8]) -> Action {
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .filter(|(n, _)| !n.starts_with(':') && n != "content-length" && n != "transfer-encoding")
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    ctx.send_http_response(u32::from(status), headers, Some(body));
+    Action::Pause
 }
 
 /// A property as UTF-8 text.

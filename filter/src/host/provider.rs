@@ -9,7 +9,7 @@ use switchyard_core::host::Host;
 use switchyard_core::provider_role::{Attempt, ProviderRole, ResponsePlan};
 use switchyard_core::ApiError;
 
-use super::{pairs, property_string, send_error, EnvoyHost};
+use super::{pairs, property_string, reply, send_error, EnvoyHost};
 
 pub struct ProviderHttp {
     role: Rc<ProviderRole>,
@@ -130,12 +130,16 @@ impl HttpContext for ProviderHttp {
         let status: u16 = find(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
         let plan = attempt.on_response_headers(status, find("content-type"));
         if end_of_stream {
-            // Nothing follows: the answer is what the headers say.
+            // Nothing follows: the answer is what the headers say. A headers-only response
+            // cannot be given a body, so a delivered answer is replaced by a local reply
+            // (which Envoy does not retry; a retry or a fallback needs only the headers).
             let finished = attempt.finish_body(b"", &headers, EnvoyHost.now_ms());
             let headers = finished.headers.apply(headers);
-            self.set_http_response_headers(pairs(&headers));
-            self.set_http_response_body(0, 0, &finished.body);
-            return Action::Continue;
+            if finished.body.is_empty() || finished.retries() || finished.status == 307 {
+                self.set_http_response_headers(pairs(&headers));
+                return Action::Continue;
+            }
+            return reply(self, finished.status, &headers, &finished.body);
         }
         // Buffer the answer, or hold a stream until its first event: either way the router
         // sees nothing yet and can still retry.
