@@ -69,7 +69,7 @@ pub enum FilterConfig {
     /// Downstream, once per request: auth, model resolution, the attempt plan.
     Gateway(GatewayConfig),
     /// Upstream on one deployment's cluster, once per attempt: translation, retry decisions.
-    Provider(ProviderConfig),
+    Provider(Box<ProviderConfig>),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -394,14 +394,20 @@ mod tests {
     fn plan_digits_fit() {
         assert_eq!(max_attempts(1), MAX_ATTEMPTS);
         assert_eq!(max_attempts(3), MAX_ATTEMPTS);
-        assert_eq!(max_attempts(100), 5, "100^4 fits in 32 bits, 100^5 does not");
+        assert_eq!(
+            max_attempts(100),
+            5,
+            "100^4 fits in 32 bits, 100^5 does not"
+        );
         assert_eq!(max_attempts(1000), 4);
         assert_eq!(max_attempts(70_000), 2);
         for members in [2usize, 7, 16, 300, 5000] {
             let k = max_attempts(members);
             let total = (members as u128).pow(k);
-            assert!(total <= u128::from(u64::MAX), "{members} members, {k} attempts");
+            assert!(
+                total <= u128::from(u64::MAX),
+                "{members} members, {k} attempts"
+            );
         }
     }
-
 }

@@ -201,6 +201,12 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
         if params.weight.is_some_and(|w| !(w > 0.0 && w.is_finite())) {
             return fail("litellm_params.weight", "must be a positive number".into());
         }
+        if params.max_parallel_requests == Some(0) {
+            return fail(
+                "litellm_params.max_parallel_requests",
+                "must be at least 1 (leave it out for no limit)".into(),
+            );
+        }
         for base in params.api_base.iter().flat_map(|b| b.urls()) {
             if !base.starts_with("os.environ/") {
                 if let Err(why) = crate::resolve::split_url(base) {
@@ -288,6 +294,14 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
             "router_settings.cooldown_time",
             config.router_settings.cooldown_time,
         ),
+        (
+            "general_settings.request_headers_timeout",
+            config.general_settings.request_headers_timeout,
+        ),
+        (
+            "general_settings.client_idle_timeout",
+            config.general_settings.client_idle_timeout,
+        ),
     ] {
         if value.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
             return Err(
@@ -303,6 +317,31 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
             return Err(ConfigError::at(
                 format!("general_settings.{field}"),
                 "os.environ/ needs the name of a variable after the slash",
+            )
+            .in_file(file));
+        }
+    }
+    if let Some(s) = config.router_settings.retry_after {
+        if !(s >= 0.0 && s.is_finite()) {
+            return Err(ConfigError::at(
+                "router_settings.retry_after",
+                "must be zero or a positive number of seconds",
+            )
+            .in_file(file));
+        }
+    }
+    if config.general_settings.global_max_parallel_requests == Some(0) {
+        return Err(ConfigError::at(
+            "general_settings.global_max_parallel_requests",
+            "must be at least 1 (leave it out for no limit)",
+        )
+        .in_file(file));
+    }
+    if let Some(mb) = config.general_settings.max_response_size_mb {
+        if !(mb > 0.0 && mb <= 4096.0) {
+            return Err(ConfigError::at(
+                "general_settings.max_response_size_mb",
+                "must be between 0 and 4096 (MB)",
             )
             .in_file(file));
         }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use crate::contract::{
-    FilterConfig, ForwardPolicy, GatewayConfig, GroupConfig, ProviderConfig,
-    BACKOFF_SUFFIX, PLAN_HEADER, REPLAN_HEADER, RETRY_HEADER, ROUTE_HEADER,
+    FilterConfig, ForwardPolicy, GatewayConfig, GroupConfig, ProviderConfig, BACKOFF_SUFFIX,
+    PLAN_HEADER, REPLAN_HEADER, RETRY_HEADER, ROUTE_HEADER,
 };
 use crate::load::ConfigError;
 use crate::model::{ProxyConfig, Secret, SslVerify};
@@ -175,7 +175,10 @@ pub fn render_with_env(
             .router_settings
             .max_fallbacks
             .unwrap_or(DEFAULT_MAX_FALLBACKS),
-        pre_call_checks: config.router_settings.enable_pre_call_checks.unwrap_or(false),
+        pre_call_checks: config
+            .router_settings
+            .enable_pre_call_checks
+            .unwrap_or(false),
     });
 
     // Every header some deployment sets: an attempt removes those it does not set itself.
@@ -188,18 +191,21 @@ pub fn render_with_env(
     let mut cluster_values = vec![sidecar_cluster(opts)];
     for (d, name) in deps.iter().zip(&clusters) {
         let group = routing.iter().find(|g| g.name == d.config.group);
-        let provider = FilterConfig::Provider(ProviderConfig {
+        let provider = FilterConfig::Provider(Box::new(ProviderConfig {
             deployment: d.config.clone(),
             owned_headers: owned_headers.clone(),
             secret_envs: env_names.iter().map(|n| n.to_string()).collect(),
             strategy: group.map(|g| g.strategy).unwrap_or_default(),
             cooldown: group.map(|g| g.cooldown.clone()).ok_or_else(|| {
-                ConfigError::at("model_list", format!("deployment {} has no group", d.config.id))
+                ConfigError::at(
+                    "model_list",
+                    format!("deployment {} has no group", d.config.id),
+                )
             })?,
             max_response_bytes: limits.max_response_bytes,
             expose_api_base: gs.expose_api_base.unwrap_or(true),
             replicas: d.hosts.len() > 1,
-        });
+        }));
         let filter = wasm_filter("switchyard_provider", &provider, opts, &env_names)?;
         cluster_values.push(deployment_cluster(config, d, name, &limits, filter));
     }
@@ -271,7 +277,8 @@ fn group_routes(config: &ProxyConfig, routing: &[GroupRouting], clusters: &[Stri
                 .filter_map(|&m| clusters.get(m))
                 .map(|c| json!({"cluster_name": c, "weight": weight}))
                 .collect();
-            priority_groups.push(json!({"name": format!("attempt-{attempt}"), "clusters": members}));
+            priority_groups
+                .push(json!({"name": format!("attempt-{attempt}"), "clusters": members}));
             weight = weight.saturating_mul(base);
         }
         for backoff in [false, true] {
@@ -467,11 +474,13 @@ fn listener(
         "match": {"prefix": "/"},
         "direct_response": {"status": 404, "body": {"inline_string": "{\"error\":{\"message\":\"No route.\",\"type\":\"not_found_error\",\"param\":null,\"code\":\"404\"}}"}},
     }));
-    // A stream is idle when neither side sends anything: allow the longest attempt.
+    // A stream is idle when neither side sends anything: allow the longest attempt (a
+    // request's own `timeout` up to LiteLLM's default of 600 s included).
     let longest_attempt_ms = deps
         .iter()
         .map(|d| deployment_route(config, d))
         .map(|r| r.timeout_ms.max(r.stream_timeout_ms))
+        .chain([secs_to_ms(crate::resolve::DEFAULT_TIMEOUT_SECS)])
         .max()
         .unwrap_or(0);
     let mut hcm = json!({

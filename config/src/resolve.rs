@@ -130,7 +130,11 @@ fn deployment_id(entry: &ModelEntry) -> String {
         return id.clone();
     }
     let p = &entry.litellm_params;
-    let api_base = p.api_base.as_ref().map(|b| b.urls().join(",")).unwrap_or_default();
+    let api_base = p
+        .api_base
+        .as_ref()
+        .map(|b| b.urls().join(","))
+        .unwrap_or_default();
     let mut h = Sha256::new();
     let mut part = |bytes: &[u8]| {
         h.update(bytes);
@@ -278,9 +282,14 @@ fn resolve_one(
         parts.push(split_url(url).map_err(at("api_base"))?);
     }
     let Some((scheme, _, _, base_path)) = parts.first().cloned() else {
-        return Err(at("api_base")("is an empty list; give at least one URL".to_string()));
+        return Err(at("api_base")(
+            "is an empty list; give at least one URL".to_string(),
+        ));
     };
-    if parts.iter().any(|(s, _, _, p)| *s != scheme || *p != base_path) {
+    if parts
+        .iter()
+        .any(|(s, _, _, p)| *s != scheme || *p != base_path)
+    {
         return Err(at("api_base")(
             "replicas must share the scheme and the path; only the host and port may differ"
                 .to_string(),
@@ -294,7 +303,10 @@ fn resolve_one(
             port,
         })
         .collect();
-    let first_authority = hosts.first().map(|h| h.authority.clone()).unwrap_or_default();
+    let first_authority = hosts
+        .first()
+        .map(|h| h.authority.clone())
+        .unwrap_or_default();
     let api_version = text(&p.api_version, env).map_err(at("api_version"))?;
     let api_version = match provider {
         Provider::Azure => Some(

@@ -61,14 +61,25 @@ pub fn groups(config: &ProxyConfig, deps: &[Resolved]) -> Result<Vec<GroupRoutin
         .num_retries
         .or(ls.num_retries)
         .unwrap_or(DEFAULT_NUM_RETRIES);
+    // LiteLLM reads each from router_settings, else litellm_settings.
+    let section = |in_router: bool| {
+        if in_router {
+            "router_settings"
+        } else {
+            "litellm_settings"
+        }
+    };
     let fallbacks = FallbackTable::new(
-        "fallbacks",
+        &format!("{}.fallbacks", section(rs.fallbacks.is_some())),
         rs.fallbacks.as_ref().or(ls.fallbacks.as_ref()),
         &names,
         file,
     )?;
     let cw = FallbackTable::new(
-        "context_window_fallbacks",
+        &format!(
+            "{}.context_window_fallbacks",
+            section(rs.context_window_fallbacks.is_some())
+        ),
         rs.context_window_fallbacks
             .as_ref()
             .or(ls.context_window_fallbacks.as_ref()),
@@ -76,7 +87,10 @@ pub fn groups(config: &ProxyConfig, deps: &[Resolved]) -> Result<Vec<GroupRoutin
         file,
     )?;
     let cp = FallbackTable::new(
-        "content_policy_fallbacks",
+        &format!(
+            "{}.content_policy_fallbacks",
+            section(rs.content_policy_fallbacks.is_some())
+        ),
         rs.content_policy_fallbacks
             .as_ref()
             .or(ls.content_policy_fallbacks.as_ref()),
@@ -92,10 +106,24 @@ pub fn groups(config: &ProxyConfig, deps: &[Resolved]) -> Result<Vec<GroupRoutin
     for g in &default_fallbacks {
         if !names.contains(&g.as_str()) {
             return Err(ConfigError::at(
-                "router_settings.default_fallbacks",
+                format!(
+                    "{}.default_fallbacks",
+                    section(rs.default_fallbacks.is_some())
+                ),
                 format!("names \"{g}\", which is no model_name in model_list"),
             )
             .in_file(file));
+        }
+    }
+    if let Some(policies) = &rs.model_group_retry_policy {
+        for group in policies.keys() {
+            if !names.contains(&group.as_str()) {
+                return Err(ConfigError::at(
+                    format!("router_settings.model_group_retry_policy.{group}"),
+                    format!("\"{group}\" is no model_name in model_list"),
+                )
+                .in_file(file));
+            }
         }
     }
     let forward_groups = ls
@@ -119,14 +147,17 @@ pub fn groups(config: &ProxyConfig, deps: &[Resolved]) -> Result<Vec<GroupRoutin
                 .or(rs.retry_policy.as_ref())
                 .map(retry_limits)
                 .unwrap_or_default();
-            let mut regular = fallbacks.for_group(&name);
-            if regular.is_empty() {
-                regular = default_fallbacks
+            // The group's own entry; else default_fallbacks, which LiteLLM adds as the last
+            // `*` entry (so it wins over a configured `*`); else the `*` entry.
+            let regular = match fallbacks.own(&name) {
+                Some(own) => own,
+                None if !default_fallbacks.is_empty() => default_fallbacks
                     .iter()
                     .filter(|g| **g != name)
                     .cloned()
-                    .collect();
-            }
+                    .collect(),
+                None => fallbacks.for_group(&name),
+            };
             let forward_client_headers = forward_all
                 || forward_groups
                     .iter()
@@ -239,7 +270,7 @@ impl FallbackTable {
         let mut by_group = BTreeMap::new();
         for (i, entry) in table.into_iter().flatten().enumerate() {
             for (from, to) in entry {
-                let at = format!("router_settings.{field}[{i}].{from}");
+                let at = format!("{field}[{i}].{from}");
                 if from != "*" && !names.contains(&from.as_str()) {
                     return Err(ConfigError::at(
                         at,
@@ -260,6 +291,13 @@ impl FallbackTable {
             }
         }
         Ok(FallbackTable { by_group })
+    }
+
+    /// The group's own entry, if it has one.
+    fn own(&self, name: &str) -> Option<Vec<String>> {
+        self.by_group
+            .get(name)
+            .map(|to| to.iter().filter(|g| *g != name).cloned().collect())
     }
 
     /// The group's own entry, else the `*` entry; never the group itself.

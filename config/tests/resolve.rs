@@ -75,7 +75,12 @@ fn every_provider_resolves_with_its_defaults() {
                 let d = &resolve(&without)[0];
                 let (scheme, host, port, path) = split_url(base).unwrap();
                 assert_eq!(
-                    (&d.config.scheme, &d.hosts[0].name, d.hosts[0].port, &d.config.base_path),
+                    (
+                        &d.config.scheme,
+                        &d.hosts[0].name,
+                        d.hosts[0].port,
+                        &d.config.base_path
+                    ),
                     (&scheme, &host, port, &path),
                     "{p:?}"
                 );
@@ -160,7 +165,11 @@ model_list:
 
     let v = &ds[2];
     assert_eq!(
-        (v.hosts[0].name.as_str(), v.hosts[0].port, v.config.model.as_str()),
+        (
+            v.hosts[0].name.as_str(),
+            v.hosts[0].port,
+            v.config.model.as_str()
+        ),
         ("vllm", 8000, "meta-llama/Llama-3.1-8B")
     );
     assert_eq!(v.config.key_env.as_deref(), Some("HOSTED_VLLM_API_KEY"));
@@ -218,7 +227,10 @@ environment_variables:
     )
     .unwrap()[0];
     assert_eq!(d.config.authority, "gw.example:8443");
-    assert_eq!((d.hosts[0].name.as_str(), d.hosts[0].port), ("gw.example", 8443));
+    assert_eq!(
+        (d.hosts[0].name.as_str(), d.hosts[0].port),
+        ("gw.example", 8443)
+    );
     assert_eq!(d.config.base_path, "/openai/v1");
     assert_eq!(d.config.organization.as_deref(), Some("org-1"));
     assert_eq!(

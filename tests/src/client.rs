@@ -133,6 +133,43 @@ impl Client {
         }
     }
 
+    /// As [`Client::stream`], but a broken stream is returned (with what arrived before the
+    /// break and the error's text) instead of failing the test.
+    pub async fn stream_result(&self, path: &str, body: &Value) -> (StreamReply, Option<String>) {
+        let bytes = serde_json::to_vec(body).expect("a Value serialises");
+        let started = Instant::now();
+        let response = self
+            .request(
+                "POST",
+                path,
+                &[("content-type", "application/json")],
+                Some(bytes),
+            )
+            .await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let mut chunks = Vec::new();
+        let mut broke = None;
+        let mut body = response.bytes_stream();
+        while let Some(piece) = body.next().await {
+            match piece {
+                Ok(piece) => chunks.push((started.elapsed(), piece.to_vec())),
+                Err(e) => {
+                    broke = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        (
+            StreamReply {
+                status,
+                headers,
+                chunks,
+            },
+            broke,
+        )
+    }
+
     async fn request(
         &self,
         method: &str,

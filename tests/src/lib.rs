@@ -15,7 +15,7 @@ pub mod ports;
 pub mod switchyard;
 
 pub use client::{assert_openai_error, marker, sse_data, Client, Reply, StreamReply};
-pub use fake::{FakeProvider, Mode, Recorded};
+pub use fake::{FakeProvider, Match, Mode, Recorded, Rule};
 pub use ports::{closed_port, free_port};
 pub use switchyard::Switchyard;
 

@@ -175,8 +175,14 @@ mod tests {
 
     #[test]
     fn classes_as_litellm_names_them() {
-        assert_eq!(classify(400, "This model's maximum context length is 8192 tokens"), ErrorClass::ContextWindow);
-        assert_eq!(classify(400, "prompt is too long: 210000 tokens > 200000 maximum"), ErrorClass::ContextWindow);
+        assert_eq!(
+            classify(400, "This model's maximum context length is 8192 tokens"),
+            ErrorClass::ContextWindow
+        );
+        assert_eq!(
+            classify(400, "prompt is too long: 210000 tokens > 200000 maximum"),
+            ErrorClass::ContextWindow
+        );
         assert_eq!(classify(400, "The response was filtered due to the prompt triggering Azure OpenAI's content management policy"), ErrorClass::ContentPolicy);
         assert_eq!(classify(400, "invalid temperature"), ErrorClass::BadRequest);
         assert_eq!(classify(401, ""), ErrorClass::Authentication);
@@ -189,10 +195,17 @@ mod tests {
     fn secrets_are_scrubbed() {
         let secrets = vec!["sk-provider-secret-1".to_string(), "short".to_string()];
         assert_eq!(
-            scrub("Incorrect API key provided: sk-provider-secret-1.", &secrets),
+            scrub(
+                "Incorrect API key provided: sk-provider-secret-1.",
+                &secrets
+            ),
             "Incorrect API key provided: [redacted]."
         );
-        assert_eq!(scrub("short words", &secrets), "short words", "too short to be a key");
+        assert_eq!(
+            scrub("short words", &secrets),
+            "short words",
+            "too short to be a key"
+        );
     }
 
     #[test]

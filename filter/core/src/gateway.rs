@@ -10,8 +10,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchyard_config::{
-    Endpoint, GatewayConfig, GroupConfig, RequestInfo, BACKOFF_SUFFIX, DEPLOYMENT_HEADER, INTERNAL_HEADERS,
-    PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
+    Endpoint, GatewayConfig, GroupConfig, RequestInfo, BACKOFF_SUFFIX, DEPLOYMENT_HEADER,
+    INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
 };
 
 use crate::error::ApiError;
@@ -75,7 +75,11 @@ impl From<ApiError> for Local {
         Local {
             status: e.status,
             body: e.body(),
-            headers: e.retry_after_s.map(|s| ("retry-after", s.to_string())).into_iter().collect(),
+            headers: e
+                .retry_after_s
+                .map(|s| ("retry-after", s.to_string()))
+                .into_iter()
+                .collect(),
         }
     }
 }
@@ -365,7 +369,10 @@ impl Gateway {
             );
         }
         let stream = head.stream.unwrap_or(false);
-        let secs = |s: Option<f64>| s.filter(|s| *s > 0.0 && s.is_finite()).map(|s| (s * 1000.0) as u64);
+        let secs = |s: Option<f64>| {
+            s.filter(|s| *s > 0.0 && s.is_finite())
+                .map(|s| (s * 1000.0) as u64)
+        };
         let ask = Ask {
             now_ms: host.now_ms(),
             stream,
@@ -409,7 +416,9 @@ impl Gateway {
                 Ok(plan) => break (pass.group.clone(), group, plan),
                 Err(no) => {
                     let kind = match no {
-                        NoPlan::ContextTooLong { .. } if !pass.context_window_fallbacks.is_empty() => {
+                        NoPlan::ContextTooLong { .. }
+                            if !pass.context_window_fallbacks.is_empty() =>
+                        {
                             FallbackKind::ContextWindow
                         }
                         _ => FallbackKind::Regular,
@@ -439,7 +448,10 @@ impl Gateway {
             context_window_fallbacks: pass.context_window_fallbacks,
             content_policy_fallbacks: pass.content_policy_fallbacks,
             fallback_depth: pass.depth,
-            earlier_attempts: pending.replan.as_ref().map_or(0, |r| r.info.earlier_attempts + r.attempts),
+            earlier_attempts: pending
+                .replan
+                .as_ref()
+                .map_or(0, |r| r.info.earlier_attempts + r.attempts),
             origin: pending.origin.clone(),
             forward,
             openai_org: pending.openai_org.clone(),
@@ -453,7 +465,9 @@ impl Gateway {
 
     fn group(&self, name: &str) -> Result<&GroupConfig, ApiError> {
         self.cfg.groups.get(name).ok_or_else(|| {
-            ApiError::internal(format!("The fallback model group {name} is not configured."))
+            ApiError::internal(format!(
+                "The fallback model group {name} is not configured."
+            ))
         })
     }
 
@@ -491,7 +505,13 @@ impl Gateway {
     pub fn release(&self, host: &dyn Host) {
         if self.cfg.max_parallel_requests.is_some() {
             update_shared(host, IN_FLIGHT_KEY, |current| {
-                Some(current.map_or(0, read_count).saturating_sub(1).to_le_bytes().to_vec())
+                Some(
+                    current
+                        .map_or(0, read_count)
+                        .saturating_sub(1)
+                        .to_le_bytes()
+                        .to_vec(),
+                )
             });
         }
     }
@@ -735,13 +755,14 @@ pub fn on_response(a: &Answered) -> ResponseEdit {
         .map(str::to_string)
         .collect();
     let mut set: Vec<(String, String)> = Vec::new();
-    let mut replace = |status: u16, body: Vec<u8>, set: &mut Vec<(String, String)>, remove: &mut Vec<String>| {
-        set.push((":status".into(), status.to_string()));
-        set.push(("content-type".into(), "application/json".into()));
-        remove.push("content-length".into());
-        remove.push("location".into());
-        edit.body = Some(body);
-    };
+    let mut replace =
+        |status: u16, body: Vec<u8>, set: &mut Vec<(String, String)>, remove: &mut Vec<String>| {
+            set.push((":status".into(), status.to_string()));
+            set.push(("content-type".into(), "application/json".into()));
+            remove.push("content-length".into());
+            remove.push("location".into());
+            edit.body = Some(body);
+        };
     if let Some(nonce) = find(REPLAN_HEADER) {
         // The internal redirect to a fallback did not happen: the failed pass's answer.
         match replan::take(nonce) {
@@ -777,7 +798,9 @@ pub fn on_response(a: &Answered) -> ResponseEdit {
         "x-litellm-response-duration-ms".into(),
         a.elapsed_ms.to_string(),
     ));
-    if let Some(upstream_ms) = find("x-envoy-upstream-service-time").and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(upstream_ms) =
+        find("x-envoy-upstream-service-time").and_then(|v| v.parse::<u64>().ok())
+    {
         set.push((
             "x-litellm-overhead-duration-ms".into(),
             a.elapsed_ms.saturating_sub(upstream_ms).to_string(),
@@ -915,7 +938,12 @@ mod tests {
     }
 
     fn post(path: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut out = h(&[(":method", "POST"), (":path", path), (":scheme", "http"), (":authority", "gw:4000")]);
+        let mut out = h(&[
+            (":method", "POST"),
+            (":path", path),
+            (":scheme", "http"),
+            (":authority", "gw:4000"),
+        ]);
         out.extend(h(extra));
         out
     }
@@ -935,7 +963,10 @@ mod tests {
     }
 
     fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-        headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     #[test]
@@ -948,7 +979,10 @@ mod tests {
             classify("POST", "/chat/completions/"),
             Route::Api(Endpoint::ChatCompletions)
         );
-        assert_eq!(classify("GET", "/v1/chat/completions"), Route::MethodNotAllowed);
+        assert_eq!(
+            classify("GET", "/v1/chat/completions"),
+            Route::MethodNotAllowed
+        );
         assert_eq!(classify("GET", "/models"), Route::Models);
         assert_eq!(classify("GET", "/nope"), Route::NotFound);
     }
@@ -965,29 +999,60 @@ mod tests {
         ] {
             pending(&g, &post("/v1/chat/completions", &[(name, value)]));
         }
-        let l = respond(&g, &post("/v1/chat/completions", &[("authorization", "Bearer sk-12345678")]));
+        let l = respond(
+            &g,
+            &post(
+                "/v1/chat/completions",
+                &[("authorization", "Bearer sk-12345678")],
+            ),
+        );
         assert_eq!(l.status, 401);
         let text = String::from_utf8(l.body).unwrap();
-        assert!(text.contains("****5678") && !text.contains("sk-12345678"), "{text}");
-        assert_eq!(respond(&g, &h(&[(":method", "GET"), (":path", "/v1/models")])).status, 401);
-        assert_eq!(respond(&g, &h(&[(":method", "GET"), (":path", "/health/liveliness")])).status, 200);
+        assert!(
+            text.contains("****5678") && !text.contains("sk-12345678"),
+            "{text}"
+        );
+        assert_eq!(
+            respond(&g, &h(&[(":method", "GET"), (":path", "/v1/models")])).status,
+            401
+        );
+        assert_eq!(
+            respond(
+                &g,
+                &h(&[(":method", "GET"), (":path", "/health/liveliness")])
+            )
+            .status,
+            200
+        );
         assert!(Gateway::new(cfg(true), None).is_err());
     }
 
     #[test]
     fn a_forged_replan_header_is_no_way_around_the_key() {
         let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
-        let l = respond(&g, &post("/v1/chat/completions", &[(REPLAN_HEADER, "0123456789abcdef0123456789abcdef")]));
+        let l = respond(
+            &g,
+            &post(
+                "/v1/chat/completions",
+                &[(REPLAN_HEADER, "0123456789abcdef0123456789abcdef")],
+            ),
+        );
         assert_eq!(l.status, 401);
     }
 
     #[test]
     fn size_limit_on_the_header_and_the_body() {
         let g = Gateway::new(cfg(false), None).unwrap();
-        assert_eq!(respond(&g, &post("/v1/embeddings", &[("content-length", "1001")])).status, 413);
+        assert_eq!(
+            respond(&g, &post("/v1/embeddings", &[("content-length", "1001")])).status,
+            413
+        );
         let p = pending(&g, &post("/v1/embeddings", &[]));
         let host = MemoryHost::at(0);
-        let e = g.on_body(&p, &[b' '; 1001], &host, &mut Rng::seeded(1)).err().unwrap();
+        let e = g
+            .on_body(&p, &[b' '; 1001], &host, &mut Rng::seeded(1))
+            .err()
+            .unwrap();
         assert_eq!(e.status, 413);
     }
 
@@ -995,9 +1060,17 @@ mod tests {
     fn body_decisions_and_the_plan() {
         let g = Gateway::new(cfg(false), None).unwrap();
         let host = MemoryHost::at(0);
-        let p = pending(&g, &post("/v1/chat/completions", &[("x-litellm-timeout", "2.5")]));
+        let p = pending(
+            &g,
+            &post("/v1/chat/completions", &[("x-litellm-timeout", "2.5")]),
+        );
         let r = g
-            .on_body(&p, br#"{"model":"fast","messages":[],"num_retries":4}"#, &host, &mut Rng::seeded(1))
+            .on_body(
+                &p,
+                br#"{"model":"fast","messages":[],"num_retries":4}"#,
+                &host,
+                &mut Rng::seeded(1),
+            )
             .unwrap();
         assert_eq!(r.info.requested_model, "fast");
         assert_eq!(r.info.group, "gpt-4o");
@@ -1007,17 +1080,29 @@ mod tests {
         assert_eq!(r.info.origin, "http://gw:4000/v1/chat/completions");
         assert_eq!(header(&r.headers, ROUTE_HEADER), Some("0"));
         assert_eq!(header(&r.headers, "x-envoy-max-retries"), Some("4"));
-        assert_eq!(header(&r.headers, "x-envoy-upstream-rq-per-try-timeout-ms"), Some("2500"));
-        let digits = header(&r.headers, PLAN_HEADER).unwrap().parse::<u64>().unwrap();
+        assert_eq!(
+            header(&r.headers, "x-envoy-upstream-rq-per-try-timeout-ms"),
+            Some("2500")
+        );
+        let digits = header(&r.headers, PLAN_HEADER)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
         let first = ["a", "b"][(digits % 2) as usize];
         assert_eq!(r.info.plan[0], first, "digit 0 is the first attempt");
-        assert_ne!(r.info.plan[0], r.info.plan[1], "a retry goes to the other deployment");
+        assert_ne!(
+            r.info.plan[0], r.info.plan[1],
+            "a retry goes to the other deployment"
+        );
 
         let err = |b: &[u8]| g.on_body(&p, b, &host, &mut Rng::seeded(1)).err().unwrap();
         assert_eq!(err(b"{nope").status, 400);
         assert_eq!(err(b"[]").status, 400);
         assert_eq!(err(br#"{"messages":[]}"#).param.as_deref(), Some("model"));
-        assert_eq!(err(br#"{"model":"gpt-4o"}"#).param.as_deref(), Some("messages"));
+        assert_eq!(
+            err(br#"{"model":"gpt-4o"}"#).param.as_deref(),
+            Some("messages")
+        );
         let e = err(br#"{"model":"gpt-9","messages":[]}"#);
         assert!(e.message.contains("model=gpt-9") && e.message.contains("/v1/models"));
     }
@@ -1038,15 +1123,37 @@ mod tests {
             ],
         );
         let p = pending(&g, &headers);
-        let r = g.on_body(&p, br#"{"model":"gpt-4o","messages":[]}"#, &host, &mut Rng::seeded(1)).unwrap();
+        let r = g
+            .on_body(
+                &p,
+                br#"{"model":"gpt-4o","messages":[]}"#,
+                &host,
+                &mut Rng::seeded(1),
+            )
+            .unwrap();
         let map = r.request_headers(&headers);
-        assert_eq!(header(&map, "x-envoy-max-retries"), Some("2"), "ours, not the client's");
+        assert_eq!(
+            header(&map, "x-envoy-max-retries"),
+            Some("2"),
+            "ours, not the client's"
+        );
         assert_ne!(header(&map, PLAN_HEADER), Some("7"));
         assert_eq!(map.iter().filter(|(n, _)| n == PLAN_HEADER).count(), 1);
-        assert_eq!(r.info.forward, [("anthropic-beta".to_string(), "tools".to_string())], "x-pass- always; x- only where allowed");
+        assert_eq!(
+            r.info.forward,
+            [("anthropic-beta".to_string(), "tools".to_string())],
+            "x-pass- always; x- only where allowed"
+        );
         assert_eq!(r.info.openai_org, None);
 
-        let r = g.on_body(&p, br#"{"model":"big","messages":[]}"#, &host, &mut Rng::seeded(1)).unwrap();
+        let r = g
+            .on_body(
+                &p,
+                br#"{"model":"big","messages":[]}"#,
+                &host,
+                &mut Rng::seeded(1),
+            )
+            .unwrap();
         let names: Vec<&str> = r.info.forward.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["anthropic-beta", "x-trace-id"]);
     }
@@ -1057,15 +1164,41 @@ mod tests {
         let host = MemoryHost::at(10_000);
         let mut st = GroupState::default();
         for id in ["a", "b"] {
-            st.deployments.insert(id.into(), DeploymentState { cooldown_until: 13_500, ..Default::default() });
+            st.deployments.insert(
+                id.into(),
+                DeploymentState {
+                    cooldown_until: 13_500,
+                    ..Default::default()
+                },
+            );
         }
-        host.shared_set(&format!("{GROUP_STATE_KEY}gpt-4o"), &serde_json::to_vec(&st).unwrap(), None).unwrap();
+        host.shared_set(
+            &format!("{GROUP_STATE_KEY}gpt-4o"),
+            &serde_json::to_vec(&st).unwrap(),
+            None,
+        )
+        .unwrap();
         let p = pending(&g, &post("/v1/chat/completions", &[]));
-        let r = g.on_body(&p, br#"{"model":"gpt-4o","messages":[]}"#, &host, &mut Rng::seeded(1)).unwrap();
-        assert_eq!((r.info.group.as_str(), r.info.fallback_depth), ("backup", 1));
+        let r = g
+            .on_body(
+                &p,
+                br#"{"model":"gpt-4o","messages":[]}"#,
+                &host,
+                &mut Rng::seeded(1),
+            )
+            .unwrap();
+        assert_eq!(
+            (r.info.group.as_str(), r.info.fallback_depth),
+            ("backup", 1)
+        );
         assert_eq!(r.info.answer_model(), "backup");
         let e = g
-            .on_body(&p, br#"{"model":"gpt-4o","messages":[],"fallbacks":[]}"#, &host, &mut Rng::seeded(1))
+            .on_body(
+                &p,
+                br#"{"model":"gpt-4o","messages":[],"fallbacks":[]}"#,
+                &host,
+                &mut Rng::seeded(1),
+            )
             .err()
             .unwrap();
         assert_eq!((e.status, e.retry_after_s), (429, Some(4)));
@@ -1076,8 +1209,21 @@ mod tests {
     fn a_fallback_pass_skips_auth_and_plans_the_next_group() {
         let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
         let host = MemoryHost::at(0);
-        let first = pending(&g, &post("/v1/chat/completions", &[("authorization", "Bearer sk-1234")]));
-        let r = g.on_body(&first, br#"{"model":"gpt-4o","messages":[]}"#, &host, &mut Rng::seeded(1)).unwrap();
+        let first = pending(
+            &g,
+            &post(
+                "/v1/chat/completions",
+                &[("authorization", "Bearer sk-1234")],
+            ),
+        );
+        let r = g
+            .on_body(
+                &first,
+                br#"{"model":"gpt-4o","messages":[]}"#,
+                &host,
+                &mut Rng::seeded(1),
+            )
+            .unwrap();
         let nonce = replan::put(
             Replan {
                 info: r.info.clone(),
@@ -1088,13 +1234,36 @@ mod tests {
             },
             0,
         );
-        let second = pending(&g, &post("/v1/chat/completions", &[(REPLAN_HEADER, &nonce), ("authorization", "Bearer sk-provider")]));
-        let r2 = g.on_body(&second, br#"{"model":"gpt-4o","messages":[]}"#, &host, &mut Rng::seeded(1)).unwrap();
+        let second = pending(
+            &g,
+            &post(
+                "/v1/chat/completions",
+                &[
+                    (REPLAN_HEADER, &nonce),
+                    ("authorization", "Bearer sk-provider"),
+                ],
+            ),
+        );
+        let r2 = g
+            .on_body(
+                &second,
+                br#"{"model":"gpt-4o","messages":[]}"#,
+                &host,
+                &mut Rng::seeded(1),
+            )
+            .unwrap();
         assert_eq!(r2.info.group, "big");
         assert_eq!(r2.info.requested_model, "gpt-4o");
         assert_eq!((r2.info.fallback_depth, r2.info.earlier_attempts), (1, 1));
-        assert_eq!(header(&r2.headers, ROUTE_HEADER), Some("2-backoff"), "one deployment: retries wait");
-        assert!(matches!(g.on_headers(&post("/v1/chat/completions", &[(REPLAN_HEADER, &nonce)])), OnHeaders::Respond(l) if l.status == 401), "a nonce is good once");
+        assert_eq!(
+            header(&r2.headers, ROUTE_HEADER),
+            Some("2-backoff"),
+            "one deployment: retries wait"
+        );
+        assert!(
+            matches!(g.on_headers(&post("/v1/chat/completions", &[(REPLAN_HEADER, &nonce)])), OnHeaders::Respond(l) if l.status == 401),
+            "a nonce is good once"
+        );
     }
 
     #[test]
@@ -1106,7 +1275,10 @@ mod tests {
         assert!(g.admit(&host, true));
         assert!(g.admit(&host, true));
         assert!(!g.admit(&host, true));
-        assert!(g.admit(&host, false), "a fallback pass is counted, never refused");
+        assert!(
+            g.admit(&host, false),
+            "a fallback pass is counted, never refused"
+        );
         g.release(&host);
         g.release(&host);
         assert!(g.admit(&host, true));
@@ -1118,7 +1290,12 @@ mod tests {
         let g = Gateway::new(cfg(false), None).unwrap();
         let l = respond(&g, &h(&[(":method", "GET"), (":path", "/v1/models")]));
         let v: serde_json::Value = serde_json::from_slice(&l.body).unwrap();
-        let ids: Vec<_> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        let ids: Vec<_> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["backup", "big", "gpt-4o", "fast"]);
     }
 
@@ -1143,7 +1320,11 @@ mod tests {
         assert_eq!(header(&out, "x-litellm-attempted-fallbacks"), Some("0"));
         assert_eq!(header(&out, "x-litellm-response-duration-ms"), Some("45"));
         assert_eq!(header(&out, "x-litellm-overhead-duration-ms"), Some("5"));
-        assert!(out.iter().all(|(n, _)| !n.starts_with("x-envoy-") && !n.starts_with("x-switchyard-")), "{out:?}");
+        assert!(
+            out.iter()
+                .all(|(n, _)| !n.starts_with("x-envoy-") && !n.starts_with("x-switchyard-")),
+            "{out:?}"
+        );
         assert!(edit.body.is_none());
     }
 
@@ -1153,7 +1334,11 @@ mod tests {
     fn envoy_replies_become_openai_errors() {
         for (status, details, want) in [
             (504, "upstream_per_try_timeout", 504),
-            (503, "upstream_reset_before_response_started{remote_connection_failure}", 502),
+            (
+                503,
+                "upstream_reset_before_response_started{remote_connection_failure}",
+                502,
+            ),
             (503, "no_healthy_upstream", 503),
             (503, "upstream_reset_before_response_started{overflow}", 503),
             (500, "response_payload_too_large", 502),
@@ -1167,10 +1352,18 @@ mod tests {
                 elapsed_ms: 1,
             });
             let out = edit.headers.apply(vec![]);
-            assert_eq!(header(&out, ":status"), Some(want.to_string().as_str()), "{details}");
+            assert_eq!(
+                header(&out, ":status"),
+                Some(want.to_string().as_str()),
+                "{details}"
+            );
             let v: serde_json::Value = serde_json::from_slice(&edit.body.unwrap()).unwrap();
             assert_eq!(v["error"]["code"], want.to_string(), "{details}");
         }
-        assert_eq!(local_reply_error(503, "upstream_reset_before_response_started{overflow}").retry_after_s, Some(1));
+        assert_eq!(
+            local_reply_error(503, "upstream_reset_before_response_started{overflow}")
+                .retry_after_s,
+            Some(1)
+        );
     }
 }

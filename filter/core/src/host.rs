@@ -20,7 +20,11 @@ pub trait Host {
 
 /// Read-modify-write of one shared-data key, retried on a lost race (a few times: contention
 /// is between Envoy's workers, a handful of threads).
-pub fn update_shared(host: &dyn Host, key: &str, mut change: impl FnMut(Option<&[u8]>) -> Option<Vec<u8>>) {
+pub fn update_shared(
+    host: &dyn Host,
+    key: &str,
+    mut change: impl FnMut(Option<&[u8]>) -> Option<Vec<u8>>,
+) {
     for _ in 0..8 {
         let current = host.shared_get(key);
         let Some(new) = change(current.as_ref().map(|(v, _)| v.as_slice())) else {

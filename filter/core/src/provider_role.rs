@@ -70,7 +70,12 @@ impl ProviderRole {
             AuthStyle::ApiKeyHeader => ("api-key", k),
         });
         let api_base = format!("{}://{}{}", d.scheme, d.authority, d.base_path);
-        let secrets = cfg.secret_envs.iter().filter_map(|v| env(v)).filter(|s| !s.is_empty()).collect();
+        let secrets = cfg
+            .secret_envs
+            .iter()
+            .filter_map(|v| env(v))
+            .filter(|s| !s.is_empty())
+            .collect();
         ProviderRole {
             cfg,
             auth,
@@ -96,7 +101,12 @@ impl ProviderRole {
     }
 
     /// Starts attempt number `attempt` (1-based, Envoy's x-envoy-attempt-count) of a request.
-    pub fn attempt(self: &Rc<Self>, info: RequestInfo, attempt: u32, started_ms: u64) -> Result<Attempt, ApiError> {
+    pub fn attempt(
+        self: &Rc<Self>,
+        info: RequestInfo,
+        attempt: u32,
+        started_ms: u64,
+    ) -> Result<Attempt, ApiError> {
         let d = &self.cfg.deployment;
         if let Some(var) = &self.missing_key {
             return Err(ApiError::unauthorized(format!(
@@ -231,7 +241,11 @@ impl Attempt {
     /// earlier attempt's edits): pseudo-headers, the deployment's headers, the client
     /// headers the gateway allowed; nothing else. `authority` overrides the deployment's
     /// (a replica's own host).
-    pub fn request_headers(&self, current: &[(String, String)], authority: Option<&str>) -> Vec<(String, String)> {
+    pub fn request_headers(
+        &self,
+        current: &[(String, String)],
+        authority: Option<&str>,
+    ) -> Vec<(String, String)> {
         let d = &self.role.cfg.deployment;
         let mut out: Vec<(String, String)> = current
             .iter()
@@ -269,8 +283,9 @@ impl Attempt {
     /// The provider request body.
     pub fn request_body(&self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         let body: Cow<[u8]> = if self.info.strip_params {
-            let mut obj = RawObject::parse(body)
-                .map_err(|e| ApiError::bad_request(format!("Request body is not a JSON object: {e}")))?;
+            let mut obj = RawObject::parse(body).map_err(|e| {
+                ApiError::bad_request(format!("Request body is not a JSON object: {e}"))
+            })?;
             for p in ROUTER_PARAMS {
                 obj.remove(p);
             }
@@ -321,7 +336,12 @@ impl Attempt {
 
     /// Translates a buffered answer (a success or an error) and decides what happens next.
     /// `current` are the provider's response headers; `now_ms` dates a fallback hand-off.
-    pub fn finish_body(&mut self, body: &[u8], current: &[(String, String)], now_ms: u64) -> Finished {
+    pub fn finish_body(
+        &mut self,
+        body: &[u8],
+        current: &[(String, String)],
+        now_ms: u64,
+    ) -> Finished {
         let result = if (200..300).contains(&self.status) {
             self.translator.response(&self.ctx(), body)
         } else {
@@ -358,7 +378,13 @@ impl Attempt {
 
     /// Sends the request to a fallback group: a 307 back to where the client sent it, which
     /// Envoy follows internally (the client never sees it), carrying the hand-off's nonce.
-    fn hand_off(&self, kind: FallbackKind, err: ApiError, current: &[(String, String)], now_ms: u64) -> Finished {
+    fn hand_off(
+        &self,
+        kind: FallbackKind,
+        err: ApiError,
+        current: &[(String, String)],
+        now_ms: u64,
+    ) -> Finished {
         let nonce = replan::put(
             Replan {
                 info: self.info.clone(),
@@ -373,16 +399,28 @@ impl Attempt {
         // not follow the redirect.
         let body = br#"{"switchyard":"fallback"}"#.to_vec();
         let mut f = self.finished(307, body, current, Next::Deliver);
-        f.headers.set.push(("location".into(), self.info.origin.clone()));
+        f.headers
+            .set
+            .push(("location".into(), self.info.origin.clone()));
         f.headers.set.push((REPLAN_HEADER.into(), nonce));
         f
     }
 
-    fn finished(&self, status: u16, body: Vec<u8>, current: &[(String, String)], next: Next) -> Finished {
+    fn finished(
+        &self,
+        status: u16,
+        body: Vec<u8>,
+        current: &[(String, String)],
+        next: Next,
+    ) -> Finished {
         let mut headers = self.answer_headers(current);
         headers.set.push((":status".into(), status.to_string()));
-        headers.set.push(("content-type".into(), "application/json".into()));
-        headers.set.push(("content-length".into(), body.len().to_string()));
+        headers
+            .set
+            .push(("content-type".into(), "application/json".into()));
+        headers
+            .set
+            .push(("content-length".into(), body.len().to_string()));
         if next == Next::Retry {
             headers.set.push((RETRY_HEADER.into(), "1".into()));
         }
@@ -409,7 +447,10 @@ impl Attempt {
         }
         set.push((DEPLOYMENT_HEADER.into(), d.id.clone()));
         if self.role.cfg.expose_api_base {
-            set.push(("x-litellm-model-api-base".into(), self.role.api_base.clone()));
+            set.push((
+                "x-litellm-model-api-base".into(),
+                self.role.api_base.clone(),
+            ));
         }
         // Every header is replaced: remove them all, keep the pseudo ones we do not set.
         let remove = current
@@ -422,7 +463,13 @@ impl Attempt {
 
     /// Translates one piece of a streamed answer; `end` on the last callback. While the
     /// headers are held, `chunk` is what arrived since the last call.
-    pub fn stream_chunk(&mut self, chunk: &[u8], end: bool, current: &[(String, String)], now_ms: u64) -> StreamPiece {
+    pub fn stream_chunk(
+        &mut self,
+        chunk: &[u8],
+        end: bool,
+        current: &[(String, String)],
+        now_ms: u64,
+    ) -> StreamPiece {
         let Some(st) = self.stream.as_mut() else {
             return StreamPiece {
                 bytes: chunk.to_vec(),
@@ -478,7 +525,9 @@ impl Attempt {
         let (ok, first, tokens) = (st.finished, st.first_event_ms, st.tokens);
         let release = releasing.then(|| {
             let mut edits = self.answer_headers(current);
-            edits.set.push(("content-type".into(), "text/event-stream".into()));
+            edits
+                .set
+                .push(("content-type".into(), "text/event-stream".into()));
             edits
         });
         if end {
@@ -492,7 +541,10 @@ impl Attempt {
                 Outcome::Failure(ErrorClass::InternalServer)
             });
         }
-        StreamPiece { bytes: out, release }
+        StreamPiece {
+            bytes: out,
+            release,
+        }
     }
 
     /// Whether the response headers are still held (a stream with no event yet).
@@ -570,22 +622,34 @@ mod tests {
     }
 
     fn openai() -> Rc<ProviderRole> {
-        Rc::new(ProviderRole::new(config(Provider::Openai, "gpt-4o-mini", "/v1", "OA_KEY"), env))
+        Rc::new(ProviderRole::new(
+            config(Provider::Openai, "gpt-4o-mini", "/v1", "OA_KEY"),
+            env,
+        ))
     }
 
     fn info(stream: bool, plan: &[&str]) -> RequestInfo {
         let mut i = crate::testing::info(plan);
         i.stream = stream;
-        i.forward = vec![("x-trace".into(), "t1".into()), ("x-custom".into(), "client".into())];
+        i.forward = vec![
+            ("x-trace".into(), "t1".into()),
+            ("x-custom".into(), "client".into()),
+        ];
         i
     }
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
     }
 
     fn get<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-        headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     #[test]
@@ -606,12 +670,30 @@ mod tests {
         let role = azure();
         let a = role.attempt(info(false, &["azure-dep"]), 1, 0).unwrap();
         let out = a.request_headers(&client, None);
-        assert_eq!(get(&out, ":path"), Some("/openai/deployments/dep/chat/completions?api-version=2024-10-21"));
+        assert_eq!(
+            get(&out, ":path"),
+            Some("/openai/deployments/dep/chat/completions?api-version=2024-10-21")
+        );
         assert_eq!(get(&out, ":authority"), Some("127.0.0.1:9"));
         assert_eq!(get(&out, "api-key"), Some("az-secret-0123456789"));
-        assert_eq!(get(&out, "x-custom"), Some("1"), "the deployment's header wins");
-        assert_eq!(get(&out, "x-trace"), Some("t1"), "allowed client headers pass");
-        for gone in ["authorization", "openai-organization", "openai-project", "proxy-authorization", "cookie", "content-length"] {
+        assert_eq!(
+            get(&out, "x-custom"),
+            Some("1"),
+            "the deployment's header wins"
+        );
+        assert_eq!(
+            get(&out, "x-trace"),
+            Some("t1"),
+            "allowed client headers pass"
+        );
+        for gone in [
+            "authorization",
+            "openai-organization",
+            "openai-project",
+            "proxy-authorization",
+            "cookie",
+            "content-length",
+        ] {
             assert_eq!(get(&out, gone), None, "{gone} must not reach the provider");
         }
         // The next attempt goes to OpenAI, on the map Azure's attempt left.
@@ -631,14 +713,19 @@ mod tests {
         i.strip_params = true;
         let a = role.attempt(i, 1, 0).unwrap();
         let out = a
-            .request_body(br#"{"model":"g","messages":[],"fallbacks":["x"],"num_retries":1,"timeout":3}"#)
+            .request_body(
+                br#"{"model":"g","messages":[],"fallbacks":["x"],"num_retries":1,"timeout":3}"#,
+            )
             .unwrap();
         assert_eq!(out, br#"{"model":"gpt-4o-mini","messages":[]}"#);
     }
 
     #[test]
     fn missing_key_is_a_clear_error() {
-        let role = Rc::new(ProviderRole::new(config(Provider::Openai, "m", "/v1", "UNSET"), env));
+        let role = Rc::new(ProviderRole::new(
+            config(Provider::Openai, "m", "/v1", "UNSET"),
+            env,
+        ));
         let e = role.attempt(info(false, &["x"]), 1, 0).err().unwrap();
         assert_eq!(e.status, 401);
         assert!(e.message.contains("UNSET"), "{}", e.message);
@@ -647,10 +734,25 @@ mod tests {
     #[test]
     fn errors_are_retried_while_the_plan_lasts_and_keep_their_status() {
         let role = openai();
-        let provider = h(&[(":status", "429"), ("content-type", "application/json"), ("x-ratelimit-remaining-requests", "0"), ("set-cookie", "s=1"), ("x-switchyard-retry", "forged")]);
-        let mut a = role.attempt(info(false, &["openai-dep", "other"]), 1, 0).unwrap();
-        assert_eq!(a.on_response_headers(429, Some("application/json")), ResponsePlan::Buffer);
-        let f = a.finish_body(br#"{"error":{"message":"Rate limit reached"}}"#, &provider, 5);
+        let provider = h(&[
+            (":status", "429"),
+            ("content-type", "application/json"),
+            ("x-ratelimit-remaining-requests", "0"),
+            ("set-cookie", "s=1"),
+            ("x-switchyard-retry", "forged"),
+        ]);
+        let mut a = role
+            .attempt(info(false, &["openai-dep", "other"]), 1, 0)
+            .unwrap();
+        assert_eq!(
+            a.on_response_headers(429, Some("application/json")),
+            ResponsePlan::Buffer
+        );
+        let f = a.finish_body(
+            br#"{"error":{"message":"Rate limit reached"}}"#,
+            &provider,
+            5,
+        );
         assert_eq!(f.status, 429, "the client sees the provider's status");
         let out = f.headers.apply(provider.clone());
         assert_eq!(get(&out, RETRY_HEADER), Some("1"));
@@ -658,15 +760,27 @@ mod tests {
         assert_eq!(get(&out, "set-cookie"), None);
         assert_eq!(get(&out, ":status"), Some("429"));
 
-        let mut last = role.attempt(info(false, &["other", "openai-dep"]), 2, 0).unwrap();
+        let mut last = role
+            .attempt(info(false, &["other", "openai-dep"]), 2, 0)
+            .unwrap();
         last.on_response_headers(429, Some("application/json"));
         let f = last.finish_body(b"", &provider, 5);
         let out = f.headers.apply(provider);
         assert_eq!(get(&out, RETRY_HEADER), None, "the plan is over: deliver");
-        assert_eq!(get(&out, "x-switchyard-retry"), None, "a provider cannot forge the cue");
+        assert_eq!(
+            get(&out, "x-switchyard-retry"),
+            None,
+            "a provider cannot forge the cue"
+        );
         let v: serde_json::Value = serde_json::from_slice(&f.body).unwrap();
         assert_eq!(v["error"]["code"], "429");
-        assert!(v["error"]["message"].as_str().unwrap().contains("empty body"), "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("empty body"),
+            "{v}"
+        );
     }
 
     #[test]
@@ -694,30 +808,53 @@ mod tests {
         let f = a.finish_body(b"oops", &[], 0);
         assert_eq!(f.status, 307);
         let out = f.headers.apply(vec![]);
-        assert_eq!(get(&out, "location"), Some("http://gw:4000/v1/chat/completions"));
+        assert_eq!(
+            get(&out, "location"),
+            Some("http://gw:4000/v1/chat/completions")
+        );
         let nonce = get(&out, REPLAN_HEADER).unwrap();
         let r = replan::take(nonce).unwrap();
-        assert_eq!((r.status, r.kind, r.attempts), (500, FallbackKind::Regular, 1));
+        assert_eq!(
+            (r.status, r.kind, r.attempts),
+            (500, FallbackKind::Regular, 1)
+        );
     }
 
     #[test]
     fn streams_hold_headers_until_the_first_event_and_flag_a_cut() {
         let role = openai();
         let mut s = role.attempt(info(true, &["openai-dep"]), 1, 100).unwrap();
-        assert_eq!(s.on_response_headers(200, Some("text/event-stream; charset=utf-8")), ResponsePlan::Stream);
+        assert_eq!(
+            s.on_response_headers(200, Some("text/event-stream; charset=utf-8")),
+            ResponsePlan::Stream
+        );
         let provider = h(&[(":status", "200"), ("content-type", "text/event-stream")]);
         let p = s.stream_chunk(b"data: {\"model\":\"x\",\"cho", false, &provider, 150);
         assert!(p.release.is_none() && p.bytes.is_empty() && s.holding());
         let p = s.stream_chunk(b"ices\":[]}\n\n", false, &provider, 180);
         assert!(p.release.is_some(), "the first event releases the headers");
-        assert_eq!(String::from_utf8(p.bytes).unwrap(), "data: {\"model\":\"g\",\"choices\":[]}\n\n");
+        assert_eq!(
+            String::from_utf8(p.bytes).unwrap(),
+            "data: {\"model\":\"g\",\"choices\":[]}\n\n"
+        );
         let p = s.stream_chunk(b"", true, &provider, 300);
         let text = String::from_utf8(p.bytes).unwrap();
-        assert!(text.starts_with("data: {\"error\"") && text.contains("before it was complete"), "{text}");
+        assert!(
+            text.starts_with("data: {\"error\"") && text.contains("before it was complete"),
+            "{text}"
+        );
 
         let mut ok = role.attempt(info(true, &["openai-dep"]), 1, 0).unwrap();
         ok.on_response_headers(200, Some("text/event-stream"));
-        let p = ok.stream_chunk(b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n", true, &provider, 10);
-        assert_eq!(String::from_utf8(p.bytes).unwrap(), "data: {\"choices\":[]}\n\ndata: [DONE]\n\n");
+        let p = ok.stream_chunk(
+            b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n",
+            true,
+            &provider,
+            10,
+        );
+        assert_eq!(
+            String::from_utf8(p.bytes).unwrap(),
+            "data: {\"choices\":[]}\n\ndata: [DONE]\n\n"
+        );
     }
 }

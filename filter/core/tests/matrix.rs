@@ -83,7 +83,10 @@ fn info(endpoint: Endpoint, stream: bool) -> RequestInfo {
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 fn json(bytes: &[u8]) -> Value {
@@ -171,7 +174,8 @@ fn responses_carry_the_requested_model_and_nothing_else_changes() {
                 without_model(json(fixture.as_bytes())),
                 "{p:?} {case:?}"
             );
-            assert!(header(&headers.apply(vec![]), "x-litellm-model-id").is_some_and(|v| v.ends_with("-1")));
+            assert!(header(&headers.apply(vec![]), "x-litellm-model-id")
+                .is_some_and(|v| v.ends_with("-1")));
         });
     }
 }
@@ -238,8 +242,12 @@ fn provider_errors_become_openai_errors_with_the_message_kept() {
             (429, ERROR_429),
             (503, ERROR_503),
         ] {
-            let (client_status, headers, body) = finish(p, Endpoint::ChatCompletions, status, fixture);
-            assert_eq!(client_status, status, "{p:?}: the client sees the provider's status");
+            let (client_status, headers, body) =
+                finish(p, Endpoint::ChatCompletions, status, fixture);
+            assert_eq!(
+                client_status, status,
+                "{p:?}: the client sees the provider's status"
+            );
             assert_eq!(
                 header(&headers.apply(vec![]), ":status"),
                 Some(status.to_string().as_str())

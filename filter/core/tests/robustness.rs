@@ -57,7 +57,11 @@ fn inputs() -> Vec<Vec<u8>> {
 
 #[test]
 fn gateway_never_panics() {
-    let g = Gateway::new(support::gateway_config("m", &["a", "b"], 2), Some("sk-master")).unwrap();
+    let g = Gateway::new(
+        support::gateway_config("m", &["a", "b"], 2),
+        Some("sk-master"),
+    )
+    .unwrap();
     let host = MemoryHost::at(1);
     let mut rng = PlanRng::seeded(1);
     let mut pending = None;
@@ -95,7 +99,9 @@ fn provider_role_never_panics() {
     let all = inputs();
     for p in Provider::all() {
         let d = support::deployment(p, p.name(), "m");
-        let role = Rc::new(ProviderRole::new(support::provider_config(d), |_| Some("k-0123456789".into())));
+        let role = Rc::new(ProviderRole::new(support::provider_config(d), |_| {
+            Some("k-0123456789".into())
+        }));
         for stream in [false, true] {
             let mut info = support::request_info(
                 "m",

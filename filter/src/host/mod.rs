@@ -75,7 +75,9 @@ impl Root {
                 }
                 Configured::Gateway(Rc::new(gateway))
             }
-            FilterConfig::Provider(cfg) => Configured::Provider(Rc::new(ProviderRole::new(cfg, env))),
+            FilterConfig::Provider(cfg) => {
+                Configured::Provider(Rc::new(ProviderRole::new(*cfg, env)))
+            }
         })
     }
 }
@@ -124,7 +126,12 @@ pub fn send_error(ctx: &dyn HttpContext, err: &ApiError) {
 
 /// Replaces a response that has no body with a local reply carrying `body`, keeping the
 /// headers that are not about the body's framing.
-pub fn reply(ctx: &dyn HttpContext, status: u16, headers: &[(String, String)], body: &[u8]) -> Action {
+pub fn reply(
+    ctx: &dyn HttpContext,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Action {
     let headers: Vec<(&str, &str)> = headers
         .iter()
         .filter(|(n, _)| !n.starts_with(':') && n != "content-length" && n != "transfer-encoding")

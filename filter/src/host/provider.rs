@@ -79,7 +79,13 @@ impl HttpContext for ProviderHttp {
         let authority = if self.role.has_replicas() {
             property_string(
                 self,
-                vec!["xds", "upstream_host_metadata", "filter_metadata", "switchyard", "authority"],
+                vec![
+                    "xds",
+                    "upstream_host_metadata",
+                    "filter_metadata",
+                    "switchyard",
+                    "authority",
+                ],
             )
         } else {
             None
@@ -168,7 +174,8 @@ impl HttpContext for ProviderHttp {
                     let Some(attempt) = self.attempt.as_mut() else {
                         return Action::Continue;
                     };
-                    let piece = attempt.stream_chunk(&new, end_of_stream, &self.response_headers, now);
+                    let piece =
+                        attempt.stream_chunk(&new, end_of_stream, &self.response_headers, now);
                     let Some(release) = piece.release else {
                         return Action::Pause;
                     };
@@ -177,7 +184,9 @@ impl HttpContext for ProviderHttp {
                     self.set_http_response_body(0, body_size, &piece.bytes);
                     return Action::Continue;
                 }
-                let chunk = self.get_http_response_body(0, body_size).unwrap_or_default();
+                let chunk = self
+                    .get_http_response_body(0, body_size)
+                    .unwrap_or_default();
                 let Some(attempt) = self.attempt.as_mut() else {
                     return Action::Continue;
                 };
@@ -191,7 +200,9 @@ impl HttpContext for ProviderHttp {
                 };
                 if attempt.too_large(body_size) {
                     let finished = attempt.finish_too_large(&self.response_headers);
-                    let headers = finished.headers.apply(std::mem::take(&mut self.response_headers));
+                    let headers = finished
+                        .headers
+                        .apply(std::mem::take(&mut self.response_headers));
                     self.set_http_response_headers(pairs(&headers));
                     self.set_http_response_body(0, body_size, &finished.body);
                     self.discard = true;
@@ -200,12 +211,16 @@ impl HttpContext for ProviderHttp {
                 if !end_of_stream {
                     return Action::Pause;
                 }
-                let body = self.get_http_response_body(0, body_size).unwrap_or_default();
+                let body = self
+                    .get_http_response_body(0, body_size)
+                    .unwrap_or_default();
                 let Some(attempt) = self.attempt.as_mut() else {
                     return Action::Continue;
                 };
                 let finished = attempt.finish_body(&body, &self.response_headers, now);
-                let headers = finished.headers.apply(std::mem::take(&mut self.response_headers));
+                let headers = finished
+                    .headers
+                    .apply(std::mem::take(&mut self.response_headers));
                 self.set_http_response_headers(pairs(&headers));
                 self.set_http_response_body(0, body_size, &finished.body);
                 Action::Continue

@@ -89,7 +89,13 @@ fn as_written(entry: &ModelEntry) -> (String, DeploymentSummary) {
         provider,
         model,
         host: match &params.api_base {
-            Some(base) => Some(base.urls().into_iter().map(url_host).collect::<Vec<_>>().join(", ")),
+            Some(base) => Some(
+                base.urls()
+                    .into_iter()
+                    .map(url_host)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
             None => default_base.map(url_host),
         },
     };

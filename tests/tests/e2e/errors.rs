@@ -5,11 +5,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use switchyard_tests::fake::Rule;
 use switchyard_tests::{
     assert_openai_error, closed_port, marker, shared, Client, FakeProvider, Mode, Switchyard,
 };
 
-use crate::common::{chat, deployment, openai_on, yaml, FAKE_KEY};
+use crate::common::{chat, chat_stream, deployment, openai_on, yaml, FAKE_KEY};
 
 /// How long the slow provider takes, against `timeout: 1` in its deployment.
 const SLOW: Duration = Duration::from_secs(3);
@@ -17,6 +18,7 @@ const SLOW: Duration = Duration::from_secs(3);
 struct Stack {
     sy: Switchyard,
     ok: FakeProvider,
+    odd: FakeProvider,
     p400: FakeProvider,
     p401: FakeProvider,
     p429: FakeProvider,
@@ -36,6 +38,36 @@ fn stack() -> &'static Stack {
         let p429_both = [429, 429].map(|s| FakeProvider::with_mode(Mode::Status(s)));
         let p503_both = [503, 503].map(|s| FakeProvider::with_mode(Mode::Status(s)));
         let slow = FakeProvider::with_mode(Mode::Slow(SLOW));
+        // Providers failing in odd ways, one key each.
+        let odd = FakeProvider::with_mode(Mode::Rules(vec![
+            Rule::key("sk-empty", Mode::EmptyStatus(502)),
+            Rule::key(
+                "sk-text",
+                Mode::TextStatus(500, "<html>Bad Gateway</html>".into()),
+            ),
+            Rule::key(
+                "sk-cut",
+                Mode::CutStream {
+                    after_events: 2,
+                    reset: false,
+                },
+            ),
+            Rule::key(
+                "sk-reset",
+                Mode::CutStream {
+                    after_events: 2,
+                    reset: true,
+                },
+            ),
+            Rule::key("sk-large", Mode::Large(2 * 1024 * 1024)),
+            Rule::key("sk-echo-0123456789abcdef", Mode::EchoAuth(401)),
+        ]));
+        let on_odd = |name: &str, key: &str| {
+            deployment(
+                name,
+                json!({"model": "openai/gpt-4o-mini", "api_base": odd.url("/v1"), "api_key": key}),
+            )
+        };
         let config = json!({
             "model_list": [
                 openai_on("err-ok", "gpt-4o-mini", &ok),
@@ -57,14 +89,25 @@ fn stack() -> &'static Stack {
                     "api_key": "os.environ/FAKE_KEY",
                     "timeout": 1,
                 })),
+                on_odd("err-empty", "sk-empty"),
+                on_odd("err-text", "sk-text"),
+                on_odd("err-cut", "sk-cut"),
+                on_odd("err-reset", "sk-reset"),
+                on_odd("err-large", "sk-large"),
+                on_odd("err-echo", "sk-echo-0123456789abcdef"),
             ],
-            "router_settings": {"num_retries": 1},
-            "general_settings": {"max_request_size_mb": 1},
+            "router_settings": {
+                "num_retries": 1,
+                "disable_cooldowns": true,
+                "model_group_retry_policy": {"err-400": {"BadRequestErrorRetries": 0}},
+            },
+            "general_settings": {"max_request_size_mb": 1, "max_response_size_mb": 1},
         });
         let sy = Switchyard::start_with_env(&yaml(&config), &[("FAKE_KEY", FAKE_KEY)]);
         Stack {
             sy,
             ok,
+            odd,
             p400,
             p401,
             p429,
@@ -178,7 +221,11 @@ async fn provider_400_keeps_the_providers_message() {
         message.contains("string too long"),
         "the provider's message must be kept: {message}"
     );
-    assert_eq!(s.p400.find(&m).len(), 1, "a 400 is not retried");
+    assert_eq!(
+        s.p400.find(&m).len(),
+        1,
+        "BadRequestErrorRetries: 0 for this group (LiteLLM retries a 400 by default)"
+    );
 }
 
 #[tokio::test]
@@ -288,4 +335,99 @@ async fn client_cannot_set_envoy_or_internal_headers() {
     );
     assert!(got[0].headers_starting_with("x-envoy-retry").is_empty());
     assert!(got[0].header("x-switchyard-cluster").is_none());
+}
+
+#[tokio::test]
+async fn an_error_with_an_empty_body_gets_a_message() {
+    let s = stack();
+    let _logs = s.sy.dump_logs_on_failure();
+    let reply = client()
+        .post("/v1/chat/completions", &chat("err-empty", "x"))
+        .await;
+    let message = assert_openai_error(&reply, 502);
+    assert!(message.contains("empty body"), "{message}");
+    assert!(reply.header("x-litellm-model-id").is_some());
+}
+
+#[tokio::test]
+async fn an_error_that_is_not_json_gets_an_openai_shape() {
+    let s = stack();
+    let _logs = s.sy.dump_logs_on_failure();
+    let reply = client()
+        .post("/v1/chat/completions", &chat("err-text", "x"))
+        .await;
+    let message = assert_openai_error(&reply, 500);
+    assert!(
+        message.contains("Bad Gateway"),
+        "the provider's words are kept: {message}"
+    );
+}
+
+/// A stream the provider ends early ends, for the client, with an OpenAI error event, not
+/// as if the answer were complete.
+#[tokio::test]
+async fn a_stream_cut_short_ends_with_an_error_event() {
+    let s = stack();
+    let _logs = s.sy.dump_logs_on_failure();
+    let reply = client()
+        .stream("/v1/chat/completions", &chat_stream("err-cut", "x", false))
+        .await;
+    assert_eq!(reply.status, 200);
+    let data = reply.data();
+    assert!(data.len() >= 3, "{data:?}");
+    let last: serde_json::Value = serde_json::from_str(data.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "502", "{last}");
+    assert!(last["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("before it was complete"));
+    assert!(!data.iter().any(|d| d == "[DONE]"));
+}
+
+/// A provider connection that breaks mid-stream cannot be turned into an event (Envoy resets
+/// the client's stream); the client must at least see the break, never a clean end.
+#[tokio::test]
+async fn a_stream_reset_mid_way_is_not_a_clean_end() {
+    let s = stack();
+    let _logs = s.sy.dump_logs_on_failure();
+    let (reply, broke) = client()
+        .stream_result(
+            "/v1/chat/completions",
+            &chat_stream("err-reset", "x", false),
+        )
+        .await;
+    let text = reply.text();
+    assert!(
+        broke.is_some() || text.contains("\"error\""),
+        "the client must see the stream break or an error event: {text}"
+    );
+    assert!(!text.contains("[DONE]"), "{text}");
+}
+
+#[tokio::test]
+async fn an_answer_over_the_limit_is_a_502_that_says_so() {
+    let s = stack();
+    let _logs = s.sy.dump_logs_on_failure();
+    let reply = client()
+        .post("/v1/chat/completions", &chat("err-large", "x"))
+        .await;
+    let message = assert_openai_error(&reply, 502);
+    assert!(message.contains("max_response_size_mb"), "{message}");
+}
+
+#[tokio::test]
+async fn a_provider_key_echoed_in_an_error_is_scrubbed() {
+    let s = stack();
+    let _logs = s.sy.dump_logs_on_failure();
+    let reply = client()
+        .post("/v1/chat/completions", &chat("err-echo", "x"))
+        .await;
+    let message = assert_openai_error(&reply, 401);
+    assert!(
+        !reply.text().contains("0123456789abcdef"),
+        "{}",
+        reply.text()
+    );
+    assert!(message.contains("[redacted]"), "{message}");
+    assert!(!s.odd.requests().is_empty());
 }

@@ -80,14 +80,20 @@ mod tests {
     #[test]
     fn retries_then_falls_back_then_delivers() {
         let i = info(&["a", "b", "a"], &["other"]);
-        assert_eq!(after_error(&i, 1, "a", ErrorClass::InternalServer), Next::Retry);
+        assert_eq!(
+            after_error(&i, 1, "a", ErrorClass::InternalServer),
+            Next::Retry
+        );
         assert_eq!(after_error(&i, 2, "b", ErrorClass::BadRequest), Next::Retry);
         assert_eq!(
             after_error(&i, 3, "a", ErrorClass::InternalServer),
             Next::Fallback(FallbackKind::Regular)
         );
         let none = info(&["a"], &[]);
-        assert_eq!(after_error(&none, 1, "a", ErrorClass::RateLimit), Next::Deliver);
+        assert_eq!(
+            after_error(&none, 1, "a", ErrorClass::RateLimit),
+            Next::Deliver
+        );
     }
 
     #[test]
@@ -108,14 +114,23 @@ mod tests {
             "one deployment: its key will not work on a retry"
         );
         let two = info(&["a", "b"], &[]);
-        assert_eq!(after_error(&two, 1, "a", ErrorClass::Authentication), Next::Retry);
-        assert_eq!(after_error(&two, 1, "a", ErrorClass::RateLimit), Next::Retry);
+        assert_eq!(
+            after_error(&two, 1, "a", ErrorClass::Authentication),
+            Next::Retry
+        );
+        assert_eq!(
+            after_error(&two, 1, "a", ErrorClass::RateLimit),
+            Next::Retry
+        );
     }
 
     #[test]
     fn context_window_and_content_policy_have_their_own_fallbacks() {
         let mut i = info(&["a", "b"], &["reg"]);
-        assert_eq!(after_error(&i, 1, "a", ErrorClass::ContextWindow), Next::Retry);
+        assert_eq!(
+            after_error(&i, 1, "a", ErrorClass::ContextWindow),
+            Next::Retry
+        );
         i.context_window_fallbacks = vec!["big".into()];
         i.content_policy_fallbacks = vec!["lenient".into()];
         assert_eq!(
@@ -134,8 +149,17 @@ mod tests {
         i.retry_policy.rate_limit = Some(1);
         i.retry_policy.bad_request = Some(0);
         assert_eq!(after_error(&i, 1, "a", ErrorClass::RateLimit), Next::Retry);
-        assert_eq!(after_error(&i, 2, "b", ErrorClass::RateLimit), Next::Deliver);
-        assert_eq!(after_error(&i, 1, "a", ErrorClass::BadRequest), Next::Deliver);
-        assert_eq!(after_error(&i, 2, "b", ErrorClass::InternalServer), Next::Retry);
+        assert_eq!(
+            after_error(&i, 2, "b", ErrorClass::RateLimit),
+            Next::Deliver
+        );
+        assert_eq!(
+            after_error(&i, 1, "a", ErrorClass::BadRequest),
+            Next::Deliver
+        );
+        assert_eq!(
+            after_error(&i, 2, "b", ErrorClass::InternalServer),
+            Next::Retry
+        );
     }
 }

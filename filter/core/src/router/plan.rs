@@ -55,7 +55,12 @@ pub enum NoPlan {
     Empty,
 }
 
-pub fn plan(group: &GroupConfig, state: &GroupState, ask: &Ask, rng: &mut Rng) -> Result<Plan, NoPlan> {
+pub fn plan(
+    group: &GroupConfig,
+    state: &GroupState,
+    ask: &Ask,
+    rng: &mut Rng,
+) -> Result<Plan, NoPlan> {
     if group.deployments.is_empty() {
         return Err(NoPlan::Empty);
     }
@@ -83,7 +88,11 @@ pub fn plan(group: &GroupConfig, state: &GroupState, ask: &Ask, rng: &mut Rng) -
             .filter_map(|c| c.route.max_input_tokens)
             .max()
             .unwrap_or(0);
-        candidates.retain(|c| c.route.max_input_tokens.is_none_or(|max| ask.prompt_tokens <= max));
+        candidates.retain(|c| {
+            c.route
+                .max_input_tokens
+                .is_none_or(|max| ask.prompt_tokens <= max)
+        });
         if candidates.is_empty() {
             return Err(NoPlan::ContextTooLong {
                 tokens: ask.prompt_tokens,
@@ -113,7 +122,10 @@ pub fn plan(group: &GroupConfig, state: &GroupState, ask: &Ask, rng: &mut Rng) -
             if positions.len() == wanted as usize {
                 break 'fill;
             }
-            let allowed = c.route.max_retries.map_or(u32::MAX, |r| r.saturating_add(1));
+            let allowed = c
+                .route
+                .max_retries
+                .map_or(u32::MAX, |r| r.saturating_add(1));
             if let Some(used) = uses.get_mut(c.position) {
                 if *used < allowed {
                     *used += 1;
@@ -139,12 +151,14 @@ pub fn plan(group: &GroupConfig, state: &GroupState, ask: &Ask, rng: &mut Rng) -
     let attempt_timeout_ms = positions
         .iter()
         .filter_map(|&p| group.deployments.get(p))
-        .map(|r| match (ask.stream, ask.stream_timeout_ms, ask.timeout_ms) {
-            (true, Some(t), _) => t,
-            (true, None, _) => r.stream_timeout_ms,
-            (false, _, Some(t)) => t,
-            (false, _, None) => r.timeout_ms,
-        })
+        .map(
+            |r| match (ask.stream, ask.stream_timeout_ms, ask.timeout_ms) {
+                (true, Some(t), _) => t,
+                (true, None, _) => r.stream_timeout_ms,
+                (false, _, Some(t)) => t,
+                (false, _, None) => r.timeout_ms,
+            },
+        )
         .max()
         .unwrap_or(0);
     Ok(Plan {
@@ -228,7 +242,10 @@ mod tests {
         assert_eq!(p.deployments, ["d0", "d1", "d2", "d0", "d1"]);
         assert_eq!(decode(p.header, 3, 5), p.positions);
         assert!(!p.backoff);
-        assert_eq!(p.attempt_timeout_ms, 3000, "the longest timeout of the deployments tried");
+        assert_eq!(
+            p.attempt_timeout_ms, 3000,
+            "the longest timeout of the deployments tried"
+        );
     }
 
     #[test]
@@ -251,8 +268,14 @@ mod tests {
         };
         let p = plan(&g, &state, &ask, &mut Rng::seeded(1)).unwrap();
         assert_eq!(p.positions, [1, 1, 1]);
-        assert!(p.backoff, "the only healthy deployment is retried, with backoff");
-        assert_eq!(p.attempt_timeout_ms, 200, "a stream's attempt timeout is its stream_timeout");
+        assert!(
+            p.backoff,
+            "the only healthy deployment is retried, with backoff"
+        );
+        assert_eq!(
+            p.attempt_timeout_ms, 200,
+            "a stream's attempt timeout is its stream_timeout"
+        );
         state.deployments.insert(
             "d1".into(),
             DeploymentState {
@@ -282,7 +305,11 @@ mod tests {
         assert_eq!(p.attempt_timeout_ms, 42);
         g.deployments[1].max_retries = Some(1);
         let p = plan(&g, &GroupState::default(), &ask, &mut Rng::seeded(1)).unwrap();
-        assert_eq!(p.positions, [0, 1, 1], "no deployment is tried more than allowed");
+        assert_eq!(
+            p.positions,
+            [0, 1, 1],
+            "no deployment is tried more than allowed"
+        );
     }
 
     #[test]
@@ -313,7 +340,16 @@ mod tests {
     #[test]
     fn a_single_deployment_is_digit_zero_every_time() {
         let g = group(1);
-        let p = plan(&g, &GroupState::default(), &Ask::default(), &mut Rng::seeded(1)).unwrap();
-        assert_eq!((p.positions.as_slice(), p.header), ([0, 0, 0].as_slice(), 0));
+        let p = plan(
+            &g,
+            &GroupState::default(),
+            &Ask::default(),
+            &mut Rng::seeded(1),
+        )
+        .unwrap();
+        assert_eq!(
+            (p.positions.as_slice(), p.header),
+            ([0, 0, 0].as_slice(), 0)
+        );
     }
 }

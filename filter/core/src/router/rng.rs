@@ -69,6 +69,9 @@ mod tests {
             counts[rng.below(4)] += 1;
         }
         assert!(counts.iter().all(|c| (850..1150).contains(c)), "{counts:?}");
-        assert_ne!(Rng::from_entropy().next_u64(), Rng::from_entropy().next_u64());
+        assert_ne!(
+            Rng::from_entropy().next_u64(),
+            Rng::from_entropy().next_u64()
+        );
     }
 }

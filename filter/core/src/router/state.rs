@@ -147,7 +147,10 @@ pub fn apply(d: &mut DeploymentState, now_ms: u64, cooldown: &CooldownConfig, ou
                 d.fails = 0;
             }
             d.fails += 1;
-            let allowed = cooldown.per_class.get(class).unwrap_or(cooldown.allowed_fails);
+            let allowed = cooldown
+                .per_class
+                .get(class)
+                .unwrap_or(cooldown.allowed_fails);
             if d.fails > allowed {
                 d.cooldown_until = now_ms + cooldown.cooldown_ms;
                 d.fails = 0;
@@ -164,13 +167,21 @@ fn average(current: f64, sample: f64) -> f64 {
     }
 }
 
-fn change(host: &dyn Host, group: &str, deployment: &str, mut f: impl FnMut(&mut DeploymentState, u64)) {
+fn change(
+    host: &dyn Host,
+    group: &str,
+    deployment: &str,
+    mut f: impl FnMut(&mut DeploymentState, u64),
+) {
     let now = host.now_ms();
     update_shared(host, &key(group), |current| {
         let mut state: GroupState = current
             .and_then(|bytes| serde_json::from_slice(bytes).ok())
             .unwrap_or_default();
-        f(state.deployments.entry(deployment.to_string()).or_default(), now);
+        f(
+            state.deployments.entry(deployment.to_string()).or_default(),
+            now,
+        );
         serde_json::to_vec(&state).ok()
     });
 }
@@ -197,10 +208,24 @@ mod tests {
         let host = MemoryHost::at(1_000_000);
         let cd = cooldown(2);
         for _ in 0..2 {
-            record_end(&host, "g", "a", &cd, Outcome::Failure(ErrorClass::RateLimit), false);
+            record_end(
+                &host,
+                "g",
+                "a",
+                &cd,
+                Outcome::Failure(ErrorClass::RateLimit),
+                false,
+            );
         }
         assert!(!read(&host, "g").deployments["a"].cooling_down(1_000_000));
-        record_end(&host, "g", "a", &cd, Outcome::Failure(ErrorClass::InternalServer), false);
+        record_end(
+            &host,
+            "g",
+            "a",
+            &cd,
+            Outcome::Failure(ErrorClass::InternalServer),
+            false,
+        );
         let a = read(&host, "g").deployments["a"].clone();
         assert!(a.cooling_down(1_000_000) && a.cooling_down(1_004_999));
         assert!(!a.cooling_down(1_005_000), "cooldown_time is 5 s");
@@ -210,15 +235,33 @@ mod tests {
     fn client_errors_never_count_and_old_failures_expire() {
         let host = MemoryHost::at(0);
         let cd = cooldown(1);
-        for class in [ErrorClass::BadRequest, ErrorClass::ContextWindow, ErrorClass::ContentPolicy] {
+        for class in [
+            ErrorClass::BadRequest,
+            ErrorClass::ContextWindow,
+            ErrorClass::ContentPolicy,
+        ] {
             for _ in 0..5 {
                 record_end(&host, "g", "a", &cd, Outcome::Failure(class), false);
             }
         }
         assert!(!read(&host, "g").deployments["a"].cooling_down(0));
-        record_end(&host, "g", "a", &cd, Outcome::Failure(ErrorClass::Timeout), false);
+        record_end(
+            &host,
+            "g",
+            "a",
+            &cd,
+            Outcome::Failure(ErrorClass::Timeout),
+            false,
+        );
         host.now.set(61_000);
-        record_end(&host, "g", "a", &cd, Outcome::Failure(ErrorClass::Timeout), false);
+        record_end(
+            &host,
+            "g",
+            "a",
+            &cd,
+            Outcome::Failure(ErrorClass::Timeout),
+            false,
+        );
         assert!(
             !read(&host, "g").deployments["a"].cooling_down(61_000),
             "one failure a minute is within allowed_fails: 1"
@@ -230,7 +273,14 @@ mod tests {
         let host = MemoryHost::at(0);
         let mut cd = cooldown(5);
         cd.per_class.rate_limit = Some(0);
-        record_end(&host, "g", "a", &cd, Outcome::Failure(ErrorClass::RateLimit), false);
+        record_end(
+            &host,
+            "g",
+            "a",
+            &cd,
+            Outcome::Failure(ErrorClass::RateLimit),
+            false,
+        );
         assert!(read(&host, "g").deployments["a"].cooling_down(0));
         for (single, disabled) in [(true, false), (false, true)] {
             let cd = CooldownConfig {
@@ -238,7 +288,14 @@ mod tests {
                 disabled,
                 ..cooldown(0)
             };
-            record_end(&host, "g", "b", &cd, Outcome::Failure(ErrorClass::RateLimit), false);
+            record_end(
+                &host,
+                "g",
+                "b",
+                &cd,
+                Outcome::Failure(ErrorClass::RateLimit),
+                false,
+            );
             assert!(!read(&host, "g").deployments["b"].cooling_down(0));
         }
     }
@@ -264,6 +321,10 @@ mod tests {
         assert_eq!(a.usage(120_000), (2, 40));
         assert_eq!(a.usage(180_000), (0, 0), "a new minute starts empty");
         record_end(&host, "g", "a", &cd, ok(100, 10), false);
-        assert_eq!(read(&host, "g").deployments["a"].in_flight, 0, "never below zero");
+        assert_eq!(
+            read(&host, "g").deployments["a"].in_flight,
+            0,
+            "never below zero"
+        );
     }
 }

@@ -78,10 +78,12 @@ pub fn order<'a>(
         }
         Strategy::CostBasedRouting => {
             // Deployments without a price go last.
-            let cost = |c: &Candidate| match (c.route.input_cost_per_token, c.route.output_cost_per_token) {
-                (None, None) => f64::INFINITY,
-                (i, o) => i.unwrap_or(0.0) + o.unwrap_or(0.0),
-            };
+            let cost =
+                |c: &Candidate| match (c.route.input_cost_per_token, c.route.output_cost_per_token)
+                {
+                    (None, None) => f64::INFINITY,
+                    (i, o) => i.unwrap_or(0.0) + o.unwrap_or(0.0),
+                };
             shuffled.sort_by(|a, b| cost(a).total_cmp(&cost(b)));
             shuffled
         }
@@ -168,7 +170,11 @@ mod tests {
                 })
                 .collect();
             let ordered = order(strategy, candidates, &REQ, &mut rng).unwrap();
-            assert_eq!(ordered.len(), routes.len(), "every candidate stays in the order");
+            assert_eq!(
+                ordered.len(),
+                routes.len(),
+                "every candidate stays in the order"
+            );
             counts[ordered[0].position] += 1;
         }
         counts
@@ -187,7 +193,12 @@ mod tests {
         routes[1].rpm = Some(900);
         let c = firsts(Strategy::SimpleShuffle, &routes, &[], 4000);
         assert!((300..500).contains(&c[0]), "1:9 by rpm: {c:?}");
-        let c = firsts(Strategy::SimpleShuffle, &[route("a"), route("b"), route("c")], &[], 3000);
+        let c = firsts(
+            Strategy::SimpleShuffle,
+            &[route("a"), route("b"), route("c")],
+            &[],
+            3000,
+        );
         assert!(c.iter().all(|n| (850..1150).contains(n)), "uniform: {c:?}");
     }
 
@@ -203,8 +214,17 @@ mod tests {
             latency_ms: l,
             ..Default::default()
         });
-        assert_eq!(firsts(Strategy::LatencyBasedRouting, &routes, &latency, 50), [0, 50, 0]);
-        let unknown = [DeploymentState { latency_ms: 50.0, ..Default::default() }, DeploymentState::default()];
+        assert_eq!(
+            firsts(Strategy::LatencyBasedRouting, &routes, &latency, 50),
+            [0, 50, 0]
+        );
+        let unknown = [
+            DeploymentState {
+                latency_ms: 50.0,
+                ..Default::default()
+            },
+            DeploymentState::default(),
+        ];
         assert_eq!(
             firsts(Strategy::LatencyBasedRouting, &routes[..2], &unknown, 20),
             [0, 20],
@@ -224,7 +244,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            firsts(Strategy::UsageBasedRouting, &routes, &[used(500), used(100)], 30),
+            firsts(
+                Strategy::UsageBasedRouting,
+                &routes,
+                &[used(500), used(100)],
+                30
+            ),
             [0, 30]
         );
         let mut rng = Rng::seeded(1);
