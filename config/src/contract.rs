@@ -312,6 +312,35 @@ pub struct DeploymentConfig {
     pub headers: Vec<(String, String)>,
 }
 
+/// The client's headers that matter beyond the gateway: what may reach a provider, and
+/// LiteLLM's per-request router headers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientHeaders {
+    /// `x-` headers LiteLLM forwards to groups that allow it (not `x-stainless-*`, not
+    /// credentials, not Envoy's or Switchyard's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub x: Vec<(String, String)>,
+    /// `x-pass-*` headers, prefix removed: always forwarded, as LiteLLM does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass: Vec<(String, String)>,
+    /// `OpenAI-Organization`, when general_settings.forward_openai_org_id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openai_org: Option<String>,
+    /// `x-litellm-timeout`, `x-litellm-stream-timeout` (ms), `x-litellm-num-retries`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_retries: Option<u32>,
+}
+
+impl ClientHeaders {
+    pub fn is_empty(&self) -> bool {
+        *self == ClientHeaders::default()
+    }
+}
+
 impl RequestInfo {
     /// The `model` an answer carries: what the client asked for, or the fallback group that
     /// served it.
@@ -374,12 +403,13 @@ pub struct RequestInfo {
     pub earlier_attempts: u32,
     /// Where the client sent the request: the internal redirect goes back there.
     pub origin: String,
-    /// Client headers forwarded to the provider (LiteLLM's allowlist, applied by the gateway).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub forward: Vec<(String, String)>,
-    /// The client's `OpenAI-Organization`, when general_settings.forward_openai_org_id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub openai_org: Option<String>,
+    /// What the client's headers asked for, kept for fallback passes: by then the header
+    /// map has been rebuilt for a provider.
+    #[serde(default, skip_serializing_if = "ClientHeaders::is_empty")]
+    pub client: ClientHeaders,
+    /// The serving group forwards the client's `x-` headers (forward_client_headers_to_llm_api).
+    #[serde(default)]
+    pub forward_x_headers: bool,
     /// The body carries LiteLLM's router parameters (fallbacks, num_retries, timeout,
     /// stream_timeout), which providers must not see.
     #[serde(default)]

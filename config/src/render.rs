@@ -469,10 +469,12 @@ fn listener(
         "route": {"cluster": SIDECAR_CLUSTER, "timeout": "5s"},
     })];
     routes.extend(group_routes);
-    // The gateway answers everything else itself; this only catches what it let through.
+    // A request without a route header: the gateway answers every such request itself,
+    // but a fallback's internal redirect needs a route to start from before the gateway
+    // sets the fallback group's (Envoy then picks the route again).
     routes.push(json!({
         "match": {"prefix": "/"},
-        "direct_response": {"status": 404, "body": {"inline_string": "{\"error\":{\"message\":\"No route.\",\"type\":\"not_found_error\",\"param\":null,\"code\":\"404\"}}"}},
+        "route": {"cluster": SIDECAR_CLUSTER, "timeout": "5s"},
     }));
     // A stream is idle when neither side sends anything: allow the longest attempt (a
     // request's own `timeout` up to LiteLLM's default of 600 s included).

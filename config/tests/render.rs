@@ -477,18 +477,11 @@ fn admin_listener_and_routes() {
             );
         }
     }
+    // Without a route header: a real route (a fallback's internal redirect starts there),
+    // to the sidecar.
     let last = all.last().unwrap();
     assert_eq!(last["match"], json!({"prefix": "/"}));
-    assert!(last.get("route").is_none());
-    assert_eq!(last["direct_response"]["status"], 404);
-    let body: Value = serde_json::from_str(
-        last["direct_response"]["body"]["inline_string"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(body["error"]["type"], "not_found_error");
-    assert_eq!(body["error"]["code"], "404");
+    assert_eq!(last["route"]["cluster"], SIDECAR_CLUSTER);
 
     let filters = h["http_filters"].as_array().unwrap();
     assert_eq!(filters.len(), 2);

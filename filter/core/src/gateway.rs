@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchyard_config::{
-    Endpoint, GatewayConfig, GroupConfig, RequestInfo, BACKOFF_SUFFIX, DEPLOYMENT_HEADER,
+    ClientHeaders, Endpoint, GatewayConfig, GroupConfig, RequestInfo, BACKOFF_SUFFIX, DEPLOYMENT_HEADER,
     INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
 };
 
@@ -101,16 +101,8 @@ pub struct Pending {
     pub endpoint: Endpoint,
     /// A fallback pass: the hand-off from the pass that failed.
     pub replan: Option<Replan>,
-    /// `x-litellm-timeout`, `x-litellm-stream-timeout` (ms), `x-litellm-num-retries`.
-    pub timeout_ms: Option<u64>,
-    pub stream_timeout_ms: Option<u64>,
-    pub num_retries: Option<u32>,
-    /// The client's headers that may reach a provider, if the model group forwards them.
-    pub x_headers: Vec<(String, String)>,
-    /// `x-pass-*` headers (prefix removed): always forwarded, as LiteLLM does.
-    pub pass_headers: Vec<(String, String)>,
-    /// The client's `OpenAI-Organization`, when general_settings.forward_openai_org_id.
-    pub openai_org: Option<String>,
+    /// What the client's headers asked for (on a fallback pass: the first pass's).
+    pub client: ClientHeaders,
     /// `scheme://authority/path`: where a fallback's internal redirect goes.
     pub origin: String,
 }
@@ -269,43 +261,59 @@ impl Gateway {
         if too_big {
             return OnHeaders::Respond(ApiError::too_large(self.cfg.max_request_bytes).into());
         }
+        // A fallback pass finds the header map rebuilt for a provider: it keeps what the first
+        // pass read of the client's headers.
+        let (client, origin) = match &replan {
+            Some(r) => (r.info.client.clone(), r.info.origin.clone()),
+            None => (
+                self.client_headers(headers),
+                format!(
+                    "{}://{}{}",
+                    find(":scheme").unwrap_or("http"),
+                    find(":authority").unwrap_or("localhost"),
+                    path
+                ),
+            ),
+        };
+        OnHeaders::ReadBody(Box::new(Pending {
+            endpoint,
+            replan,
+            client,
+            origin,
+        }))
+    }
+
+    /// What of the client's headers matters beyond the gateway.
+    fn client_headers(&self, headers: &[(String, String)]) -> ClientHeaders {
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
         let seconds = |name: &str| {
             find(name)
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|s| *s > 0.0 && s.is_finite())
                 .map(|s| (s * 1000.0) as u64)
         };
-        let mut x_headers = Vec::new();
-        let mut pass_headers = Vec::new();
-        for (name, value) in headers {
-            if let Some(target) = name.strip_prefix("x-pass-").filter(|t| !t.is_empty()) {
-                pass_headers.push((target.to_string(), value.clone()));
-            } else if forwardable(name) {
-                x_headers.push((name.clone(), value.clone()));
-            }
-        }
-        let origin = match &replan {
-            Some(r) => r.info.origin.clone(),
-            None => format!(
-                "{}://{}{}",
-                find(":scheme").unwrap_or("http"),
-                find(":authority").unwrap_or("localhost"),
-                path
-            ),
-        };
-        OnHeaders::ReadBody(Box::new(Pending {
-            endpoint,
-            replan,
+        let mut client = ClientHeaders {
             timeout_ms: seconds("x-litellm-timeout"),
             stream_timeout_ms: seconds("x-litellm-stream-timeout"),
             num_retries: find("x-litellm-num-retries").and_then(|v| v.trim().parse().ok()),
-            x_headers,
-            pass_headers,
             openai_org: find("openai-organization")
                 .filter(|_| self.cfg.forward.openai_org)
                 .map(str::to_string),
-            origin,
-        }))
+            ..ClientHeaders::default()
+        };
+        for (name, value) in headers {
+            if let Some(target) = name.strip_prefix("x-pass-").filter(|t| !t.is_empty()) {
+                client.pass.push((target.to_string(), value.clone()));
+            } else if forwardable(name) {
+                client.x.push((name.clone(), value.clone()));
+            }
+        }
+        client
     }
 
     fn authenticate<'h>(&self, find: &impl Fn(&str) -> Option<&'h str>) -> Result<(), ApiError> {
@@ -379,9 +387,9 @@ impl Gateway {
             // About four bytes a token: enough to tell a prompt from a context window.
             prompt_tokens: body.len() as u64 / 4,
             pre_call_checks: self.cfg.pre_call_checks,
-            num_retries: head.num_retries.or(pending.num_retries),
-            timeout_ms: secs(head.timeout).or(pending.timeout_ms),
-            stream_timeout_ms: secs(head.stream_timeout).or(pending.stream_timeout_ms),
+            num_retries: head.num_retries.or(pending.client.num_retries),
+            timeout_ms: secs(head.timeout).or(pending.client.timeout_ms),
+            stream_timeout_ms: secs(head.stream_timeout).or(pending.client.stream_timeout_ms),
         };
         let strip_params = head.fallbacks.is_some()
             || head.num_retries.is_some()
@@ -430,13 +438,6 @@ impl Gateway {
                 }
             }
         };
-        let x_headers = if group.forward_client_headers || self.cfg.forward.all_groups {
-            pending.x_headers.clone()
-        } else {
-            Vec::new()
-        };
-        let mut forward = pending.pass_headers.clone();
-        forward.extend(x_headers);
         let info = RequestInfo {
             endpoint,
             requested_model,
@@ -453,8 +454,8 @@ impl Gateway {
                 .as_ref()
                 .map_or(0, |r| r.info.earlier_attempts + r.attempts),
             origin: pending.origin.clone(),
-            forward,
-            openai_org: pending.openai_org.clone(),
+            client: pending.client.clone(),
+            forward_x_headers: group.forward_client_headers || self.cfg.forward.all_groups,
             strip_params,
         };
         Ok(Routed {
@@ -1140,11 +1141,13 @@ mod tests {
         assert_ne!(header(&map, PLAN_HEADER), Some("7"));
         assert_eq!(map.iter().filter(|(n, _)| n == PLAN_HEADER).count(), 1);
         assert_eq!(
-            r.info.forward,
-            [("anthropic-beta".to_string(), "tools".to_string())],
-            "x-pass- always; x- only where allowed"
+            r.info.client.pass,
+            [("anthropic-beta".to_string(), "tools".to_string())]
         );
-        assert_eq!(r.info.openai_org, None);
+        let names: Vec<&str> = r.info.client.x.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["x-trace-id"], "not x-stainless-*, not Envoy's or ours");
+        assert!(!r.info.forward_x_headers, "x- headers only where allowed");
+        assert_eq!(r.info.client.openai_org, None);
 
         let r = g
             .on_body(
@@ -1154,8 +1157,7 @@ mod tests {
                 &mut Rng::seeded(1),
             )
             .unwrap();
-        let names: Vec<&str> = r.info.forward.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["anthropic-beta", "x-trace-id"]);
+        assert!(r.info.forward_x_headers);
     }
 
     #[test]

@@ -247,9 +247,11 @@ impl Attempt {
         authority: Option<&str>,
     ) -> Vec<(String, String)> {
         let d = &self.role.cfg.deployment;
+        // Envoy's own x-forwarded-proto stays: without it the route lookup of a fallback's
+        // internal redirect finds no route (Envoy 1.40, docs/envoy-facts.md).
         let mut out: Vec<(String, String)> = current
             .iter()
-            .filter(|(n, _)| matches!(n.as_str(), ":method" | ":scheme"))
+            .filter(|(n, _)| matches!(n.as_str(), ":method" | ":scheme" | "x-forwarded-proto"))
             .cloned()
             .collect();
         out.push((":path".into(), self.translator.path(&self.ctx())));
@@ -260,7 +262,9 @@ impl Attempt {
         let owned = |name: &str| {
             OWNED.contains(&name) || self.role.cfg.owned_headers.iter().any(|h| h == name)
         };
-        for (name, value) in &self.info.forward {
+        let client = &self.info.client;
+        let x = if self.info.forward_x_headers { client.x.as_slice() } else { &[] };
+        for (name, value) in client.pass.iter().chain(x) {
             if !owned(name) {
                 out.push((name.clone(), value.clone()));
             }
@@ -271,7 +275,7 @@ impl Attempt {
         if let Some((name, value)) = &self.role.auth {
             out.push((name.to_string(), value.clone()));
         }
-        if let Some(org) = d.organization.as_ref().or(self.info.openai_org.as_ref()) {
+        if let Some(org) = d.organization.as_ref().or(self.info.client.openai_org.as_ref()) {
             out.push(("openai-organization".into(), org.clone()));
         }
         for (name, value) in &d.headers {
@@ -631,10 +635,11 @@ mod tests {
     fn info(stream: bool, plan: &[&str]) -> RequestInfo {
         let mut i = crate::testing::info(plan);
         i.stream = stream;
-        i.forward = vec![
+        i.client.x = vec![
             ("x-trace".into(), "t1".into()),
             ("x-custom".into(), "client".into()),
         ];
+        i.forward_x_headers = true;
         i
     }
 

@@ -17,8 +17,8 @@ pub fn info(plan: &[&str]) -> RequestInfo {
         fallback_depth: 0,
         earlier_attempts: 0,
         origin: "http://gw:4000/v1/chat/completions".into(),
-        forward: vec![],
-        openai_org: None,
+        client: Default::default(),
+        forward_x_headers: false,
         strip_params: false,
     }
 }

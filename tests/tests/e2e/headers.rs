@@ -88,9 +88,11 @@ async fn send(model: &str, m: &str) -> switchyard_tests::Reply {
         .await
 }
 
-/// Everything a provider may receive: what the provider role sets, and nothing else.
+/// Everything a provider may receive: what the provider role sets, and Envoy's
+/// x-forwarded-proto (which a fallback's internal redirect needs), nothing else.
 const PROVIDER_SETS: &[&str] = &[
     "host",
+    "x-forwarded-proto",
     "authorization",
     "content-type",
     "content-length",

@@ -23,8 +23,8 @@ pub fn request_info(group: &str, endpoint: Endpoint, stream: bool, plan: &[&str]
         fallback_depth: 0,
         earlier_attempts: 0,
         origin: "http://gw/v1/chat/completions".into(),
-        forward: vec![],
-        openai_org: None,
+        client: Default::default(),
+        forward_x_headers: false,
         strip_params: false,
     }
 }
