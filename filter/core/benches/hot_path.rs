@@ -1,7 +1,7 @@
 //! The filter's per-request work, natively: `cargo bench -p switchyard-core`. Profile one case
 //! with callgrind: `valgrind --tool=callgrind target/release/deps/hot_path-* --bench --profile-time 2 <name>`.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::rc::Rc;
 

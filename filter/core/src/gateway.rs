@@ -10,8 +10,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchyard_config::{
-    ClientHeaders, Endpoint, GatewayConfig, GroupConfig, RequestInfo, BACKOFF_SUFFIX, DEPLOYMENT_HEADER,
-    INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
+    ClientHeaders, Endpoint, GatewayConfig, GroupConfig, RequestInfo, BACKOFF_SUFFIX,
+    DEPLOYMENT_HEADER, INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
 };
 
 use crate::error::ApiError;
@@ -1145,7 +1145,11 @@ mod tests {
             [("anthropic-beta".to_string(), "tools".to_string())]
         );
         let names: Vec<&str> = r.info.client.x.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["x-trace-id"], "not x-stainless-*, not Envoy's or ours");
+        assert_eq!(
+            names,
+            ["x-trace-id"],
+            "not x-stainless-*, not Envoy's or ours"
+        );
         assert!(!r.info.forward_x_headers, "x- headers only where allowed");
         assert_eq!(r.info.client.openai_org, None);
 

@@ -263,7 +263,11 @@ impl Attempt {
             OWNED.contains(&name) || self.role.cfg.owned_headers.iter().any(|h| h == name)
         };
         let client = &self.info.client;
-        let x = if self.info.forward_x_headers { client.x.as_slice() } else { &[] };
+        let x = if self.info.forward_x_headers {
+            client.x.as_slice()
+        } else {
+            &[]
+        };
         for (name, value) in client.pass.iter().chain(x) {
             if !owned(name) {
                 out.push((name.clone(), value.clone()));
@@ -275,7 +279,11 @@ impl Attempt {
         if let Some((name, value)) = &self.role.auth {
             out.push((name.to_string(), value.clone()));
         }
-        if let Some(org) = d.organization.as_ref().or(self.info.client.openai_org.as_ref()) {
+        if let Some(org) = d
+            .organization
+            .as_ref()
+            .or(self.info.client.openai_org.as_ref())
+        {
             out.push(("openai-organization".into(), org.clone()));
         }
         for (name, value) in &d.headers {
