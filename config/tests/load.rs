@@ -332,6 +332,36 @@ fn errors_name_the_file_the_field_and_why() {
             &["positive"],
         ),
         ("model_list: {a: b}\n", "model_list", &["invalid type"]),
+        (
+            "general_settings:\n  request_headers_timeout: -5\n",
+            "general_settings.request_headers_timeout",
+            &["positive"],
+        ),
+        (
+            "general_settings:\n  client_idle_timeout: 0\n",
+            "general_settings.client_idle_timeout",
+            &["positive"],
+        ),
+        (
+            "general_settings:\n  global_max_parallel_requests: 0\n",
+            "general_settings.global_max_parallel_requests",
+            &["at least 1"],
+        ),
+        (
+            "general_settings:\n  max_response_size_mb: -1\n",
+            "general_settings.max_response_size_mb",
+            &["between"],
+        ),
+        (
+            "router_settings:\n  retry_after: -1\n",
+            "router_settings.retry_after",
+            &["zero or a positive"],
+        ),
+        (
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, max_parallel_requests: 0}\n",
+            "model_list[0].litellm_params.max_parallel_requests",
+            &["at least 1"],
+        ),
     ];
     for (yaml, path, words) in cases {
         let e = error(yaml);

@@ -108,28 +108,9 @@ impl Client {
 
     /// POST a JSON body and keep the answer's pieces as they arrive.
     pub async fn stream(&self, path: &str, body: &Value) -> StreamReply {
-        let bytes = serde_json::to_vec(body).expect("a Value serialises");
-        let started = Instant::now();
-        let response = self
-            .request(
-                "POST",
-                path,
-                &[("content-type", "application/json")],
-                Some(bytes),
-            )
-            .await;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let mut chunks = Vec::new();
-        let mut body = response.bytes_stream();
-        while let Some(piece) = body.next().await {
-            let piece = piece.unwrap_or_else(|e| panic!("POST {path}: the stream broke: {e}"));
-            chunks.push((started.elapsed(), piece.to_vec()));
-        }
-        StreamReply {
-            status,
-            headers,
-            chunks,
+        match self.stream_result(path, body).await {
+            (reply, None) => reply,
+            (_, Some(e)) => panic!("POST {path}: the stream broke: {e}"),
         }
     }
 

@@ -866,25 +866,11 @@ mod tests {
     use super::*;
     use crate::host::MemoryHost;
     use crate::router::state::{DeploymentState, GroupState};
+    use crate::testing::route;
     use std::collections::BTreeMap;
     use switchyard_config::{
-        ClassLimits, CooldownConfig, DeploymentRoute, ForwardPolicy, Strategy, GROUP_STATE_KEY,
+        ClassLimits, CooldownConfig, ForwardPolicy, Strategy, GROUP_STATE_KEY,
     };
-
-    fn route(id: &str) -> DeploymentRoute {
-        DeploymentRoute {
-            id: id.into(),
-            weight: None,
-            rpm: None,
-            tpm: None,
-            input_cost_per_token: None,
-            output_cost_per_token: None,
-            max_input_tokens: None,
-            timeout_ms: 60_000,
-            stream_timeout_ms: 10_000,
-            max_retries: None,
-        }
-    }
 
     fn group(route_value: &str, ids: &[&str]) -> GroupConfig {
         GroupConfig {

@@ -173,6 +173,8 @@ struct StreamState {
     finished: bool,
     /// usage.total_tokens of the stream's usage chunk.
     tokens: Option<u64>,
+    /// Bytes of the stream, to estimate its tokens when it reports no usage.
+    bytes: u64,
     first_event_ms: Option<u64>,
 }
 
@@ -318,6 +320,7 @@ impl Attempt {
                 holding: true,
                 finished: false,
                 tokens: None,
+                bytes: 0,
                 first_event_ms: None,
             });
             ResponsePlan::Stream
@@ -365,8 +368,7 @@ impl Attempt {
                     latency_ms: now_ms.saturating_sub(self.started_ms),
                     ttft_ms: None,
                     tokens: (self.role.cfg.strategy == Strategy::UsageBasedRouting)
-                        .then(|| total_tokens(&out))
-                        .flatten(),
+                        .then(|| total_tokens(&out).unwrap_or(out.len() as u64 / 4)),
                 });
                 self.finished(self.status, out, current, Next::Deliver)
             }
@@ -488,6 +490,7 @@ impl Attempt {
                 release: None,
             };
         };
+        st.bytes += chunk.len() as u64;
         let mut events = st.parser.push(chunk);
         if end {
             events.extend(st.parser.finish());
@@ -534,7 +537,12 @@ impl Attempt {
             st.holding = false;
             st.first_event_ms = Some(now_ms);
         }
-        let (ok, first, tokens) = (st.finished, st.first_event_ms, st.tokens);
+        // Tokens the stream reported, else about a quarter of its bytes.
+        let (ok, first, tokens) = (
+            st.finished,
+            st.first_event_ms,
+            Some(st.tokens.unwrap_or(st.bytes / 4)),
+        );
         let release = releasing.then(|| {
             let mut edits = self.answer_headers(current);
             edits

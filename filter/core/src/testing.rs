@@ -1,6 +1,6 @@
 //! Test helpers shared by the unit tests.
 
-use switchyard_config::{ClassLimits, Endpoint, RequestInfo};
+use switchyard_config::{ClassLimits, DeploymentRoute, Endpoint, RequestInfo};
 
 /// A chat request for model group "g" (asked for as "g") with this plan.
 pub fn info(plan: &[&str]) -> RequestInfo {
@@ -20,5 +20,21 @@ pub fn info(plan: &[&str]) -> RequestInfo {
         client: Default::default(),
         forward_x_headers: false,
         strip_params: false,
+    }
+}
+
+/// A deployment as the gateway plans with it: no weights, limits or prices, 60 s timeouts.
+pub fn route(id: &str) -> DeploymentRoute {
+    DeploymentRoute {
+        id: id.into(),
+        weight: None,
+        rpm: None,
+        tpm: None,
+        input_cost_per_token: None,
+        output_cost_per_token: None,
+        max_input_tokens: None,
+        timeout_ms: 60_000,
+        stream_timeout_ms: 60_000,
+        max_retries: None,
     }
 }

@@ -43,3 +43,26 @@ pub fn chat_stream(model: &str, text: &str, include_usage: bool) -> Value {
     }
     body
 }
+
+/// An `openai/gpt-4o-mini` deployment of `model_name` on `fake`, with its own literal key
+/// (so one fake can stand for several deployments) and `params` added to its litellm_params.
+pub fn keyed(model_name: &str, fake: &FakeProvider, key: &str, params: Value) -> Value {
+    let mut entry = deployment(
+        model_name,
+        json!({"model": "openai/gpt-4o-mini", "api_base": fake.url("/v1"), "api_key": key}),
+    );
+    if let Some(extra) = params.as_object() {
+        for (k, v) in extra {
+            entry["litellm_params"][k] = v.clone();
+        }
+    }
+    entry
+}
+
+/// How many of the requests carrying `marker` reached `fake` with `key`.
+pub fn tries(fake: &FakeProvider, marker: &str, key: &str) -> usize {
+    fake.find(marker)
+        .iter()
+        .filter(|r| r.api_keys().contains(&key))
+        .count()
+}

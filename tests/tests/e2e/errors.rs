@@ -10,7 +10,7 @@ use switchyard_tests::{
     assert_openai_error, closed_port, marker, shared, Client, FakeProvider, Mode, Switchyard,
 };
 
-use crate::common::{chat, chat_stream, deployment, openai_on, yaml, FAKE_KEY};
+use crate::common::{chat, chat_stream, deployment, keyed, openai_on, yaml, FAKE_KEY};
 
 /// How long the slow provider takes, against `timeout: 1` in its deployment.
 const SLOW: Duration = Duration::from_secs(3);
@@ -89,12 +89,12 @@ fn stack() -> &'static Stack {
                     "api_key": "os.environ/FAKE_KEY",
                     "timeout": 1,
                 })),
-                on_odd("err-empty", "sk-empty"),
-                on_odd("err-text", "sk-text"),
-                on_odd("err-cut", "sk-cut"),
-                on_odd("err-reset", "sk-reset"),
-                on_odd("err-large", "sk-large"),
-                on_odd("err-echo", "sk-echo-0123456789abcdef"),
+                keyed("err-empty", &odd, "sk-empty", json!({})),
+                keyed("err-text", &odd, "sk-text", json!({})),
+                keyed("err-cut", &odd, "sk-cut", json!({})),
+                keyed("err-reset", &odd, "sk-reset", json!({})),
+                keyed("err-large", &odd, "sk-large", json!({})),
+                keyed("err-echo", &odd, "sk-echo-0123456789abcdef", json!({})),
             ],
             "router_settings": {
                 "num_retries": 1,

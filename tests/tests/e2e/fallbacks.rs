@@ -12,20 +12,13 @@ use switchyard_tests::{
     assert_openai_error, marker, shared, Client, FakeProvider, Mode, Switchyard,
 };
 
-use crate::common::{chat, chat_stream, deployment, yaml};
+use crate::common::{chat, chat_stream, keyed, tries, yaml};
 
 const POLICY_MESSAGE: &str = "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.";
 
-fn keyed(model_name: &str, fake: &FakeProvider, key: &str, extra: Value) -> Value {
-    let mut entry = deployment(
-        model_name,
-        json!({"model": "openai/gpt-4o-mini", "api_base": fake.url("/v1"), "api_key": key}),
-    );
-    if let Some(e) = extra.as_object() {
-        for (k, v) in e {
-            entry[k] = v.clone();
-        }
-    }
+/// A deployment with model_info.max_input_tokens.
+fn with_window(mut entry: Value, tokens: u64) -> Value {
+    entry["model_info"] = json!({"max_input_tokens": tokens});
     entry
 }
 
@@ -61,9 +54,9 @@ fn stack() -> &'static Stack {
                 keyed("default", &fake, "sk-default", json!({})),
                 keyed("picked", &fake, "sk-picked", json!({})),
                 // Pre-call checks: a small deployment and a large one in one group.
-                keyed("checked", &fake, "sk-tiny", json!({"model_info": {"max_input_tokens": 100}})),
-                keyed("checked", &fake, "sk-roomy", json!({"model_info": {"max_input_tokens": 100000}})),
-                keyed("too-small", &fake, "sk-tiny2", json!({"model_info": {"max_input_tokens": 100}})),
+                with_window(keyed("checked", &fake, "sk-tiny", json!({})), 100),
+                with_window(keyed("checked", &fake, "sk-roomy", json!({})), 100_000),
+                with_window(keyed("too-small", &fake, "sk-tiny2", json!({})), 100),
             ],
             "router_settings": {
                 "num_retries": 1,
@@ -88,15 +81,6 @@ fn client() -> Client {
     Client::new(&stack().sy.base_url())
 }
 
-fn tries(m: &str, key: &str) -> usize {
-    stack()
-        .fake
-        .find(m)
-        .iter()
-        .filter(|r| r.header("authorization") == Some(format!("Bearer {key}").as_str()))
-        .count()
-}
-
 /// The group's retries, then each fallback in order until one answers.
 #[tokio::test]
 async fn fallbacks_after_the_groups_retries() {
@@ -115,12 +99,16 @@ async fn fallbacks_after_the_groups_retries() {
     assert_eq!(reply.header("x-litellm-attempted-fallbacks"), Some("2"));
     assert_eq!(reply.header("x-litellm-model-group"), Some("backup"));
     assert_eq!(
-        tries(&m, "sk-bad1") + tries(&m, "sk-bad2"),
+        tries(&stack().fake, &m, "sk-bad1") + tries(&stack().fake, &m, "sk-bad2"),
         2,
         "1 + num_retries in primary"
     );
-    assert_eq!(tries(&m, "sk-bad3"), 2, "then dead-end, with its own retry");
-    assert_eq!(tries(&m, "sk-backup"), 1);
+    assert_eq!(
+        tries(&stack().fake, &m, "sk-bad3"),
+        2,
+        "then dead-end, with its own retry"
+    );
+    assert_eq!(tries(&stack().fake, &m, "sk-backup"), 1);
     let got = &s.fake.find(&m)[s.fake.find(&m).len() - 1];
     assert_eq!(
         got.json()["messages"][0]["content"],
@@ -141,7 +129,7 @@ async fn streamed_requests_fall_back_before_the_first_byte() {
     assert!(!reply.text().contains("error"), "{}", reply.text());
     assert_eq!(reply.content(), CHAT_CONTENT);
     assert!(reply.json_chunks().iter().all(|c| c["model"] == "backup"));
-    assert_eq!(tries(&m, "sk-backup"), 1);
+    assert_eq!(tries(&stack().fake, &m, "sk-backup"), 1);
 }
 
 /// A context-window error goes straight to context_window_fallbacks: no retry, no regular
@@ -155,9 +143,13 @@ async fn context_window_errors_go_to_their_fallbacks() {
         .post("/v1/chat/completions", &chat("small", &m))
         .await;
     assert_eq!(reply.expect_json(200)["model"], "large");
-    assert_eq!(tries(&m, "sk-cw"), 1);
-    assert_eq!(tries(&m, "sk-bad3"), 0, "not the regular fallback");
-    assert_eq!(tries(&m, "sk-large"), 1);
+    assert_eq!(tries(&stack().fake, &m, "sk-cw"), 1);
+    assert_eq!(
+        tries(&stack().fake, &m, "sk-bad3"),
+        0,
+        "not the regular fallback"
+    );
+    assert_eq!(tries(&stack().fake, &m, "sk-large"), 1);
 }
 
 #[tokio::test]
@@ -169,7 +161,7 @@ async fn content_policy_errors_go_to_their_fallbacks() {
         .post("/v1/chat/completions", &chat("strict", &m))
         .await;
     assert_eq!(reply.expect_json(200)["model"], "lenient");
-    assert_eq!(tries(&m, "sk-cp"), 1);
+    assert_eq!(tries(&stack().fake, &m, "sk-cp"), 1);
 }
 
 #[tokio::test]
@@ -187,7 +179,7 @@ async fn default_fallbacks_and_fallbacks_named_in_the_request() {
     body["fallbacks"] = json!(["picked"]);
     let reply = client().post("/v1/chat/completions", &body).await;
     assert_eq!(reply.expect_json(200)["model"], "picked");
-    assert_eq!(tries(&m, "sk-default"), 0);
+    assert_eq!(tries(&stack().fake, &m, "sk-default"), 0);
     assert!(
         s.fake
             .find(&m)
@@ -224,8 +216,8 @@ async fn pre_call_checks_skip_deployments_too_small_for_the_prompt() {
             .post("/v1/chat/completions", &chat("checked", &text))
             .await
             .expect_json(200);
-        assert_eq!(tries(&m, "sk-tiny"), 0);
-        assert_eq!(tries(&m, "sk-roomy"), 1);
+        assert_eq!(tries(&stack().fake, &m, "sk-tiny"), 0);
+        assert_eq!(tries(&stack().fake, &m, "sk-roomy"), 1);
     }
     let m = marker("too-small");
     let reply = client()
@@ -235,12 +227,16 @@ async fn pre_call_checks_skip_deployments_too_small_for_the_prompt() {
         )
         .await;
     assert_eq!(reply.expect_json(200)["model"], "large");
-    assert_eq!(tries(&m, "sk-tiny2"), 0, "never sent where it cannot fit");
+    assert_eq!(
+        tries(&stack().fake, &m, "sk-tiny2"),
+        0,
+        "never sent where it cannot fit"
+    );
     // A short prompt fits everywhere.
     let m = marker("short");
     client()
         .post("/v1/chat/completions", &chat("too-small", &m))
         .await
         .expect_json(200);
-    assert_eq!(tries(&m, "sk-tiny2"), 1);
+    assert_eq!(tries(&stack().fake, &m, "sk-tiny2"), 1);
 }

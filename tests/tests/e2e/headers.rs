@@ -8,14 +8,7 @@ use serde_json::{json, Value};
 use switchyard_tests::fake::Rule;
 use switchyard_tests::{marker, shared, Client, FakeProvider, Mode, Switchyard};
 
-use crate::common::{chat, deployment, yaml};
-
-fn keyed(model_name: &str, fake: &FakeProvider, key: &str) -> Value {
-    deployment(
-        model_name,
-        json!({"model": "openai/gpt-4o-mini", "api_base": fake.url("/v1"), "api_key": key}),
-    )
-}
+use crate::common::{chat, keyed, yaml};
 
 struct Stack {
     sy: Switchyard,
@@ -51,12 +44,12 @@ fn stack() -> &'static Stack {
         ]));
         let config = json!({
             "model_list": [
-                keyed("plain", &fake, "sk-plain"),
-                keyed("forwarding", &fake, "sk-forwarding"),
-                keyed("injecting", &fake, "sk-inject"),
-                keyed("injecting-error", &fake, "sk-inject-err"),
-                keyed("retried", &fake, "sk-first-fails"),
-                keyed("retried", &fake, "sk-second"),
+                keyed("plain", &fake, "sk-plain", json!({})),
+                keyed("forwarding", &fake, "sk-forwarding", json!({})),
+                keyed("injecting", &fake, "sk-inject", json!({})),
+                keyed("injecting-error", &fake, "sk-inject-err", json!({})),
+                keyed("retried", &fake, "sk-first-fails", json!({})),
+                keyed("retried", &fake, "sk-second", json!({})),
             ],
             "router_settings": {"num_retries": 1, "disable_cooldowns": true},
             "litellm_settings": {"model_group_settings": {"forward_client_headers_to_llm_api": ["forwarding"]}},
@@ -230,7 +223,7 @@ async fn litellm_response_headers() {
 fn the_api_base_header_can_be_turned_off() {
     let fake = FakeProvider::start();
     let config = json!({
-        "model_list": [keyed("m", &fake, "sk")],
+        "model_list": [keyed("m", &fake, "sk", json!({}))],
         "general_settings": {"expose_api_base": false},
     });
     let sy = Switchyard::start(&yaml(&config));

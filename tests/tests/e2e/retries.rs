@@ -15,16 +15,7 @@ use switchyard_tests::{
     assert_openai_error, marker, shared, Client, FakeProvider, Mode, Switchyard,
 };
 
-use crate::common::{chat, chat_stream, deployment, yaml};
-
-fn keyed(model_name: &str, fake: &FakeProvider, key: &str, extra: Value) -> Value {
-    let mut params =
-        json!({"model": "openai/gpt-4o-mini", "api_base": fake.url("/v1"), "api_key": key});
-    if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
-        p.extend(e.clone());
-    }
-    deployment(model_name, params)
-}
+use crate::common::{chat, chat_stream, keyed, tries, yaml};
 
 struct Stack {
     sy: Switchyard,
@@ -93,16 +84,6 @@ fn client() -> Client {
     Client::new(&stack().sy.base_url())
 }
 
-/// Requests carrying marker `m`, per key.
-fn tries(m: &str, key: &str) -> usize {
-    stack()
-        .fake
-        .find(m)
-        .iter()
-        .filter(|r| r.header("authorization") == Some(format!("Bearer {key}").as_str()))
-        .count()
-}
-
 #[tokio::test]
 async fn num_retries_bounds_the_attempts_and_the_last_error_is_delivered() {
     let s = stack();
@@ -114,7 +95,11 @@ async fn num_retries_bounds_the_attempts_and_the_last_error_is_delivered() {
     assert_openai_error(&reply, 500);
     assert_eq!(s.fake.find(&m).len(), 3, "1 + num_retries attempts");
     for key in ["sk-f1", "sk-f2", "sk-f3"] {
-        assert_eq!(tries(&m, key), 1, "each attempt on another deployment");
+        assert_eq!(
+            tries(&stack().fake, &m, key),
+            1,
+            "each attempt on another deployment"
+        );
     }
     assert_eq!(reply.header("x-litellm-attempted-retries"), Some("2"));
 }
@@ -213,7 +198,7 @@ async fn a_deployment_timeout_fails_over_and_is_a_504_when_nothing_answers() {
             "{:?}",
             started.elapsed()
         );
-        assert_eq!(tries(&m, "sk-ok"), 1);
+        assert_eq!(tries(&stack().fake, &m, "sk-ok"), 1);
     }
     let m = marker("timeout");
     let started = Instant::now();
@@ -264,7 +249,7 @@ async fn time_to_first_token_fails_over_before_the_first_byte() {
         assert_eq!(reply.data().last().map(String::as_str), Some("[DONE]"));
         let total = reply.chunks.last().map(|(t, _)| *t).unwrap_or_default();
         assert!(total < Duration::from_millis(2500), "{total:?}");
-        assert_eq!(tries(&m, "sk-ok2"), 1);
+        assert_eq!(tries(&stack().fake, &m, "sk-ok2"), 1);
     }
     let m = marker("ttft-504");
     let mut body = chat_stream("ttft-only", &m, false);
@@ -283,7 +268,7 @@ async fn a_provider_that_resets_the_connection_is_retried_elsewhere() {
             .post("/v1/chat/completions", &chat("reset-or-ok", &m))
             .await
             .expect_json(200);
-        assert_eq!(tries(&m, "sk-ok3"), 1);
+        assert_eq!(tries(&stack().fake, &m, "sk-ok3"), 1);
     }
     let m = marker("reset-only");
     let mut body = chat("reset", &m);

@@ -13,20 +13,7 @@ use switchyard_tests::{
     assert_openai_error, closed_port, marker, shared, Client, FakeProvider, Mode, Switchyard,
 };
 
-use crate::common::{chat, deployment, yaml};
-
-/// A deployment of `model_name` on `fake` with its own literal key.
-fn keyed(model_name: &str, fake: &FakeProvider, key: &str, extra: Value) -> Value {
-    let mut params = json!({
-        "model": "openai/gpt-4o-mini",
-        "api_base": fake.url("/v1"),
-        "api_key": key,
-    });
-    if let (Some(p), Some(e)) = (params.as_object_mut(), extra.as_object()) {
-        p.extend(e.clone());
-    }
-    deployment(model_name, params)
-}
+use crate::common::{chat, deployment, keyed, yaml};
 
 /// Sends `n` chat requests to `model` from `concurrency` clients, each sending its next
 /// request as soon as its last is answered; returns each reply's status and body.

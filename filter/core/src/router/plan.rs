@@ -182,16 +182,9 @@ mod tests {
             route: "0".into(),
             deployments: (0..n)
                 .map(|i| DeploymentRoute {
-                    id: format!("d{i}"),
-                    weight: None,
-                    rpm: None,
-                    tpm: None,
-                    input_cost_per_token: None,
-                    output_cost_per_token: None,
-                    max_input_tokens: None,
                     timeout_ms: 1000 * (i as u64 + 1),
                     stream_timeout_ms: 100 * (i as u64 + 1),
-                    max_retries: None,
+                    ..crate::testing::route(&format!("d{i}"))
                 })
                 .collect(),
             strategy: Strategy::CostBasedRouting,

@@ -129,21 +129,7 @@ fn weighted_shuffle<'a>(mut rest: Vec<Candidate<'a>>, rng: &mut Rng) -> Vec<Cand
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn route(id: &str) -> DeploymentRoute {
-        DeploymentRoute {
-            id: id.into(),
-            weight: None,
-            rpm: None,
-            tpm: None,
-            input_cost_per_token: None,
-            output_cost_per_token: None,
-            max_input_tokens: None,
-            timeout_ms: 1000,
-            stream_timeout_ms: 1000,
-            max_retries: None,
-        }
-    }
+    use crate::testing::route;
 
     const REQ: Request = Request {
         now_ms: 60_000,
