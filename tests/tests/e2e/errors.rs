@@ -62,12 +62,6 @@ fn stack() -> &'static Stack {
             Rule::key("sk-large", Mode::Large(2 * 1024 * 1024)),
             Rule::key("sk-echo-0123456789abcdef", Mode::EchoAuth(401)),
         ]));
-        let on_odd = |name: &str, key: &str| {
-            deployment(
-                name,
-                json!({"model": "openai/gpt-4o-mini", "api_base": odd.url("/v1"), "api_key": key}),
-            )
-        };
         let config = json!({
             "model_list": [
                 openai_on("err-ok", "gpt-4o-mini", &ok),

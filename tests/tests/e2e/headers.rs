@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use switchyard_tests::fake::Rule;
 use switchyard_tests::{marker, shared, Client, FakeProvider, Mode, Switchyard};
 

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use switchyard_tests::fake::{Rule, CHAT_CONTENT};
 use switchyard_tests::{
     assert_openai_error, marker, shared, Client, FakeProvider, Mode, Switchyard,
