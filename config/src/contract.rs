@@ -401,7 +401,9 @@ pub struct RequestInfo {
     /// Attempts made in earlier passes (for x-litellm-attempted-retries).
     #[serde(default)]
     pub earlier_attempts: u32,
-    /// Where the client sent the request: the internal redirect goes back there.
+    /// Where the client sent the request: a fallback's internal redirect goes back there
+    /// (empty when the request has no fallbacks).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub origin: String,
     /// What the client's headers asked for, kept for fallback passes: by then the header
     /// map has been rebuilt for a provider.

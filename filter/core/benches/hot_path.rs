@@ -82,25 +82,25 @@ fn hot_path(c: &mut Criterion) {
     });
     c.bench_function("attempt_request", |b| {
         b.iter(|| {
-            let a = role.attempt(routed.info.clone(), 1, 0).unwrap();
+            let a = role.attempt(routed.info.clone(), 1, &host).unwrap();
             let h = a.request_headers(&headers, None);
             (h, a.request_body(black_box(CHAT)).unwrap())
         })
     });
     c.bench_function("attempt_response_json", |b| {
         b.iter(|| {
-            let mut a = role.attempt(routed.info.clone(), 1, 0).unwrap();
+            let mut a = role.attempt(routed.info.clone(), 1, &host).unwrap();
             a.on_response_headers(200, Some("application/json"));
-            a.finish_body(black_box(ANSWER), &[], 0)
+            a.finish_body(black_box(ANSWER), &[], &host)
         })
     });
     let mut stream_info = routed.info.clone();
     stream_info.stream = true;
     c.bench_function("stream_chunk", |b| {
-        let mut a = role.attempt(stream_info.clone(), 1, 0).unwrap();
+        let mut a = role.attempt(stream_info.clone(), 1, &host).unwrap();
         a.on_response_headers(200, Some("text/event-stream"));
-        let _ = a.stream_chunk(CHUNK, false, &[], 0);
-        b.iter(|| a.stream_chunk(black_box(CHUNK), false, &[], 0))
+        let _ = a.stream_chunk(CHUNK, false, &[], &host);
+        b.iter(|| a.stream_chunk(black_box(CHUNK), false, &[], &host))
     });
 }
 

@@ -419,7 +419,13 @@ impl Gateway {
         // long) hands it to its fallbacks right away, as LiteLLM does.
         let (group_name, group, plan) = loop {
             let group = self.group(&pass.group)?;
-            let state = state::read(host, &pass.group);
+            // The routing state matters to cooldowns (more than one deployment, not disabled)
+            // and to the strategies that read it: skip the read when neither applies.
+            let state = if group_state_matters(group) {
+                state::read(host, &pass.group)
+            } else {
+                state::GroupState::default()
+            };
             match plan::plan(group, &state, &ask, rng) {
                 Ok(plan) => break (pass.group.clone(), group, plan),
                 Err(no) => {
@@ -438,6 +444,12 @@ impl Gateway {
                 }
             }
         };
+        // Only a fallback's internal redirect needs it.
+        let origin = if pass.has_fallbacks() {
+            pending.origin.clone()
+        } else {
+            String::new()
+        };
         let info = RequestInfo {
             endpoint,
             requested_model,
@@ -453,7 +465,7 @@ impl Gateway {
                 .replan
                 .as_ref()
                 .map_or(0, |r| r.info.earlier_attempts + r.attempts),
-            origin: pending.origin.clone(),
+            origin,
             client: pending.client.clone(),
             forward_x_headers: group.forward_client_headers || self.cfg.forward.all_groups,
             strip_params,
@@ -548,6 +560,12 @@ struct Pass {
 }
 
 impl Pass {
+    fn has_fallbacks(&self) -> bool {
+        !self.fallbacks.is_empty()
+            || !self.context_window_fallbacks.is_empty()
+            || !self.content_policy_fallbacks.is_empty()
+    }
+
     fn first(name: &str, g: &GroupConfig) -> Pass {
         Pass {
             group: name.to_string(),
@@ -578,6 +596,11 @@ impl Pass {
             depth: self.depth + 1,
         })
     }
+}
+
+fn group_state_matters(group: &GroupConfig) -> bool {
+    let cooldowns = !group.cooldown.disabled && group.deployments.len() > 1;
+    cooldowns || group.strategy.needs_stats()
 }
 
 /// What the router needs: the group's route (waiting between attempts when they retry the

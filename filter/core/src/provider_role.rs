@@ -105,7 +105,7 @@ impl ProviderRole {
         self: &Rc<Self>,
         info: RequestInfo,
         attempt: u32,
-        started_ms: u64,
+        host: &dyn Host,
     ) -> Result<Attempt, ApiError> {
         let d = &self.cfg.deployment;
         if let Some(var) = &self.missing_key {
@@ -121,7 +121,11 @@ impl ProviderRole {
             role: Rc::clone(self),
             info,
             attempt,
-            started_ms,
+            started_ms: if self.cfg.strategy.needs_stats() {
+                host.now_ms()
+            } else {
+                0
+            },
             status: 0,
             stream: None,
             outcome: None,
@@ -213,12 +217,16 @@ impl Attempt {
     }
 
     /// Records how the attempt ended in the group's routing state. An attempt without an
-    /// answer (reset, refused, timed out) is a failure.
+    /// answer (reset, refused, timed out) is a failure; one whose answer had started was
+    /// left by its client, which says nothing of the deployment.
     pub fn done(&self, host: &dyn Host) {
-        let outcome = self
-            .outcome
-            .unwrap_or(Outcome::Failure(ErrorClass::InternalServer));
+        let outcome = match (self.outcome, self.status) {
+            (Some(outcome), _) => outcome,
+            (None, 0) => Outcome::Failure(ErrorClass::InternalServer),
+            (None, _) => Outcome::Abandoned,
+        };
         let needs_write = match outcome {
+            Outcome::Abandoned => false,
             Outcome::Success { .. } => self.role.cfg.strategy.needs_stats(),
             Outcome::Failure(class) => {
                 self.role.cfg.strategy.needs_stats()
@@ -350,12 +358,13 @@ impl Attempt {
     }
 
     /// Translates a buffered answer (a success or an error) and decides what happens next.
-    /// `current` are the provider's response headers; `now_ms` dates a fallback hand-off.
+    /// `current` are the provider's response headers; `host` gives the time when it matters
+    /// (latencies, fallback hand-offs).
     pub fn finish_body(
         &mut self,
         body: &[u8],
         current: &[(String, String)],
-        now_ms: u64,
+        host: &dyn Host,
     ) -> Finished {
         let result = if (200..300).contains(&self.status) {
             self.translator.response(&self.ctx(), body)
@@ -365,7 +374,7 @@ impl Attempt {
         match result {
             Ok(out) => {
                 self.outcome = Some(Outcome::Success {
-                    latency_ms: now_ms.saturating_sub(self.started_ms),
+                    latency_ms: self.elapsed_ms(host),
                     ttft_ms: None,
                     tokens: (self.role.cfg.strategy == Strategy::UsageBasedRouting)
                         .then(|| total_tokens(&out).unwrap_or(out.len() as u64 / 4)),
@@ -383,7 +392,7 @@ impl Attempt {
                     class,
                 );
                 match next {
-                    Next::Fallback(kind) => self.hand_off(kind, err, current, now_ms),
+                    Next::Fallback(kind) => self.hand_off(kind, err, current, host.now_ms()),
                     next => self.finished(err.status, err.body(), current, next),
                 }
             }
@@ -482,8 +491,9 @@ impl Attempt {
         chunk: &[u8],
         end: bool,
         current: &[(String, String)],
-        now_ms: u64,
+        host: &dyn Host,
     ) -> StreamPiece {
+        let needs_clock = self.role.cfg.strategy.needs_stats();
         let Some(st) = self.stream.as_mut() else {
             return StreamPiece {
                 bytes: chunk.to_vec(),
@@ -535,7 +545,7 @@ impl Attempt {
         let releasing = st.holding && (!events.is_empty() || end);
         if releasing {
             st.holding = false;
-            st.first_event_ms = Some(now_ms);
+            st.first_event_ms = needs_clock.then(|| host.now_ms());
         }
         // Tokens the stream reported, else about a quarter of its bytes.
         let (ok, first, tokens) = (
@@ -553,7 +563,7 @@ impl Attempt {
         if end {
             self.outcome = Some(if ok {
                 Outcome::Success {
-                    latency_ms: now_ms.saturating_sub(self.started_ms),
+                    latency_ms: self.elapsed_ms(host),
                     ttft_ms: first.map(|t| t.saturating_sub(self.started_ms)),
                     tokens,
                 }
@@ -564,6 +574,15 @@ impl Attempt {
         StreamPiece {
             bytes: out,
             release,
+        }
+    }
+
+    /// Since the attempt started, when the strategy needs latencies (else 0: not measured).
+    fn elapsed_ms(&self, host: &dyn Host) -> u64 {
+        if self.role.cfg.strategy.needs_stats() {
+            host.now_ms().saturating_sub(self.started_ms)
+        } else {
+            0
         }
     }
 
@@ -593,6 +612,7 @@ fn total_tokens(body: &[u8]) -> Option<u64> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::host::MemoryHost;
     use switchyard_config::{ClassLimits, CooldownConfig, Provider};
 
     fn config(provider: Provider, model: &str, base: &str, key_env: &str) -> ProviderConfig {
@@ -689,7 +709,9 @@ mod tests {
             ("content-length", "10"),
         ]);
         let role = azure();
-        let a = role.attempt(info(false, &["azure-dep"]), 1, 0).unwrap();
+        let a = role
+            .attempt(info(false, &["azure-dep"]), 1, &MemoryHost::at(0))
+            .unwrap();
         let out = a.request_headers(&client, None);
         assert_eq!(
             get(&out, ":path"),
@@ -719,7 +741,9 @@ mod tests {
         }
         // The next attempt goes to OpenAI, on the map Azure's attempt left.
         let role = openai();
-        let b = role.attempt(info(false, &["openai-dep"]), 2, 0).unwrap();
+        let b = role
+            .attempt(info(false, &["openai-dep"]), 2, &MemoryHost::at(0))
+            .unwrap();
         let out = b.request_headers(&out, None);
         assert_eq!(get(&out, "authorization"), Some("Bearer sk-oa-0123456789"));
         assert_eq!(get(&out, "api-key"), None);
@@ -732,7 +756,7 @@ mod tests {
         let role = openai();
         let mut i = info(false, &["openai-dep"]);
         i.strip_params = true;
-        let a = role.attempt(i, 1, 0).unwrap();
+        let a = role.attempt(i, 1, &MemoryHost::at(0)).unwrap();
         let out = a
             .request_body(
                 br#"{"model":"g","messages":[],"fallbacks":["x"],"num_retries":1,"timeout":3}"#,
@@ -747,7 +771,10 @@ mod tests {
             config(Provider::Openai, "m", "/v1", "UNSET"),
             env,
         ));
-        let e = role.attempt(info(false, &["x"]), 1, 0).err().unwrap();
+        let e = role
+            .attempt(info(false, &["x"]), 1, &MemoryHost::at(0))
+            .err()
+            .unwrap();
         assert_eq!(e.status, 401);
         assert!(e.message.contains("UNSET"), "{}", e.message);
     }
@@ -763,7 +790,7 @@ mod tests {
             ("x-switchyard-retry", "forged"),
         ]);
         let mut a = role
-            .attempt(info(false, &["openai-dep", "other"]), 1, 0)
+            .attempt(info(false, &["openai-dep", "other"]), 1, &MemoryHost::at(0))
             .unwrap();
         assert_eq!(
             a.on_response_headers(429, Some("application/json")),
@@ -772,7 +799,7 @@ mod tests {
         let f = a.finish_body(
             br#"{"error":{"message":"Rate limit reached"}}"#,
             &provider,
-            5,
+            &MemoryHost::at(5),
         );
         assert_eq!(f.status, 429, "the client sees the provider's status");
         let out = f.headers.apply(provider.clone());
@@ -782,10 +809,10 @@ mod tests {
         assert_eq!(get(&out, ":status"), Some("429"));
 
         let mut last = role
-            .attempt(info(false, &["other", "openai-dep"]), 2, 0)
+            .attempt(info(false, &["other", "openai-dep"]), 2, &MemoryHost::at(0))
             .unwrap();
         last.on_response_headers(429, Some("application/json"));
-        let f = last.finish_body(b"", &provider, 5);
+        let f = last.finish_body(b"", &provider, &MemoryHost::at(5));
         let out = f.headers.apply(provider);
         assert_eq!(get(&out, RETRY_HEADER), None, "the plan is over: deliver");
         assert_eq!(
@@ -807,12 +834,14 @@ mod tests {
     #[test]
     fn echoed_keys_are_scrubbed() {
         let role = openai();
-        let mut a = role.attempt(info(false, &["openai-dep"]), 1, 0).unwrap();
+        let mut a = role
+            .attempt(info(false, &["openai-dep"]), 1, &MemoryHost::at(0))
+            .unwrap();
         a.on_response_headers(401, Some("application/json"));
         let f = a.finish_body(
             br#"{"error":{"message":"Incorrect API key provided: sk-oa-0123456789 and az-secret-0123456789"}}"#,
             &[],
-            0,
+            &MemoryHost::at(0),
         );
         let text = String::from_utf8(f.body).unwrap();
         assert!(!text.contains("0123456789"), "{text}");
@@ -824,9 +853,9 @@ mod tests {
         let role = openai();
         let mut i = info(false, &["openai-dep"]);
         i.fallbacks = vec!["backup".into()];
-        let mut a = role.attempt(i, 1, 0).unwrap();
+        let mut a = role.attempt(i, 1, &MemoryHost::at(0)).unwrap();
         a.on_response_headers(500, None);
-        let f = a.finish_body(b"oops", &[], 0);
+        let f = a.finish_body(b"oops", &[], &MemoryHost::at(0));
         assert_eq!(f.status, 307);
         let out = f.headers.apply(vec![]);
         assert_eq!(
@@ -842,36 +871,76 @@ mod tests {
     }
 
     #[test]
+    fn attempts_count_for_cooldowns_only_when_the_provider_failed() {
+        use crate::router::state;
+        let mut cfg = config(Provider::Openai, "m", "/v1", "OA_KEY");
+        cfg.cooldown.allowed_fails = 0;
+        let role = Rc::new(ProviderRole::new(cfg, env));
+        let host = MemoryHost::at(1_000);
+        // The client left mid-stream: not the deployment's failure.
+        let mut left = role
+            .attempt(info(true, &["openai-dep", "x"]), 1, &MemoryHost::at(0))
+            .unwrap();
+        left.on_response_headers(200, Some("text/event-stream"));
+        left.stream_chunk(
+            b"data: {\"choices\":[]}\n\n",
+            false,
+            &[],
+            &MemoryHost::at(10),
+        );
+        left.done(&host);
+        assert!(!state::read(&host, "g")
+            .deployments
+            .get("openai-dep")
+            .is_some_and(|d| d.cooling_down(1_000)));
+        // No answer at all (reset, refused, timed out): a failure.
+        let silent = role
+            .attempt(info(false, &["openai-dep", "x"]), 1, &MemoryHost::at(0))
+            .unwrap();
+        silent.done(&host);
+        assert!(state::read(&host, "g").deployments["openai-dep"].cooling_down(1_000));
+    }
+
+    #[test]
     fn streams_hold_headers_until_the_first_event_and_flag_a_cut() {
         let role = openai();
-        let mut s = role.attempt(info(true, &["openai-dep"]), 1, 100).unwrap();
+        let mut s = role
+            .attempt(info(true, &["openai-dep"]), 1, &MemoryHost::at(100))
+            .unwrap();
         assert_eq!(
             s.on_response_headers(200, Some("text/event-stream; charset=utf-8")),
             ResponsePlan::Stream
         );
         let provider = h(&[(":status", "200"), ("content-type", "text/event-stream")]);
-        let p = s.stream_chunk(b"data: {\"model\":\"x\",\"cho", false, &provider, 150);
+        let p = s.stream_chunk(
+            b"data: {\"model\":\"x\",\"cho",
+            false,
+            &provider,
+            &MemoryHost::at(150),
+        );
         assert!(p.release.is_none() && p.bytes.is_empty() && s.holding());
-        let p = s.stream_chunk(b"ices\":[]}\n\n", false, &provider, 180);
+        let p = s.stream_chunk(b"ices\":[]}\n\n", false, &provider, &MemoryHost::at(180));
         assert!(p.release.is_some(), "the first event releases the headers");
         assert_eq!(
             String::from_utf8(p.bytes).unwrap(),
             "data: {\"model\":\"g\",\"choices\":[]}\n\n"
         );
-        let p = s.stream_chunk(b"", true, &provider, 300);
+        let p = s.stream_chunk(b"", true, &provider, &MemoryHost::at(300));
         let text = String::from_utf8(p.bytes).unwrap();
         assert!(
             text.starts_with("data: {\"error\"") && text.contains("before it was complete"),
             "{text}"
         );
 
-        let mut ok = role.attempt(info(true, &["openai-dep"]), 1, 0).unwrap();
+        let mut ok = role
+            .attempt(info(true, &["openai-dep"]), 1, &MemoryHost::at(0))
+            .unwrap();
         ok.on_response_headers(200, Some("text/event-stream"));
         let p = ok.stream_chunk(
             b"data: {\"choices\":[]}\n\ndata: [DONE]\n\n",
             true,
             &provider,
-            10,
+            &MemoryHost::at(10),
         );
         assert_eq!(
             String::from_utf8(p.bytes).unwrap(),

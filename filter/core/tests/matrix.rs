@@ -9,6 +9,7 @@ use std::rc::Rc;
 use serde_json::Value;
 use switchyard_config::{DeploymentConfig, Endpoint, Provider, ProviderConfig, RequestInfo, Wire};
 use switchyard_core::headers::HeaderEdits;
+use switchyard_core::host::MemoryHost;
 use switchyard_core::provider_role::{ProviderRole, ResponsePlan};
 
 mod support;
@@ -115,7 +116,11 @@ fn chat_request_goes_to_the_provider_path_with_its_model() {
     each_provider(Case::ChatRequest, |p| {
         let role = role(p);
         let a = role
-            .attempt(info(Endpoint::ChatCompletions, false), 1, 0)
+            .attempt(
+                info(Endpoint::ChatCompletions, false),
+                1,
+                &MemoryHost::at(0),
+            )
             .unwrap();
         let body = br#"{"model":"my-model","messages":[{"role":"user","content":"Hi \u00e9"}],"temperature":0.2,"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"unknown_field":{"kept":true}}"#;
         let out = json(&a.request_body(body).unwrap());
@@ -148,12 +153,14 @@ fn chat_request_goes_to_the_provider_path_with_its_model() {
 
 fn finish(p: Provider, endpoint: Endpoint, status: u16, body: &str) -> (u16, HeaderEdits, Vec<u8>) {
     let role = role(p);
-    let mut a = role.attempt(info(endpoint, false), 1, 0).unwrap();
+    let mut a = role
+        .attempt(info(endpoint, false), 1, &MemoryHost::at(0))
+        .unwrap();
     assert_eq!(
         a.on_response_headers(status, Some("application/json")),
         ResponsePlan::Buffer
     );
-    let f = a.finish_body(body.as_bytes(), &[], 0);
+    let f = a.finish_body(body.as_bytes(), &[], &MemoryHost::at(0));
     (f.status, f.headers, f.body)
 }
 
@@ -183,7 +190,7 @@ fn responses_carry_the_requested_model_and_nothing_else_changes() {
 fn stream_through(p: Provider, pieces: &[&[u8]]) -> String {
     let role = role(p);
     let mut a = role
-        .attempt(info(Endpoint::ChatCompletions, true), 1, 0)
+        .attempt(info(Endpoint::ChatCompletions, true), 1, &MemoryHost::at(0))
         .unwrap();
     assert_eq!(
         a.on_response_headers(200, Some("text/event-stream")),
@@ -191,9 +198,9 @@ fn stream_through(p: Provider, pieces: &[&[u8]]) -> String {
     );
     let mut out = Vec::new();
     for piece in pieces {
-        out.extend(a.stream_chunk(piece, false, &[], 0).bytes);
+        out.extend(a.stream_chunk(piece, false, &[], &MemoryHost::at(0)).bytes);
     }
-    out.extend(a.stream_chunk(b"", true, &[], 0).bytes);
+    out.extend(a.stream_chunk(b"", true, &[], &MemoryHost::at(0)).bytes);
     String::from_utf8(out).unwrap()
 }
 

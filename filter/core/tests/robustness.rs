@@ -97,6 +97,7 @@ fn gateway_never_panics() {
 #[test]
 fn provider_role_never_panics() {
     let all = inputs();
+    let host = MemoryHost::at(1);
     for p in Provider::all() {
         let d = support::deployment(p, p.name(), "m");
         let role = Rc::new(ProviderRole::new(support::provider_config(d), |_| {
@@ -112,7 +113,9 @@ fn provider_role_never_panics() {
             info.strip_params = true;
             info.fallbacks = vec!["f".into()];
             for (i, input) in all.iter().enumerate().step_by(3) {
-                let mut a = role.attempt(info.clone(), (i % 3) as u32 + 1, 0).unwrap();
+                let mut a = role
+                    .attempt(info.clone(), (i % 3) as u32 + 1, &host)
+                    .unwrap();
                 let _ = a.request_body(input);
                 let status = [200, 400, 429, 500, 503][i % 5];
                 a.on_response_headers(
@@ -123,10 +126,10 @@ fn provider_role_never_panics() {
                         "application/json"
                     }),
                 );
-                let _ = a.finish_body(input, &[], 0);
+                let _ = a.finish_body(input, &[], &host);
                 let half = input.len() / 2;
-                let _ = a.stream_chunk(&input[..half], false, &[], 0);
-                let _ = a.stream_chunk(&input[half..], true, &[], 0);
+                let _ = a.stream_chunk(&input[..half], false, &[], &host);
+                let _ = a.stream_chunk(&input[half..], true, &[], &host);
             }
         }
     }

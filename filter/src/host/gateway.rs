@@ -59,7 +59,17 @@ impl GatewayHttp {
     }
 }
 
-impl Context for GatewayHttp {}
+impl Context for GatewayHttp {
+    // On done rather than on log: a request handed to a fallback group is recreated by
+    // Envoy, and its first filter chain goes away without logging.
+    fn on_done(&mut self) -> bool {
+        if self.admitted {
+            self.admitted = false;
+            self.gateway.release(&EnvoyHost);
+        }
+        true
+    }
+}
 
 impl HttpContext for GatewayHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -163,12 +173,5 @@ impl HttpContext for GatewayHttp {
             self.set_http_response_body(0, body_size, &body);
         }
         Action::Continue
-    }
-
-    fn on_log(&mut self) {
-        if self.admitted {
-            self.admitted = false;
-            self.gateway.release(&EnvoyHost);
-        }
     }
 }

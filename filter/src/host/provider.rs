@@ -5,7 +5,6 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY};
-use switchyard_core::host::Host;
 use switchyard_core::provider_role::{Attempt, ProviderRole, ResponsePlan};
 use switchyard_core::ApiError;
 
@@ -54,7 +53,7 @@ impl ProviderHttp {
             .find(|(n, _)| n == "x-envoy-attempt-count")
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(1);
-        self.role.attempt(info, attempt, EnvoyHost.now_ms())
+        self.role.attempt(info, attempt, &EnvoyHost)
     }
 }
 
@@ -139,7 +138,7 @@ impl HttpContext for ProviderHttp {
             // Nothing follows: the answer is what the headers say. A headers-only response
             // cannot be given a body, so a delivered answer is replaced by a local reply
             // (which Envoy does not retry; a retry or a fallback needs only the headers).
-            let finished = attempt.finish_body(b"", &headers, EnvoyHost.now_ms());
+            let finished = attempt.finish_body(b"", &headers, &EnvoyHost);
             let headers = finished.headers.apply(headers);
             if finished.body.is_empty() || finished.retries() || finished.status == 307 {
                 self.set_http_response_headers(pairs(&headers));
@@ -159,7 +158,6 @@ impl HttpContext for ProviderHttp {
             self.set_http_response_body(0, body_size, b"");
             return Action::Continue;
         }
-        let now = EnvoyHost.now_ms();
         match self.plan {
             Some(ResponsePlan::Stream) => {
                 let Some(attempt) = self.attempt.as_mut() else {
@@ -174,8 +172,12 @@ impl HttpContext for ProviderHttp {
                     let Some(attempt) = self.attempt.as_mut() else {
                         return Action::Continue;
                     };
-                    let piece =
-                        attempt.stream_chunk(&new, end_of_stream, &self.response_headers, now);
+                    let piece = attempt.stream_chunk(
+                        &new,
+                        end_of_stream,
+                        &self.response_headers,
+                        &EnvoyHost,
+                    );
                     let Some(release) = piece.release else {
                         return Action::Pause;
                     };
@@ -190,7 +192,7 @@ impl HttpContext for ProviderHttp {
                 let Some(attempt) = self.attempt.as_mut() else {
                     return Action::Continue;
                 };
-                let piece = attempt.stream_chunk(&chunk, end_of_stream, &[], now);
+                let piece = attempt.stream_chunk(&chunk, end_of_stream, &[], &EnvoyHost);
                 self.set_http_response_body(0, body_size, &piece.bytes);
                 Action::Continue
             }
@@ -217,7 +219,7 @@ impl HttpContext for ProviderHttp {
                 let Some(attempt) = self.attempt.as_mut() else {
                     return Action::Continue;
                 };
-                let finished = attempt.finish_body(&body, &self.response_headers, now);
+                let finished = attempt.finish_body(&body, &self.response_headers, &EnvoyHost);
                 let headers = finished
                     .headers
                     .apply(std::mem::take(&mut self.response_headers));

@@ -73,6 +73,9 @@ pub enum Outcome {
         tokens: Option<u64>,
     },
     Failure(ErrorClass),
+    /// The answer had started when the attempt ended without finishing: the client left.
+    /// Not the provider's failure; only the request in flight is given back.
+    Abandoned,
 }
 
 pub fn key(group: &str) -> String {
@@ -119,6 +122,9 @@ pub fn record_end(
 
 /// The state change of one attempt's end: usage, latency and cooldown accounting.
 pub fn apply(d: &mut DeploymentState, now_ms: u64, cooldown: &CooldownConfig, outcome: Outcome) {
+    if outcome == Outcome::Abandoned {
+        return;
+    }
     let minute = now_ms / MINUTE_MS;
     if d.minute != minute {
         d.minute = minute;
@@ -138,6 +144,7 @@ pub fn apply(d: &mut DeploymentState, now_ms: u64, cooldown: &CooldownConfig, ou
             }
             d.tokens += tokens.unwrap_or(0);
         }
+        Outcome::Abandoned => {}
         Outcome::Failure(class) => {
             if cooldown.disabled || cooldown.single_deployment || !counts_for_cooldown(class) {
                 return;
