@@ -401,6 +401,10 @@ pub struct RequestInfo {
     /// Attempts made in earlier passes (for x-litellm-attempted-retries).
     #[serde(default)]
     pub earlier_attempts: u32,
+    /// When the gateway routed the request's first pass, in ms since the epoch (for
+    /// x-litellm-response-duration-ms).
+    #[serde(default)]
+    pub received_ms: u64,
     /// Where the client sent the request: a fallback's internal redirect goes back there
     /// (empty when the request has no fallbacks).
     #[serde(default, skip_serializing_if = "String::is_empty")]

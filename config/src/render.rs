@@ -503,13 +503,14 @@ fn listener(
                 "domains": ["*"],
                 // The provider role reads the attempt number; the gateway reports retries.
                 "include_request_attempt_count": true,
-                "include_attempt_count_in_response": true,
                 "routes": routes,
             }],
         },
         "http_filters": [
             gateway,
-            {"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+            // The router's x-envoy-* response headers would only be removed again: the
+            // provider role writes LiteLLM's headers, attempt count included.
+            {"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", "suppress_envoy_headers": true}},
         ],
     });
     if opts.detailed_debug {

@@ -465,6 +465,10 @@ impl Gateway {
                 .replan
                 .as_ref()
                 .map_or(0, |r| r.info.earlier_attempts + r.attempts),
+            received_ms: pending
+                .replan
+                .as_ref()
+                .map_or(ask.now_ms, |r| r.info.received_ms),
             origin,
             client: pending.client.clone(),
             forward_x_headers: group.forward_client_headers || self.cfg.forward.all_groups,
@@ -750,8 +754,15 @@ pub struct Answered<'a> {
     pub details: &'a str,
     /// The request as planned (None for requests the gateway did not route).
     pub info: Option<&'a RequestInfo>,
-    /// Since the request's headers arrived.
-    pub elapsed_ms: u64,
+    pub now_ms: u64,
+}
+
+/// Whether a response needs [`on_response`]. A provider's answer was finished by the
+/// provider role (LiteLLM's headers set, nothing internal left, and the router adds no
+/// x-envoy-* header), so a success passes untouched: only redirects and errors, which may be
+/// Envoy's own replies or carry the router's cues, are looked at.
+pub fn edits_response(status: u16) -> bool {
+    status >= 300
 }
 
 /// What the gateway does to a response: its headers, and a new body for Envoy's own replies.
@@ -761,8 +772,8 @@ pub struct ResponseEdit {
     pub body: Option<Vec<u8>>,
 }
 
-/// LiteLLM's response headers, Envoy's own replies as OpenAI errors, and no header of
-/// Switchyard's or Envoy's internals towards the client.
+/// Envoy's own replies as OpenAI errors (with LiteLLM's headers, which no provider role
+/// wrote), and no header of Switchyard's or Envoy's internals towards the client.
 pub fn on_response(a: &Answered) -> ResponseEdit {
     let find = |name: &str| {
         a.headers
@@ -806,28 +817,15 @@ pub fn on_response(a: &Answered) -> ResponseEdit {
         let e = local_reply_error(a.status, a.details);
         replace(e.status, e.body(), &mut set, &mut remove);
     }
-    if let Some(info) = a.info {
-        let attempts: u32 = find("x-envoy-attempt-count")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        let retries = (info.earlier_attempts + attempts).saturating_sub(1 + info.fallback_depth);
-        set.push(("x-litellm-attempted-retries".into(), retries.to_string()));
+    if let (Some(info), Some(_)) = (a.info, &edit.body) {
+        set.push(("x-litellm-model-group".into(), info.group.clone()));
         set.push((
             "x-litellm-attempted-fallbacks".into(),
             info.fallback_depth.to_string(),
         ));
-        set.push(("x-litellm-model-group".into(), info.group.clone()));
-    }
-    set.push((
-        "x-litellm-response-duration-ms".into(),
-        a.elapsed_ms.to_string(),
-    ));
-    if let Some(upstream_ms) =
-        find("x-envoy-upstream-service-time").and_then(|v| v.parse::<u64>().ok())
-    {
         set.push((
-            "x-litellm-overhead-duration-ms".into(),
-            a.elapsed_ms.saturating_sub(upstream_ms).to_string(),
+            "x-litellm-response-duration-ms".into(),
+            a.now_ms.saturating_sub(info.received_ms).to_string(),
         ));
     }
     edit.headers = HeaderEdits { remove, set };
@@ -1315,32 +1313,51 @@ mod tests {
     }
 
     #[test]
-    fn responses_get_litellm_headers_and_lose_internal_ones() {
-        let info = crate::testing::info(&["a", "b"]);
+    fn only_redirects_and_errors_are_edited() {
+        assert!(!edits_response(200));
+        assert!(edits_response(307));
+        assert!(edits_response(429));
+        let mut info = crate::testing::info(&["a", "b"]);
+        info.received_ms = 100;
+        // A provider's error, delivered when the plan ran out: the router's cue goes.
         let provider = h(&[
-            (":status", "200"),
-            ("x-envoy-attempt-count", "2"),
-            ("x-envoy-upstream-service-time", "40"),
+            (":status", "500"),
+            ("x-litellm-model-id", "b"),
+            ("x-litellm-attempted-retries", "1"),
+            ("x-envoy-overloaded", "true"),
             (RETRY_HEADER_FOR_TEST, "1"),
         ]);
         let edit = on_response(&Answered {
-            status: 200,
+            status: 500,
             headers: &provider,
             details: "via_upstream",
             info: Some(&info),
-            elapsed_ms: 45,
+            now_ms: 145,
         });
+        assert!(edit.body.is_none());
         let out = edit.headers.apply(provider);
         assert_eq!(header(&out, "x-litellm-attempted-retries"), Some("1"));
-        assert_eq!(header(&out, "x-litellm-attempted-fallbacks"), Some("0"));
-        assert_eq!(header(&out, "x-litellm-response-duration-ms"), Some("45"));
-        assert_eq!(header(&out, "x-litellm-overhead-duration-ms"), Some("5"));
         assert!(
             out.iter()
                 .all(|(n, _)| !n.starts_with("x-envoy-") && !n.starts_with("x-switchyard-")),
             "{out:?}"
         );
-        assert!(edit.body.is_none());
+        // Envoy's own reply: no provider role wrote LiteLLM's headers.
+        let edit = on_response(&Answered {
+            status: 504,
+            headers: &h(&[(":status", "504")]),
+            details: "upstream_per_try_timeout",
+            info: Some(&info),
+            now_ms: 145,
+        });
+        let out = edit.headers.apply(vec![]);
+        assert_eq!(
+            header(&out, "x-litellm-model-group"),
+            Some(info.group.as_str())
+        );
+        assert_eq!(header(&out, "x-litellm-attempted-fallbacks"), Some("0"));
+        assert_eq!(header(&out, "x-litellm-response-duration-ms"), Some("45"));
+        assert!(edit.body.is_some());
     }
 
     const RETRY_HEADER_FOR_TEST: &str = switchyard_config::RETRY_HEADER;
@@ -1364,7 +1381,7 @@ mod tests {
                 headers: &h(&[(":status", &status.to_string())]),
                 details,
                 info: None,
-                elapsed_ms: 1,
+                now_ms: 1,
             });
             let out = edit.headers.apply(vec![]);
             assert_eq!(

@@ -121,11 +121,7 @@ impl ProviderRole {
             role: Rc::clone(self),
             info,
             attempt,
-            started_ms: if self.cfg.strategy.needs_stats() {
-                host.now_ms()
-            } else {
-                0
-            },
+            started_ms: host.now_ms(),
             status: 0,
             stream: None,
             outcome: None,
@@ -343,7 +339,7 @@ impl Attempt {
     }
 
     /// The answer when a buffered body grew too large: a 502 the client can act on.
-    pub fn finish_too_large(&mut self, current: &[(String, String)]) -> Finished {
+    pub fn finish_too_large(&mut self, current: &[(String, String)], host: &dyn Host) -> Finished {
         let mb = self.role.cfg.max_response_bytes / (1024 * 1024);
         let err = ApiError::new(
             502,
@@ -354,18 +350,24 @@ impl Attempt {
             ),
         );
         self.outcome = Some(Outcome::Failure(ErrorClass::InternalServer));
-        self.finished(err.status, err.body(), current, Next::Deliver)
+        self.finished(
+            err.status,
+            err.body(),
+            current,
+            Next::Deliver,
+            host.now_ms(),
+        )
     }
 
     /// Translates a buffered answer (a success or an error) and decides what happens next.
-    /// `current` are the provider's response headers; `host` gives the time when it matters
-    /// (latencies, fallback hand-offs).
+    /// `current` are the provider's response headers; `host` gives the time.
     pub fn finish_body(
         &mut self,
         body: &[u8],
         current: &[(String, String)],
         host: &dyn Host,
     ) -> Finished {
+        let now_ms = host.now_ms();
         let result = if (200..300).contains(&self.status) {
             self.translator.response(&self.ctx(), body)
         } else {
@@ -374,12 +376,12 @@ impl Attempt {
         match result {
             Ok(out) => {
                 self.outcome = Some(Outcome::Success {
-                    latency_ms: self.elapsed_ms(host),
+                    latency_ms: now_ms.saturating_sub(self.started_ms),
                     ttft_ms: None,
                     tokens: (self.role.cfg.strategy == Strategy::UsageBasedRouting)
                         .then(|| total_tokens(&out).unwrap_or(out.len() as u64 / 4)),
                 });
-                self.finished(self.status, out, current, Next::Deliver)
+                self.finished(self.status, out, current, Next::Deliver, now_ms)
             }
             Err(mut err) => {
                 err.message = scrub(&err.message, &self.role.secrets);
@@ -392,8 +394,8 @@ impl Attempt {
                     class,
                 );
                 match next {
-                    Next::Fallback(kind) => self.hand_off(kind, err, current, host.now_ms()),
-                    next => self.finished(err.status, err.body(), current, next),
+                    Next::Fallback(kind) => self.hand_off(kind, err, current, now_ms),
+                    next => self.finished(err.status, err.body(), current, next, now_ms),
                 }
             }
         }
@@ -421,7 +423,7 @@ impl Attempt {
         // A body, so the gateway can put the failed pass's answer in its place should Envoy
         // not follow the redirect.
         let body = br#"{"switchyard":"fallback"}"#.to_vec();
-        let mut f = self.finished(307, body, current, Next::Deliver);
+        let mut f = self.finished(307, body, current, Next::Deliver, now_ms);
         f.headers
             .set
             .push(("location".into(), self.info.origin.clone()));
@@ -435,8 +437,9 @@ impl Attempt {
         body: Vec<u8>,
         current: &[(String, String)],
         next: Next,
+        now_ms: u64,
     ) -> Finished {
-        let mut headers = self.answer_headers(current);
+        let mut headers = self.answer_headers(current, now_ms);
         headers.set.push((":status".into(), status.to_string()));
         headers
             .set
@@ -457,10 +460,12 @@ impl Attempt {
     /// The provider's response headers the client may see, plus LiteLLM's: a documented
     /// allowlist (x-ratelimit-*, retry-after, the provider's request id as
     /// llm_provider-x-request-id). Nothing else a provider sends passes, so no provider can
-    /// set a header Switchyard or Envoy acts on.
-    fn answer_headers(&self, current: &[(String, String)]) -> HeaderEdits {
+    /// set a header Switchyard or Envoy acts on. LiteLLM's own headers are set here rather
+    /// than in the gateway role, so that a successful answer's headers are rewritten once.
+    fn answer_headers(&self, current: &[(String, String)], now_ms: u64) -> HeaderEdits {
         let d = &self.role.cfg.deployment;
-        let mut set: Vec<(String, String)> = Vec::with_capacity(8);
+        let info = &self.info;
+        let mut set: Vec<(String, String)> = Vec::with_capacity(16);
         for (name, value) in current {
             if name.starts_with("x-ratelimit-") || name == "retry-after" {
                 set.push((name.clone(), value.clone()));
@@ -469,6 +474,26 @@ impl Attempt {
             }
         }
         set.push((DEPLOYMENT_HEADER.into(), d.id.clone()));
+        set.push(("x-litellm-model-group".into(), info.group.clone()));
+        // Each fallback pass's first attempt is a fallback, not a retry.
+        let retries =
+            (info.earlier_attempts + self.attempt).saturating_sub(1 + info.fallback_depth);
+        set.push(("x-litellm-attempted-retries".into(), retries.to_string()));
+        set.push((
+            "x-litellm-attempted-fallbacks".into(),
+            info.fallback_depth.to_string(),
+        ));
+        let total_ms = now_ms.saturating_sub(info.received_ms);
+        set.push((
+            "x-litellm-response-duration-ms".into(),
+            total_ms.to_string(),
+        ));
+        // Time not spent waiting for this attempt's provider.
+        let provider_ms = now_ms.saturating_sub(self.started_ms);
+        set.push((
+            "x-litellm-overhead-duration-ms".into(),
+            total_ms.saturating_sub(provider_ms).to_string(),
+        ));
         if self.role.cfg.expose_api_base {
             set.push((
                 "x-litellm-model-api-base".into(),
@@ -493,7 +518,7 @@ impl Attempt {
         current: &[(String, String)],
         host: &dyn Host,
     ) -> StreamPiece {
-        let needs_clock = self.role.cfg.strategy.needs_stats();
+        let needs_stats = self.role.cfg.strategy.needs_stats();
         let Some(st) = self.stream.as_mut() else {
             return StreamPiece {
                 bytes: chunk.to_vec(),
@@ -545,7 +570,7 @@ impl Attempt {
         let releasing = st.holding && (!events.is_empty() || end);
         if releasing {
             st.holding = false;
-            st.first_event_ms = needs_clock.then(|| host.now_ms());
+            st.first_event_ms = Some(host.now_ms());
         }
         // Tokens the stream reported, else about a quarter of its bytes.
         let (ok, first, tokens) = (
@@ -553,8 +578,8 @@ impl Attempt {
             st.first_event_ms,
             Some(st.tokens.unwrap_or(st.bytes / 4)),
         );
-        let release = releasing.then(|| {
-            let mut edits = self.answer_headers(current);
+        let release = first.filter(|_| releasing).map(|now_ms| {
+            let mut edits = self.answer_headers(current, now_ms);
             edits
                 .set
                 .push(("content-type".into(), "text/event-stream".into()));
@@ -563,7 +588,12 @@ impl Attempt {
         if end {
             self.outcome = Some(if ok {
                 Outcome::Success {
-                    latency_ms: self.elapsed_ms(host),
+                    // The clock is read once more only for the strategies that use it.
+                    latency_ms: if needs_stats {
+                        host.now_ms().saturating_sub(self.started_ms)
+                    } else {
+                        0
+                    },
                     ttft_ms: first.map(|t| t.saturating_sub(self.started_ms)),
                     tokens,
                 }
@@ -574,15 +604,6 @@ impl Attempt {
         StreamPiece {
             bytes: out,
             release,
-        }
-    }
-
-    /// Since the attempt started, when the strategy needs latencies (else 0: not measured).
-    fn elapsed_ms(&self, host: &dyn Host) -> u64 {
-        if self.role.cfg.strategy.needs_stats() {
-            host.now_ms().saturating_sub(self.started_ms)
-        } else {
-            0
         }
     }
 
@@ -829,6 +850,33 @@ mod tests {
                 .contains("empty body"),
             "{v}"
         );
+    }
+
+    #[test]
+    fn answers_carry_litellm_headers() {
+        let role = openai();
+        // The third pass's second attempt; two fallback passes made four attempts before it.
+        let mut i = info(false, &["other", "openai-dep"]);
+        (i.fallback_depth, i.earlier_attempts, i.received_ms) = (2, 4, 1_000);
+        let mut a = role.attempt(i, 2, &MemoryHost::at(1_040)).unwrap();
+        a.on_response_headers(200, Some("application/json"));
+        let body = br#"{"id":"x","object":"chat.completion","choices":[]}"#;
+        let f = a.finish_body(body, &h(&[(":status", "200")]), &MemoryHost::at(1_100));
+        let out = f.headers.apply(h(&[(":status", "200")]));
+        assert_eq!(get(&out, "x-litellm-model-group"), Some("g"));
+        assert_eq!(get(&out, "x-litellm-attempted-fallbacks"), Some("2"));
+        assert_eq!(
+            get(&out, "x-litellm-attempted-retries"),
+            Some("3"),
+            "5 attempts, 2 of them fallbacks' first"
+        );
+        assert_eq!(get(&out, "x-litellm-response-duration-ms"), Some("100"));
+        assert_eq!(
+            get(&out, "x-litellm-overhead-duration-ms"),
+            Some("40"),
+            "before the provider was asked"
+        );
+        assert_eq!(get(&out, "x-litellm-model-id"), Some("openai-dep"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub fn info(plan: &[&str]) -> RequestInfo {
         content_policy_fallbacks: vec![],
         fallback_depth: 0,
         earlier_attempts: 0,
+        received_ms: 0,
         origin: "http://gw:4000/v1/chat/completions".into(),
         client: Default::default(),
         forward_x_headers: false,

@@ -5,7 +5,9 @@ use std::rc::Rc;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY};
-use switchyard_core::gateway::{on_response, Answered, Gateway, Local, OnHeaders, Pending};
+use switchyard_core::gateway::{
+    edits_response, on_response, Answered, Gateway, Local, OnHeaders, Pending,
+};
 use switchyard_core::host::Host;
 use switchyard_core::router::rng::Rng;
 use switchyard_core::ApiError;
@@ -24,7 +26,6 @@ pub struct GatewayHttp {
     answered: bool,
     /// A body replacing the response's (Envoy's own replies).
     replacement: Option<Vec<u8>>,
-    started_ms: u64,
     /// Counted against global_max_parallel_requests.
     admitted: bool,
 }
@@ -38,7 +39,6 @@ impl GatewayHttp {
             info: None,
             answered: false,
             replacement: None,
-            started_ms: 0,
             admitted: false,
         }
     }
@@ -73,7 +73,6 @@ impl Context for GatewayHttp {
 
 impl HttpContext for GatewayHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        self.started_ms = EnvoyHost.now_ms();
         // One host call for every header: cheaper than one per header we look at.
         self.headers = self.get_http_request_headers();
         match self.gateway.on_headers(&self.headers) {
@@ -128,23 +127,22 @@ impl HttpContext for GatewayHttp {
         if self.answered {
             return Action::Continue;
         }
-        let headers = self.get_http_response_headers();
-        let status: u16 = headers
-            .iter()
-            .find(|(n, _)| n == ":status")
-            .and_then(|(_, v)| v.parse().ok())
+        // One header, not the map: most answers need nothing more.
+        let status: u16 = self
+            .get_http_response_header(":status")
+            .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let details = if status >= 300 {
-            property_string(self, vec!["response", "code_details"]).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        if !edits_response(status) {
+            return Action::Continue;
+        }
+        let headers = self.get_http_response_headers();
+        let details = property_string(self, vec!["response", "code_details"]).unwrap_or_default();
         let edit = on_response(&Answered {
             status,
             headers: &headers,
             details: &details,
             info: self.info.as_ref(),
-            elapsed_ms: EnvoyHost.now_ms().saturating_sub(self.started_ms),
+            now_ms: EnvoyHost.now_ms(),
         });
         let headers = edit.headers.apply(headers);
         if let (Some(body), true) = (&edit.body, end_of_stream) {

@@ -201,7 +201,7 @@ impl HttpContext for ProviderHttp {
                     return Action::Continue;
                 };
                 if attempt.too_large(body_size) {
-                    let finished = attempt.finish_too_large(&self.response_headers);
+                    let finished = attempt.finish_too_large(&self.response_headers, &EnvoyHost);
                     let headers = finished
                         .headers
                         .apply(std::mem::take(&mut self.response_headers));

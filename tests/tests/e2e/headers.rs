@@ -171,6 +171,12 @@ async fn a_client_sees_only_the_documented_provider_headers() {
     ] {
         assert_eq!(reply.header(gone), None, "{gone} reached the client");
     }
+    let envoy: Vec<_> = reply
+        .headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("x-envoy-"))
+        .collect();
+    assert!(envoy.is_empty(), "{envoy:?} reached the client");
 
     let m = marker("resp-headers-error");
     let reply = send("injecting-error", &m).await;

@@ -22,6 +22,7 @@ pub fn request_info(group: &str, endpoint: Endpoint, stream: bool, plan: &[&str]
         content_policy_fallbacks: vec![],
         fallback_depth: 0,
         earlier_attempts: 0,
+        received_ms: 0,
         origin: "http://gw/v1/chat/completions".into(),
         client: Default::default(),
         forward_x_headers: false,
