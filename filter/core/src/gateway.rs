@@ -116,17 +116,21 @@ pub struct Routed {
 }
 
 impl Routed {
-    /// The request's header map as the router must see it: the client's headers without
-    /// any that steer Envoy or Switchyard, plus the routing headers. (Providers only ever
-    /// see what the provider role puts together.)
-    pub fn request_headers(&self, current: &[(String, String)]) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = current
-            .iter()
-            .filter(|(name, _)| !steers_routing(name))
-            .cloned()
-            .collect();
-        out.extend(self.headers.iter().cloned());
-        out
+    /// How the router must see the request: without the client's headers that steer Envoy
+    /// or Switchyard, with the routing headers. A few edits, not the whole map: clients
+    /// rarely send a header to remove, so this is usually two or three host calls.
+    /// (Providers only ever see what the provider role puts together.)
+    pub fn request_edits(&self, current: &[(String, String)]) -> HeaderEdits {
+        let mut remove: Vec<String> = Vec::new();
+        for (name, _) in current {
+            if steers_routing(name) && !remove.contains(name) {
+                remove.push(name.clone());
+            }
+        }
+        HeaderEdits {
+            remove,
+            set: self.headers.clone(),
+        }
     }
 }
 
@@ -1139,7 +1143,7 @@ mod tests {
                 &mut Rng::seeded(1),
             )
             .unwrap();
-        let map = r.request_headers(&headers);
+        let map = r.request_edits(&headers).apply(headers.clone());
         assert_eq!(
             header(&map, "x-envoy-max-retries"),
             Some("2"),

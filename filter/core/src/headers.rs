@@ -1,5 +1,6 @@
-//! Header maps, edited whole: the host reads and writes a map with one call each (a host
-//! call costs more than the edit).
+//! Header edits. A map that changes a lot (the provider role rebuilds every attempt's) is
+//! written whole, read and set with one host call each; a map that gets a few headers (the
+//! gateway's routing headers) is edited header by header, which is cheaper than both.
 
 /// Edits applied to a whole header map: removals first, then the values set.
 #[derive(Debug, Default, PartialEq)]

@@ -115,8 +115,13 @@ impl HttpContext for GatewayHttp {
                     Err(e) => return self.fail(&ApiError::internal(e.to_string())),
                 };
                 self.set_property(vec![REQUEST_INFO_PROPERTY], Some(&info));
-                let headers = routed.request_headers(&self.headers);
-                self.set_http_request_headers(pairs(&headers));
+                let edits = routed.request_edits(&self.headers);
+                for name in &edits.remove {
+                    self.set_http_request_header(name, None);
+                }
+                for (name, value) in &edits.set {
+                    self.set_http_request_header(name, Some(value));
+                }
                 self.info = Some(routed.info);
                 Action::Continue
             }
