@@ -891,31 +891,14 @@ mod tests {
     use super::*;
     use crate::host::MemoryHost;
     use crate::router::state::{DeploymentState, GroupState};
-    use crate::testing::route;
+
     use std::collections::BTreeMap;
-    use switchyard_config::{
-        ClassLimits, CooldownConfig, ForwardPolicy, Strategy, GROUP_STATE_KEY,
-    };
+    use switchyard_config::{ForwardPolicy, GROUP_STATE_KEY};
 
     fn group(route_value: &str, ids: &[&str]) -> GroupConfig {
-        GroupConfig {
-            route: route_value.into(),
-            deployments: ids.iter().map(|i| route(i)).collect(),
-            strategy: Strategy::SimpleShuffle,
-            num_retries: 2,
-            retry_policy: ClassLimits::default(),
-            fallbacks: vec![],
-            context_window_fallbacks: vec![],
-            content_policy_fallbacks: vec![],
-            forward_client_headers: false,
-            cooldown: CooldownConfig {
-                allowed_fails: 3,
-                per_class: ClassLimits::default(),
-                cooldown_ms: 5000,
-                disabled: false,
-                single_deployment: ids.len() == 1,
-            },
-        }
+        let mut g = crate::testing::group(route_value, ids);
+        g.cooldown.single_deployment = ids.len() == 1;
+        g
     }
 
     fn cfg(master: bool) -> GatewayConfig {

@@ -13,7 +13,7 @@ pub mod provider_role;
 pub mod providers;
 pub mod router;
 pub mod sse;
-#[cfg(test)]
-mod testing;
+#[doc(hidden)]
+pub mod testing;
 
 pub use error::ApiError;

@@ -634,7 +634,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::host::MemoryHost;
-    use switchyard_config::{ClassLimits, CooldownConfig, Provider};
+    use switchyard_config::Provider;
 
     fn config(provider: Provider, model: &str, base: &str, key_env: &str) -> ProviderConfig {
         ProviderConfig {
@@ -655,13 +655,7 @@ mod tests {
             owned_headers: vec!["x-custom".into()],
             secret_envs: vec!["AZ_KEY".into(), "OA_KEY".into()],
             strategy: Strategy::SimpleShuffle,
-            cooldown: CooldownConfig {
-                allowed_fails: 3,
-                per_class: ClassLimits::default(),
-                cooldown_ms: 5000,
-                disabled: false,
-                single_deployment: false,
-            },
+            cooldown: crate::testing::cooldown(),
             max_response_bytes: 1 << 20,
             expose_api_base: true,
             replicas: false,

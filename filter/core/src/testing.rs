@@ -1,6 +1,13 @@
-//! Test helpers shared by the unit tests.
+//! Fixtures for the tests: the unit tests, the integration tests and the hot-path bench.
+//! Public (and hidden from the docs) so that all of them build requests and configurations
+//! the same way; dead code in the filter.
 
-use switchyard_config::{ClassLimits, DeploymentRoute, Endpoint, RequestInfo};
+use std::collections::BTreeMap;
+
+use switchyard_config::{
+    ClassLimits, CooldownConfig, DeploymentConfig, DeploymentRoute, Endpoint, ForwardPolicy,
+    GatewayConfig, GroupConfig, Provider, ProviderConfig, RequestInfo, Strategy,
+};
 
 /// A chat request for model group "g" (asked for as "g") with this plan.
 pub fn info(plan: &[&str]) -> RequestInfo {
@@ -24,7 +31,19 @@ pub fn info(plan: &[&str]) -> RequestInfo {
     }
 }
 
-/// A deployment as the gateway plans with it: no weights, limits or prices, 60 s timeouts.
+/// A request for model group `group` (asked for by that name) with this plan.
+pub fn request_info(group: &str, endpoint: Endpoint, stream: bool, plan: &[&str]) -> RequestInfo {
+    RequestInfo {
+        endpoint,
+        requested_model: group.into(),
+        group: group.into(),
+        stream,
+        ..info(plan)
+    }
+}
+
+/// A deployment as the gateway plans with it: no weights, limits or prices, LiteLLM's
+/// default timeouts (600 s).
 pub fn route(id: &str) -> DeploymentRoute {
     DeploymentRoute {
         id: id.into(),
@@ -34,8 +53,82 @@ pub fn route(id: &str) -> DeploymentRoute {
         input_cost_per_token: None,
         output_cost_per_token: None,
         max_input_tokens: None,
-        timeout_ms: 60_000,
-        stream_timeout_ms: 60_000,
+        timeout_ms: 600_000,
+        stream_timeout_ms: 600_000,
         max_retries: None,
+    }
+}
+
+pub fn cooldown() -> CooldownConfig {
+    CooldownConfig {
+        allowed_fails: 3,
+        per_class: ClassLimits::default(),
+        cooldown_ms: 5000,
+        disabled: false,
+        single_deployment: false,
+    }
+}
+
+pub fn deployment(provider: Provider, id: &str, group: &str) -> DeploymentConfig {
+    DeploymentConfig {
+        id: id.into(),
+        group: group.into(),
+        provider,
+        model: "upstream-model".into(),
+        scheme: "https".into(),
+        authority: "api.example.com".into(),
+        base_path: "/v1".into(),
+        api_version: Some("2024-10-21".into()),
+        auth: provider.info().auth,
+        key_env: Some("K".into()),
+        organization: Some("org".into()),
+        headers: vec![("X-A".into(), "b".into())],
+    }
+}
+
+pub fn provider_config(d: DeploymentConfig) -> ProviderConfig {
+    ProviderConfig {
+        deployment: d,
+        owned_headers: vec!["x-a".into()],
+        secret_envs: vec!["K".into()],
+        strategy: Strategy::SimpleShuffle,
+        cooldown: cooldown(),
+        max_response_bytes: 16 << 20,
+        expose_api_base: true,
+        replicas: false,
+    }
+}
+
+pub fn group(route_value: &str, deployments: &[&str]) -> GroupConfig {
+    GroupConfig {
+        route: route_value.into(),
+        deployments: deployments.iter().map(|d| route(d)).collect(),
+        strategy: Strategy::SimpleShuffle,
+        num_retries: 2,
+        retry_policy: ClassLimits::default(),
+        fallbacks: vec![],
+        context_window_fallbacks: vec![],
+        content_policy_fallbacks: vec![],
+        forward_client_headers: false,
+        cooldown: cooldown(),
+    }
+}
+
+/// A gateway with group `groups[0]` of `deployments` deployments and `extra` more groups.
+pub fn gateway_config(name: &str, deployments: &[&str], extra: usize) -> GatewayConfig {
+    let mut groups = BTreeMap::new();
+    groups.insert(name.to_string(), group("0", deployments));
+    for i in 0..extra {
+        groups.insert(format!("model-{i}"), group(&(i + 1).to_string(), &["x"]));
+    }
+    GatewayConfig {
+        groups,
+        aliases: BTreeMap::new(),
+        master_key_env: Some("MK".into()),
+        max_request_bytes: 16 << 20,
+        max_parallel_requests: None,
+        forward: ForwardPolicy::default(),
+        max_fallbacks: 5,
+        pre_call_checks: false,
     }
 }

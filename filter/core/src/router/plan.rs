@@ -175,11 +175,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::router::state::DeploymentState;
-    use switchyard_config::{ClassLimits, CooldownConfig, DeploymentRoute, Strategy};
+    use switchyard_config::{DeploymentRoute, Strategy};
 
     fn group(n: usize) -> GroupConfig {
         GroupConfig {
-            route: "0".into(),
             deployments: (0..n)
                 .map(|i| DeploymentRoute {
                     timeout_ms: 1000 * (i as u64 + 1),
@@ -188,19 +187,7 @@ mod tests {
                 })
                 .collect(),
             strategy: Strategy::CostBasedRouting,
-            num_retries: 2,
-            retry_policy: ClassLimits::default(),
-            fallbacks: vec![],
-            context_window_fallbacks: vec![],
-            content_policy_fallbacks: vec![],
-            forward_client_headers: false,
-            cooldown: CooldownConfig {
-                allowed_fails: 3,
-                per_class: ClassLimits::default(),
-                cooldown_ms: 5000,
-                disabled: false,
-                single_deployment: false,
-            },
+            ..crate::testing::group("0", &[])
         }
     }
 

@@ -198,15 +198,11 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::host::MemoryHost;
-    use switchyard_config::ClassLimits;
 
     fn cooldown(allowed: u32) -> CooldownConfig {
         CooldownConfig {
             allowed_fails: allowed,
-            per_class: ClassLimits::default(),
-            cooldown_ms: 5_000,
-            disabled: false,
-            single_deployment: false,
+            ..crate::testing::cooldown()
         }
     }
 
