@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::provider::{AuthStyle, Provider};
+use crate::provider::Provider;
 
 /// Request header the gateway sets; each model group's route matches its value.
 pub const ROUTE_HEADER: &str = "x-switchyard-route";
@@ -159,6 +159,10 @@ pub struct DeploymentRoute {
     /// litellm_params.max_retries: how often this deployment may be retried in one plan.
     #[serde(default)]
     pub max_retries: Option<u32>,
+    /// The endpoints it serves (its provider's, narrowed by model_info.mode): a request is
+    /// planned only on deployments that serve its endpoint.
+    #[serde(default = "Endpoint::all")]
+    pub endpoints: Vec<Endpoint>,
 }
 
 /// router_settings.routing_strategy.
@@ -299,18 +303,95 @@ pub struct DeploymentConfig {
     pub authority: String,
     /// Path prefix of the api_base without trailing slash (`/v1`, `/openai/v1`, ``).
     pub base_path: String,
+    /// Where its credentials are: names of the VM's environment variables, never values.
     #[serde(default)]
-    pub api_version: Option<String>,
-    pub auth: AuthStyle,
-    /// VM environment variable holding the provider key; None sends no key.
-    #[serde(default)]
-    pub key_env: Option<String>,
+    pub auth: Auth,
+    /// The provider's settings (api_version, region, project, location).
+    #[serde(default, skip_serializing_if = "ProviderParams::is_empty")]
+    pub params: ProviderParams,
     #[serde(default)]
     pub organization: Option<String>,
     /// Extra headers from litellm_params.extra_headers / headers.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
+    /// OpenAI parameters set in litellm_params (temperature, max_tokens, ...): they fill in
+    /// what a request leaves out.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub defaults: serde_json::Map<String, serde_json::Value>,
+    /// drop_params (the deployment's, else litellm_settings'): parameters the provider
+    /// cannot take are dropped instead of refused.
+    #[serde(default)]
+    pub drop_params: bool,
 }
+
+/// A deployment's credentials, by the names of the VM environment variables holding them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Auth {
+    /// No credentials (self-hosted servers).
+    #[default]
+    None,
+    /// An API key; the translator knows the header it goes in.
+    Key { env: String },
+    /// AWS credentials for SigV4.
+    Aws {
+        access_key_id_env: String,
+        secret_access_key_env: String,
+        #[serde(default)]
+        session_token_env: Option<String>,
+    },
+    /// A Google OAuth access token in an environment variable.
+    GoogleToken { env: String },
+    /// A Google service account: the sidecar mints access tokens from it (the JSON never
+    /// reaches Envoy); the provider role reads the current one from shared data.
+    GoogleServiceAccount,
+}
+
+impl Auth {
+    /// The environment variables holding secrets.
+    pub fn envs(&self) -> Vec<&str> {
+        match self {
+            Auth::None | Auth::GoogleServiceAccount => vec![],
+            Auth::Key { env } | Auth::GoogleToken { env } => vec![env],
+            Auth::Aws {
+                access_key_id_env,
+                secret_access_key_env,
+                session_token_env,
+            } => {
+                let mut v = vec![access_key_id_env.as_str(), secret_access_key_env.as_str()];
+                v.extend(session_token_env.as_deref());
+                v
+            }
+        }
+    }
+}
+
+/// A provider's settings, as its row in the provider table lists them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProviderParams {
+    /// Azure's `api-version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    /// AWS region (Bedrock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Google Cloud project (Vertex AI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Google Cloud location (Vertex AI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+}
+
+impl ProviderParams {
+    pub fn is_empty(&self) -> bool {
+        *self == ProviderParams::default()
+    }
+}
+
+/// Shared-data key of the access token the sidecar minted for a deployment (Vertex AI with a
+/// service account); the deployment id follows.
+pub const TOKEN_KEY: &str = "switchyard.token.";
 
 /// The client's headers that matter beyond the gateway: what may reach a provider, and
 /// LiteLLM's per-request router headers.
@@ -354,15 +435,35 @@ impl RequestInfo {
 }
 
 /// The OpenAI endpoints that reach a provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Endpoint {
+    #[default]
     ChatCompletions,
     Completions,
     Embeddings,
 }
 
 impl Endpoint {
+    pub const ALL: [Endpoint; 3] = [
+        Endpoint::ChatCompletions,
+        Endpoint::Completions,
+        Endpoint::Embeddings,
+    ];
+
+    fn all() -> Vec<Endpoint> {
+        Endpoint::ALL.to_vec()
+    }
+
+    /// What a client calls it, for error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat completions",
+            Endpoint::Completions => "completions",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
+
     /// Path under the api_base, OpenAI style.
     pub fn path(self) -> &'static str {
         match self {

@@ -22,7 +22,7 @@ pub mod contract;
 pub mod provider;
 
 pub use contract::*;
-pub use provider::{AuthStyle, Provider, Wire};
+pub use provider::{AuthKind, Provider, Wire};
 
 #[cfg(feature = "yaml")]
 pub mod load;

@@ -381,19 +381,12 @@ const KNOWN_PARAMS: &[&str] = &[
     "output_cost_per_second",
     "tags",
     "mock_response",
-    "drop_params",
     "additional_drop_params",
     "region_name",
     "litellm_credential_name",
     "use_in_pass_through",
-    "temperature",
-    "max_tokens",
-    "top_p",
-    "stop",
-    "seed",
 ];
 const KNOWN_LITELLM_SETTINGS: &[&str] = &[
-    "drop_params",
     "set_verbose",
     "json_logs",
     "callbacks",
@@ -504,10 +497,7 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
         );
     }
     let ls = &config.litellm_settings;
-    for (key, set) in [
-        ("drop_params", ls.drop_params.is_some()),
-        ("set_verbose", ls.set_verbose.is_some()),
-    ] {
+    for (key, set) in [("set_verbose", ls.set_verbose.is_some())] {
         if set {
             warn(
                 &mut out,
@@ -578,7 +568,9 @@ mod tests {
         assert!(provider_of("nope/x")
             .unwrap_err()
             .contains("unknown provider \"nope\""));
-        assert!(provider_of("bedrock/x").unwrap_err().contains("not served"));
+        assert!(provider_of("sagemaker/x")
+            .unwrap_err()
+            .contains("not served"));
     }
 
     #[test]

@@ -83,6 +83,31 @@ pub struct LitellmParams {
     /// LiteLLM's other name for `extra_headers`.
     #[serde(default)]
     pub headers: Option<BTreeMap<String, String>>,
+    /// Drop the parameters the provider cannot take instead of refusing the request.
+    #[serde(default)]
+    pub drop_params: Option<bool>,
+    /// Bedrock (and any AWS provider): credentials, else the AWS_* variables.
+    #[serde(default)]
+    pub aws_access_key_id: Option<Secret>,
+    #[serde(default)]
+    pub aws_secret_access_key: Option<Secret>,
+    #[serde(default)]
+    pub aws_session_token: Option<Secret>,
+    #[serde(default)]
+    pub aws_region_name: Option<String>,
+    /// Bedrock's endpoint instead of `bedrock-runtime.<region>.amazonaws.com`.
+    #[serde(default)]
+    pub aws_bedrock_runtime_endpoint: Option<String>,
+    /// Vertex AI's project and location.
+    #[serde(default)]
+    pub vertex_project: Option<String>,
+    #[serde(default)]
+    pub vertex_location: Option<String>,
+    /// A service-account JSON (a file path, or the JSON itself) the sidecar mints access
+    /// tokens from; else GOOGLE_APPLICATION_CREDENTIALS, else an access token in
+    /// VERTEXAI_ACCESS_TOKEN.
+    #[serde(default)]
+    pub vertex_credentials: Option<Secret>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -185,7 +210,8 @@ pub struct LitellmSettings {
     pub request_timeout: Option<f64>,
     #[serde(default)]
     pub num_retries: Option<u32>,
-    /// Read, not acted on yet (the loader warns).
+    /// Drop the parameters a provider cannot take instead of refusing the request (every
+    /// deployment, unless its own litellm_params say otherwise).
     #[serde(default)]
     pub drop_params: Option<bool>,
     /// Read, not acted on yet: use `--detailed_debug`.

@@ -13,7 +13,7 @@ use crate::contract::{
 };
 use crate::load::ConfigError;
 use crate::model::{ProxyConfig, Secret, SslVerify};
-use crate::resolve::{deployments, layered_env, KeySource, Resolved};
+use crate::resolve::{deployments, layered_env, Resolved};
 use crate::routing::{self, deployment_route, secs_to_ms, GroupRouting, DEFAULT_MAX_FALLBACKS};
 
 /// The default for general_settings.max_request_size_mb.
@@ -385,11 +385,10 @@ fn env_bindings(config: &ProxyConfig, deps: &[Resolved]) -> Vec<EnvBinding> {
         Some(Secret::Literal(v)) => add(MASTER_KEY_VAR.to_string(), Some(v.clone())),
         None => {}
     }
-    for d in deps {
-        match (&d.key, &d.config.key_env) {
-            (KeySource::Literal(v), Some(var)) => add(var.clone(), Some(v.clone())),
-            (KeySource::Env(var), _) => add(var.clone(), config_env(config, var)),
-            _ => {}
+    for secret in deps.iter().flat_map(|d| &d.secrets) {
+        match &secret.literal {
+            Some(v) => add(secret.var.clone(), Some(v.clone())),
+            None => add(secret.var.clone(), config_env(config, &secret.var)),
         }
     }
     out

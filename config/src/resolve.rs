@@ -3,32 +3,48 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::contract::DeploymentConfig;
+use crate::contract::{Auth, DeploymentConfig, Endpoint, ProviderParams};
 use crate::load::{provider_of, ConfigError};
-use crate::model::{ModelEntry, ProxyConfig, Secret};
-use crate::provider::Provider;
+use crate::model::{LitellmParams, ModelEntry, ProxyConfig, Secret};
+use crate::provider::{AuthKind, Provider, Setting};
 
-/// Azure's api-version when neither the deployment nor AZURE_API_VERSION sets one.
-pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 /// LiteLLM's default request timeout is long; streamed answers can take minutes.
 pub const DEFAULT_TIMEOUT_SECS: f64 = 600.0;
 
-/// Where a deployment's key comes from.
+/// OpenAI request parameters a deployment's litellm_params may set: they fill in what a
+/// request leaves out.
+pub const DEFAULT_PARAMS: &[&str] = &[
+    "temperature",
+    "max_tokens",
+    "max_completion_tokens",
+    "top_p",
+    "stop",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "n",
+    "logit_bias",
+    "response_format",
+    "reasoning_effort",
+    "user",
+    "dimensions",
+    "encoding_format",
+];
+
+/// A secret the VM's environment must hold: a variable the operator provides, or a literal
+/// from config.yaml handed to Envoy in a variable of our own (never written to a file).
 #[derive(Clone, PartialEq)]
-pub enum KeySource {
-    /// An environment variable the operator provides.
-    Env(String),
-    /// A literal from config.yaml: handed to Envoy in a variable of our own, never written.
-    Literal(String),
-    None,
+pub struct SecretVar {
+    pub var: String,
+    /// The value, when config.yaml wrote it literally.
+    pub literal: Option<String>,
 }
 
-impl std::fmt::Debug for KeySource {
+impl std::fmt::Debug for SecretVar {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeySource::Env(v) => write!(f, "Env({v})"),
-            KeySource::Literal(_) => f.write_str("Literal(<secret>)"),
-            KeySource::None => f.write_str("None"),
+        match &self.literal {
+            Some(_) => write!(f, "{}=<literal secret>", self.var),
+            None => f.write_str(&self.var),
         }
     }
 }
@@ -38,7 +54,10 @@ pub struct Resolved {
     /// Position in model_list.
     pub index: usize,
     pub config: DeploymentConfig,
-    pub key: KeySource,
+    /// The variables its credentials are read from.
+    pub secrets: Vec<SecretVar>,
+    /// A Vertex AI service account the sidecar mints tokens from (a file path or the JSON).
+    pub service_account: Option<Secret>,
     /// The api_base hosts: one, or several replicas of one server.
     pub hosts: Vec<Host>,
     pub weight: u32,
@@ -172,6 +191,14 @@ fn deployment_id(entry: &ModelEntry) -> String {
         ("weight", number(p.weight)),
         ("extra_headers", map(&p.extra_headers)),
         ("headers", map(&p.headers)),
+        ("drop_params", p.drop_params.map(|v| v.to_string())),
+        ("aws_region_name", p.aws_region_name.clone()),
+        (
+            "aws_bedrock_runtime_endpoint",
+            p.aws_bedrock_runtime_endpoint.clone(),
+        ),
+        ("vertex_project", p.vertex_project.clone()),
+        ("vertex_location", p.vertex_location.clone()),
     ];
     for (name, value) in optional {
         if let Some(value) = value {
@@ -217,6 +244,11 @@ pub fn deployments(
         let mut d = resolve_one(index, entry, sidecar, env).map_err(|(field, msg)| {
             ConfigError::at(at(&field), msg).in_file(config.source.as_deref())
         })?;
+        d.config.drop_params = entry
+            .litellm_params
+            .drop_params
+            .or(config.litellm_settings.drop_params)
+            .unwrap_or(false);
         if out.iter().any(|o| o.config.id == d.config.id) {
             if entry.model_info.id.is_some() {
                 return Err(ConfigError::at(
@@ -250,9 +282,34 @@ fn resolve_one(
     };
     let (provider, model) = provider_of(&p.model).map_err(at("model"))?;
     let info = provider.info();
+    let setting = |s: Option<Setting>| -> Result<Option<String>, (String, String)> {
+        let Some(s) = s else { return Ok(None) };
+        let value = text(&param(p, s.param), env).map_err(at(s.param))?;
+        Ok(value
+            .or_else(|| s.envs.iter().find_map(|v| env(v)))
+            .or_else(|| s.default.map(str::to_string)))
+    };
+    let params = ProviderParams {
+        api_version: setting(info.api_version)?,
+        region: setting(info.region)?,
+        project: setting(info.project)?,
+        location: setting(info.location)?,
+    };
+    if let (Some(s), None) = (info.project, &params.project) {
+        return Err(at(s.param)(format!(
+            "{} deployments need a project (deployment \"{}\"); set it here or in {}",
+            provider.name(),
+            entry.model_name,
+            s.envs.join(" or ")
+        )));
+    }
+    let api_base = match (provider, &p.aws_bedrock_runtime_endpoint) {
+        (Provider::Bedrock, Some(endpoint)) => Some(crate::model::ApiBase::One(endpoint.clone())),
+        _ => p.api_base.clone(),
+    };
     let urls: Vec<String> = match provider {
         Provider::Demo => vec![format!("http://{}:{}/demo/v1", sidecar.0, sidecar.1)],
-        _ => match &p.api_base {
+        _ => match &api_base {
             Some(base) => base
                 .urls()
                 .into_iter()
@@ -265,7 +322,7 @@ fn resolve_one(
             None => info
                 .api_base_env
                 .and_then(env)
-                .or_else(|| info.default_api_base.map(str::to_string))
+                .or_else(|| (info.default_api_base)(&params))
                 .map(|u| vec![u])
                 .ok_or_else(|| {
                     at("api_base")(format!(
@@ -307,28 +364,7 @@ fn resolve_one(
         .first()
         .map(|h| h.authority.clone())
         .unwrap_or_default();
-    let api_version = text(&p.api_version, env).map_err(at("api_version"))?;
-    let api_version = match provider {
-        Provider::Azure => Some(
-            api_version
-                .or_else(|| env("AZURE_API_VERSION"))
-                .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_string()),
-        ),
-        _ => api_version,
-    };
-    let key = match (&p.api_key, provider) {
-        (_, Provider::Demo) => KeySource::None,
-        (Some(Secret::Env(var)), _) => KeySource::Env(var.clone()),
-        (Some(Secret::Literal(v)), _) => KeySource::Literal(v.clone()),
-        (None, _) => info
-            .api_key_env
-            .map_or(KeySource::None, |v| KeySource::Env(v.to_string())),
-    };
-    let key_env = match &key {
-        KeySource::Env(var) => Some(var.clone()),
-        KeySource::Literal(_) => Some(literal_key_var(index)),
-        KeySource::None => None,
-    };
+    let (auth, secrets, service_account) = credentials(index, p, provider, env);
     let mut headers = Vec::new();
     for (field, map) in [("headers", &p.headers), ("extra_headers", &p.extra_headers)] {
         for (name, value) in map.iter().flatten() {
@@ -348,18 +384,154 @@ fn resolve_one(
             authority: first_authority,
             scheme,
             base_path,
-            api_version,
-            auth: info.auth,
-            key_env,
+            auth,
+            params,
             organization: text(&p.organization, env).map_err(at("organization"))?,
             headers,
+            defaults: p
+                .extra
+                .iter()
+                .filter(|(k, _)| DEFAULT_PARAMS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            drop_params: false,
         },
-        key,
+        secrets,
+        service_account,
         hosts,
         weight: p.weight.map_or(1, |w| (w.round() as u32).max(1)),
         timeout_ms: p.timeout.map(secs_to_ms),
         stream_timeout_ms: p.stream_timeout.map(secs_to_ms),
     })
+}
+
+/// A provider setting's litellm_params value, by the name the provider table gives it.
+fn param(p: &LitellmParams, name: &str) -> Option<String> {
+    match name {
+        "api_version" => p.api_version.clone(),
+        "aws_region_name" => p.aws_region_name.clone(),
+        "vertex_project" => p.vertex_project.clone(),
+        "vertex_location" => p.vertex_location.clone(),
+        _ => None,
+    }
+}
+
+/// A secret from litellm_params (`os.environ/VAR` or a literal), else from the first of
+/// `envs`, as LiteLLM reads it. Literals go into `SWITCHYARD_KEY_<index>[_<suffix>]`.
+fn secret_var(
+    index: usize,
+    suffix: &str,
+    value: Option<&Secret>,
+    envs: &[&str],
+) -> Option<SecretVar> {
+    match value {
+        Some(Secret::Env(var)) => Some(SecretVar {
+            var: var.clone(),
+            literal: None,
+        }),
+        Some(Secret::Literal(v)) => Some(SecretVar {
+            var: literal_key_var(index, suffix),
+            literal: Some(v.clone()),
+        }),
+        None => envs.first().map(|v| SecretVar {
+            var: (*v).to_string(),
+            literal: None,
+        }),
+    }
+}
+
+/// The deployment's credentials: where they are read, and the variables that hold them.
+fn credentials(
+    index: usize,
+    p: &LitellmParams,
+    provider: Provider,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Auth, Vec<SecretVar>, Option<Secret>) {
+    let info = provider.info();
+    match info.auth {
+        _ if provider == Provider::Demo => (Auth::None, vec![], None),
+        AuthKind::Key => {
+            let envs: Vec<&str> = info.api_key_env.into_iter().collect();
+            match secret_var(index, "", p.api_key.as_ref(), &envs) {
+                Some(s) => (Auth::Key { env: s.var.clone() }, vec![s], None),
+                None => (Auth::None, vec![], None),
+            }
+        }
+        AuthKind::Aws => {
+            let id = secret_var(
+                index,
+                "AWS_ACCESS_KEY_ID",
+                p.aws_access_key_id.as_ref(),
+                &["AWS_ACCESS_KEY_ID"],
+            );
+            let secret = secret_var(
+                index,
+                "AWS_SECRET_ACCESS_KEY",
+                p.aws_secret_access_key.as_ref(),
+                &["AWS_SECRET_ACCESS_KEY"],
+            );
+            // A session token only when one is configured or the environment has one.
+            let session = match &p.aws_session_token {
+                Some(t) => secret_var(index, "AWS_SESSION_TOKEN", Some(t), &[]),
+                None if env("AWS_SESSION_TOKEN").is_some() => {
+                    secret_var(index, "", None, &["AWS_SESSION_TOKEN"])
+                }
+                None => None,
+            };
+            match (id, secret) {
+                (Some(id), Some(secret)) => {
+                    let auth = Auth::Aws {
+                        access_key_id_env: id.var.clone(),
+                        secret_access_key_env: secret.var.clone(),
+                        session_token_env: session.as_ref().map(|s| s.var.clone()),
+                    };
+                    let mut vars = vec![id, secret];
+                    vars.extend(session);
+                    (auth, vars, None)
+                }
+                _ => (Auth::None, vec![], None),
+            }
+        }
+        AuthKind::Google => {
+            let account = p
+                .vertex_credentials
+                .clone()
+                .or_else(|| env("GOOGLE_APPLICATION_CREDENTIALS").map(Secret::Literal));
+            match (account, &p.api_key) {
+                (Some(account), _) => (Auth::GoogleServiceAccount, vec![], Some(account)),
+                (None, key) => {
+                    match secret_var(index, "", key.as_ref(), &["VERTEXAI_ACCESS_TOKEN"]) {
+                        Some(s) => (Auth::GoogleToken { env: s.var.clone() }, vec![s], None),
+                        None => (Auth::None, vec![], None),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The endpoints a deployment serves: its provider's, narrowed by `model_info.mode` when
+/// set. Without a mode, a provider with its own API serves embeddings from embedding models
+/// only (their names say `embed`) and the rest from the others; an OpenAI-compatible server
+/// is taken at its word for every endpoint.
+pub fn endpoints(provider: Provider, model: &str, mode: Option<&str>) -> Vec<Endpoint> {
+    let served = provider.info().endpoints;
+    let wanted: &[Endpoint] = match mode {
+        Some("embedding") => &[Endpoint::Embeddings],
+        Some("chat") | Some("completion") => &[Endpoint::ChatCompletions, Endpoint::Completions],
+        _ if provider.wire() == crate::provider::Wire::OpenAi
+            || provider.wire() == crate::provider::Wire::Azure =>
+        {
+            &Endpoint::ALL
+        }
+        _ if model.to_ascii_lowercase().contains("embed") => &[Endpoint::Embeddings],
+        _ => &[Endpoint::ChatCompletions, Endpoint::Completions],
+    };
+    served
+        .iter()
+        .copied()
+        .filter(|e| wanted.contains(e))
+        .collect()
 }
 
 /// `host` or `host:port` (default ports left out, IPv6 in brackets), as `:authority` carries it.
@@ -401,9 +573,14 @@ pub fn default_timeout_secs(config: &ProxyConfig) -> f64 {
         .unwrap_or(DEFAULT_TIMEOUT_SECS)
 }
 
-/// The variable `up` puts a literal api_key from config.yaml into.
-pub fn literal_key_var(index: usize) -> String {
-    format!("SWITCHYARD_KEY_{index}")
+/// The variable `up` puts a literal secret from config.yaml into (`suffix` tells apart a
+/// deployment's several secrets).
+pub fn literal_key_var(index: usize, suffix: &str) -> String {
+    if suffix.is_empty() {
+        format!("SWITCHYARD_KEY_{index}")
+    } else {
+        format!("SWITCHYARD_KEY_{index}_{suffix}")
+    }
 }
 
 #[cfg(test)]

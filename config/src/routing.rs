@@ -218,6 +218,11 @@ pub fn deployment_route(config: &ProxyConfig, d: &Resolved) -> DeploymentRoute {
         timeout_ms,
         stream_timeout_ms,
         max_retries: params.and_then(|p| p.max_retries),
+        endpoints: crate::resolve::endpoints(
+            d.config.provider,
+            &d.config.model,
+            info.and_then(|i| i.mode.as_deref()),
+        ),
     }
 }
 

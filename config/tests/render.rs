@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use switchyard_config::load::{load_str, ConfigError};
 use switchyard_config::render::{render_with_env, RenderOptions, Rendered, SIDECAR_CLUSTER};
 use switchyard_config::{
-    max_attempts, AuthStyle, ClassLimits, CooldownConfig, FilterConfig, GatewayConfig, GroupConfig,
+    max_attempts, Auth, ClassLimits, CooldownConfig, FilterConfig, GatewayConfig, GroupConfig,
     Provider, ProviderConfig, Strategy, BACKOFF_SUFFIX, PLAN_HEADER, REPLAN_HEADER, RETRY_HEADER,
     ROUTE_HEADER,
 };
@@ -388,11 +388,12 @@ fn env_bindings_name_every_secret_variable_once() {
             ["host_env_keys"];
         assert_eq!(keys, &json!(names));
     }
-    let key_env = |cluster: &str| provider(&b, cluster).deployment.key_env;
-    assert_eq!(key_env("deployment_openai-1").as_deref(), Some(names[1]));
-    assert_eq!(key_env("deployment_azure_east").as_deref(), Some(names[2]));
-    assert_eq!(key_env("deployment_local").as_deref(), Some(names[3]));
-    assert_eq!(key_env("deployment_demo"), None);
+    let auth = |cluster: &str| provider(&b, cluster).deployment.auth;
+    let key = |name: &str| Auth::Key { env: name.into() };
+    assert_eq!(auth("deployment_openai-1"), key(names[1]));
+    assert_eq!(auth("deployment_azure_east"), key(names[2]));
+    assert_eq!(auth("deployment_local"), key(names[3]));
+    assert_eq!(auth("deployment_demo"), Auth::None);
 
     // os.environ/ master key; a key variable set by environment_variables carries its value.
     let (b, r) = render(
@@ -917,8 +918,13 @@ fn the_provider_config() {
         ),
         ("https", "res.openai.azure.com", "")
     );
-    assert_eq!(d.api_version.as_deref(), Some("2024-10-21"));
-    assert_eq!(d.auth, AuthStyle::ApiKeyHeader);
+    assert_eq!(d.params.api_version.as_deref(), Some("2024-10-21"));
+    assert_eq!(
+        d.auth,
+        Auth::Key {
+            env: "AZURE_KEY".into()
+        }
+    );
     assert_eq!(d.headers, [("x-team".to_string(), "search".to_string())]);
     assert_eq!(
         p.owned_headers,
@@ -950,7 +956,7 @@ fn the_provider_config() {
     }
     let p = provider(&b, "deployment_openai-1");
     assert_eq!(p.deployment.provider, Provider::Openai);
-    assert_eq!(p.deployment.auth, AuthStyle::Bearer);
+    assert!(matches!(p.deployment.auth, Auth::Key { .. }));
     assert_eq!(p.deployment.base_path, "/v1");
     assert!(p.deployment.headers.is_empty());
     assert!(provider(&b, "deployment_local").cooldown.single_deployment);
@@ -973,7 +979,10 @@ fn the_provider_config() {
         [("x-team".to_string(), "search".to_string())],
         "os.environ/ header values resolve from environment_variables"
     );
-    assert_eq!(p.deployment.api_version.as_deref(), Some("2024-10-21"));
+    assert_eq!(
+        p.deployment.params.api_version.as_deref(),
+        Some("2024-10-21")
+    );
     // The cluster buffer holds at least a whole request (retries replay it).
     let b = bootstrap(&groups_config(
         &[("a", 1)],
@@ -1651,26 +1660,35 @@ fn bad_routing_settings_fail_the_render() {
 
 #[test]
 fn unresolvable_references_fail_the_render() {
-    for (field, params) in [
+    for (field, params, value) in [
         (
             "api_base",
-            "api_base: os.environ/SWITCHYARD_TEST_UNSET_BASE",
+            "model: openai/x, api_base: os.environ/SWITCHYARD_TEST_UNSET_BASE",
+            "http://from-env/v1",
         ),
         (
             "api_base",
-            "api_base: ['http://h/v1', os.environ/SWITCHYARD_TEST_UNSET_BASE]",
+            "model: openai/x, api_base: ['http://h/v1', os.environ/SWITCHYARD_TEST_UNSET_BASE]",
+            "http://from-env/v1",
         ),
         (
             "api_version",
-            "api_base: 'http://h/v1', api_version: os.environ/SWITCHYARD_TEST_UNSET_BASE",
+            "model: azure/x, api_base: 'http://h/v1', api_version: os.environ/SWITCHYARD_TEST_UNSET_BASE",
+            "http://from-env/v1",
+        ),
+        (
+            "aws_region_name",
+            "model: bedrock/x, aws_region_name: os.environ/SWITCHYARD_TEST_UNSET_BASE",
+            "eu-west-1",
         ),
         (
             "extra_headers.X-Team",
-            "extra_headers: {X-Team: os.environ/SWITCHYARD_TEST_UNSET_BASE}",
+            "model: openai/x, extra_headers: {X-Team: os.environ/SWITCHYARD_TEST_UNSET_BASE}",
+            "http://from-env/v1",
         ),
     ] {
         let config = load_str(
-            &format!("model_list:\n  - model_name: a\n    litellm_params: {{model: openai/x, {params}}}\n"),
+            &format!("model_list:\n  - model_name: a\n    litellm_params: {{{params}}}\n"),
             Some("my-config.yaml"),
         )
         .unwrap()
@@ -1682,7 +1700,7 @@ fn unresolvable_references_fail_the_render() {
         assert!(e.message.contains("SWITCHYARD_TEST_UNSET_BASE"), "{e}");
         // The process environment is asked when the config does not set the variable.
         let r = render_with_env(&config, &opts(), &|name| {
-            (name == "SWITCHYARD_TEST_UNSET_BASE").then(|| "http://from-env/v1".to_string())
+            (name == "SWITCHYARD_TEST_UNSET_BASE").then(|| value.to_string())
         });
         assert!(r.is_ok(), "{params}: {:?}", r.err());
     }

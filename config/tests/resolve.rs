@@ -5,11 +5,32 @@
 use std::collections::BTreeMap;
 
 use switchyard_config::load::{load_str, ConfigError};
+use switchyard_config::provider::AuthKind;
 use switchyard_config::provider::NOT_YET_SERVED;
-use switchyard_config::resolve::{
-    deployments, layered_env, split_url, KeySource, Resolved, DEFAULT_AZURE_API_VERSION,
-};
-use switchyard_config::{AuthStyle, Provider, ProxyConfig};
+use switchyard_config::resolve::{deployments, layered_env, split_url, Resolved, SecretVar};
+use switchyard_config::{Auth, Endpoint, Provider, ProxyConfig};
+
+/// What every provider needs besides a model: Vertex AI a project.
+const PROVIDER_ENV: &[(&str, &str)] = &[("VERTEXAI_PROJECT", "my-project")];
+
+/// The credentials a provider reads when the deployment names none.
+fn default_auth(p: Provider) -> Auth {
+    let info = p.info();
+    match info.auth {
+        _ if p == Provider::Demo => Auth::None,
+        AuthKind::Key => info
+            .api_key_env
+            .map_or(Auth::None, |env| Auth::Key { env: env.into() }),
+        AuthKind::Aws => Auth::Aws {
+            access_key_id_env: "AWS_ACCESS_KEY_ID".into(),
+            secret_access_key_env: "AWS_SECRET_ACCESS_KEY".into(),
+            session_token_env: None,
+        },
+        AuthKind::Google => Auth::GoogleToken {
+            env: "VERTEXAI_ACCESS_TOKEN".into(),
+        },
+    }
+}
 
 const SIDECAR: (&str, u16) = ("127.0.0.1", 4001);
 
@@ -44,13 +65,13 @@ fn every_provider_resolves_with_its_defaults() {
                 &format!(
                     "model_list:\n  - model_name: m\n    litellm_params:\n      model: {prefix}/org/some-model\n      api_base: http://h:1/v1/\n"
                 ),
-                &[],
+                PROVIDER_ENV,
             )
             .unwrap()[0];
             assert_eq!(d.config.provider, p, "{prefix}");
             assert_eq!(d.config.model, "org/some-model", "text after the first /");
             assert_eq!(d.config.group, "m");
-            assert_eq!(d.config.auth, info.auth);
+            assert_eq!(d.config.auth, default_auth(p), "{p:?}");
             if p == Provider::Demo {
                 continue;
             }
@@ -64,16 +85,16 @@ fn every_provider_resolves_with_its_defaults() {
                 "{p:?}"
             );
             assert_eq!((d.hosts[0].name.as_str(), d.hosts[0].port), ("h", 1));
-            assert_eq!(d.config.key_env.as_deref(), info.api_key_env, "{p:?}");
         }
 
         // No api_base: the provider's default, else its variable, else an error.
         let without = one(&format!("{}/x", p.name()));
-        match (info.default_api_base, p) {
+        match ((info.default_api_base)(&Default::default()), p) {
             (_, Provider::Demo) => {}
-            (Some(base), _) => {
-                let d = &resolve(&without)[0];
-                let (scheme, host, port, path) = split_url(base).unwrap();
+            (Some(_), _) => {
+                let d = &resolve_with(&without, PROVIDER_ENV).unwrap()[0];
+                let base = (info.default_api_base)(&d.config.params).unwrap();
+                let (scheme, host, port, path) = split_url(&base).unwrap();
                 assert_eq!(
                     (
                         &d.config.scheme,
@@ -100,7 +121,11 @@ fn every_provider_resolves_with_its_defaults() {
         }
         // The provider's api_base variable wins over its default.
         if let Some(var) = info.api_base_env {
-            let d = &resolve_with(&without, &[(var, "https://proxy.example/base")]).unwrap()[0];
+            let d = &resolve_with(
+                &without,
+                &[(var, "https://proxy.example/base"), PROVIDER_ENV[0]],
+            )
+            .unwrap()[0];
             assert_eq!(
                 (d.config.authority.as_str(), d.config.base_path.as_str()),
                 ("proxy.example", "/base"),
@@ -146,20 +171,27 @@ model_list:
     let a = &ds[0];
     assert_eq!(a.config.provider, Provider::Azure);
     assert_eq!(a.config.model, "my-deploy");
+    assert_eq!(a.config.params.api_version.as_deref(), Some("2024-10-21"));
     assert_eq!(
-        a.config.api_version.as_deref(),
-        Some(DEFAULT_AZURE_API_VERSION)
+        a.config.auth,
+        Auth::Key {
+            env: "SWITCHYARD_KEY_0".into()
+        }
     );
-    assert_eq!(a.config.auth, AuthStyle::ApiKeyHeader);
     assert_eq!(
         (a.config.authority.as_str(), a.config.base_path.as_str()),
         ("res.openai.azure.com", "")
     );
-    assert_eq!(a.key, KeySource::Literal("literal-secret".into()));
-    assert_eq!(a.config.key_env.as_deref(), Some("SWITCHYARD_KEY_0"));
+    assert_eq!(
+        a.secrets,
+        [SecretVar {
+            var: "SWITCHYARD_KEY_0".into(),
+            literal: Some("literal-secret".into())
+        }]
+    );
     assert!(!format!("{a:?}").contains("literal-secret"));
     assert_eq!(
-        ds[1].config.api_version.as_deref(),
+        ds[1].config.params.api_version.as_deref(),
         Some("2025-01-01-preview")
     );
 
@@ -172,7 +204,12 @@ model_list:
         ),
         ("vllm", 8000, "meta-llama/Llama-3.1-8B")
     );
-    assert_eq!(v.config.key_env.as_deref(), Some("HOSTED_VLLM_API_KEY"));
+    assert_eq!(
+        v.config.auth,
+        Auth::Key {
+            env: "HOSTED_VLLM_API_KEY".into()
+        }
+    );
 
     let d = &ds[3];
     assert_eq!(
@@ -183,8 +220,8 @@ model_list:
         ),
         ("http", "127.0.0.1:4001", "/demo/v1")
     );
-    assert_eq!(d.key, KeySource::None);
-    assert_eq!(d.config.key_env, None, "the demo needs no key");
+    assert!(d.secrets.is_empty());
+    assert_eq!(d.config.auth, Auth::None, "the demo needs no key");
 
     // AZURE_API_VERSION when the deployment sets none.
     let e = resolve_with(yaml, &[("AZURE_API_VERSION", "2024-06-01")]).unwrap_err();
@@ -194,9 +231,9 @@ model_list:
         &[("AZURE_API_VERSION", "2024-06-01")],
     )
     .unwrap()[0];
-    assert_eq!(d.config.api_version.as_deref(), Some("2024-06-01"));
+    assert_eq!(d.config.params.api_version.as_deref(), Some("2024-06-01"));
     assert_eq!(
-        resolve(&one("openai/x"))[0].config.api_version,
+        resolve(&one("openai/x"))[0].config.params.api_version,
         None,
         "only Azure gets a default"
     );
@@ -246,11 +283,19 @@ environment_variables:
         ]
     );
     assert_eq!(
-        d.key,
-        KeySource::Env("KEY_VAR".into()),
+        d.secrets,
+        [SecretVar {
+            var: "KEY_VAR".into(),
+            literal: None
+        }],
         "secrets are never resolved"
     );
-    assert_eq!(d.config.key_env.as_deref(), Some("KEY_VAR"));
+    assert_eq!(
+        d.config.auth,
+        Auth::Key {
+            env: "KEY_VAR".into()
+        }
+    );
 
     for (missing, path) in [
         ("BASE", "model_list[0].litellm_params.api_base"),
@@ -327,7 +372,12 @@ fn deployment_ids_are_stable_short_hashes_unless_given() {
 ",
     );
     assert_eq!(ds[1].config.id, format!("{}-1", ds[0].config.id));
-    assert_eq!(ds[1].config.key_env.as_deref(), Some("SWITCHYARD_KEY_1"));
+    assert_eq!(
+        ds[1].config.auth,
+        Auth::Key {
+            env: "SWITCHYARD_KEY_1".into()
+        }
+    );
 
     // A given id may not take a generated one.
     let e = resolve_with(
@@ -350,7 +400,8 @@ fn model_flag_resolves_its_key_from_the_provider_variable() {
         let env = |_: &str| None;
         let d = &deployments(&c, SIDECAR, &env).unwrap()[0];
         assert_eq!(d.config.group, flag);
-        assert_eq!(d.config.key_env.as_deref(), key_env, "{flag}");
+        let want = key_env.map_or(Auth::None, |env: &str| Auth::Key { env: env.into() });
+        assert_eq!(d.config.auth, want, "{flag}");
     }
     let c = ProxyConfig::from_model_flag("openai/gpt-4o-mini").unwrap();
     assert_eq!(
@@ -368,4 +419,152 @@ fn weights_and_own_timeouts() {
     assert_eq!((d.timeout_ms, d.stream_timeout_ms), (Some(2500), None));
     let d = &resolve(&one("openai/x"))[0];
     assert_eq!((d.weight, d.timeout_ms), (1, None));
+}
+
+#[test]
+fn credentials_of_every_kind() {
+    let yaml = "
+model_list:
+  - model_name: b
+    litellm_params: {model: bedrock/anthropic.claude-3-haiku, aws_access_key_id: AKIDLITERAL, aws_secret_access_key: os.environ/MY_SECRET, aws_session_token: tok, aws_region_name: eu-west-1}
+  - model_name: b2
+    litellm_params: {model: bedrock_converse/amazon.nova-lite, aws_bedrock_runtime_endpoint: 'http://127.0.0.1:9/'}
+  - model_name: v
+    litellm_params: {model: vertex_ai/gemini-2.0-flash, vertex_project: p1, vertex_location: europe-west4, vertex_credentials: /etc/sa.json}
+  - model_name: v2
+    litellm_params: {model: vertex_ai/gemini-2.0-flash, api_key: os.environ/GCP_TOKEN}
+  - model_name: a
+    litellm_params: {model: anthropic/claude-3-5-haiku-latest}
+";
+    let ds = resolve_with(
+        yaml,
+        &[("AWS_SESSION_TOKEN", "ignored"), ("VERTEXAI_PROJECT", "p0")],
+    )
+    .unwrap();
+    let b = &ds[0];
+    assert_eq!(
+        b.config.auth,
+        Auth::Aws {
+            access_key_id_env: "SWITCHYARD_KEY_0_AWS_ACCESS_KEY_ID".into(),
+            secret_access_key_env: "MY_SECRET".into(),
+            session_token_env: Some("SWITCHYARD_KEY_0_AWS_SESSION_TOKEN".into()),
+        }
+    );
+    assert_eq!(b.secrets.len(), 3);
+    assert!(!format!("{b:?}").contains("AKIDLITERAL"));
+    assert_eq!(b.config.params.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(
+        b.config.authority,
+        "bedrock-runtime.eu-west-1.amazonaws.com"
+    );
+    let b2 = &ds[1];
+    assert_eq!(
+        b2.config.auth,
+        Auth::Aws {
+            access_key_id_env: "AWS_ACCESS_KEY_ID".into(),
+            secret_access_key_env: "AWS_SECRET_ACCESS_KEY".into(),
+            session_token_env: Some("AWS_SESSION_TOKEN".into()),
+        },
+        "the environment's session token is used when it has one"
+    );
+    assert_eq!(
+        b2.config.authority, "127.0.0.1:9",
+        "aws_bedrock_runtime_endpoint"
+    );
+    assert_eq!(b2.config.params.region.as_deref(), Some("us-east-1"));
+    let v = &ds[2];
+    assert_eq!(v.config.auth, Auth::GoogleServiceAccount);
+    assert!(v.service_account.is_some() && v.secrets.is_empty());
+    assert_eq!(
+        (
+            v.config.params.project.as_deref(),
+            v.config.params.location.as_deref()
+        ),
+        (Some("p1"), Some("europe-west4"))
+    );
+    assert_eq!(v.config.authority, "europe-west4-aiplatform.googleapis.com");
+    let v2 = &ds[3];
+    assert_eq!(
+        v2.config.auth,
+        Auth::GoogleToken {
+            env: "GCP_TOKEN".into()
+        }
+    );
+    assert_eq!(
+        v2.config.params.project.as_deref(),
+        Some("p0"),
+        "VERTEXAI_PROJECT"
+    );
+    assert_eq!(v2.config.params.location.as_deref(), Some("us-central1"));
+    assert_eq!(
+        ds[4].config.auth,
+        Auth::Key {
+            env: "ANTHROPIC_API_KEY".into()
+        }
+    );
+    assert_eq!(ds[4].config.authority, "api.anthropic.com");
+
+    let e = resolve_with(
+        "model_list:\n  - model_name: v\n    litellm_params: {model: vertex_ai/gemini-pro}\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.path.as_deref(),
+        Some("model_list[0].litellm_params.vertex_project")
+    );
+    assert!(e.message.contains("VERTEXAI_PROJECT"), "{e}");
+}
+
+#[test]
+fn endpoints_from_the_provider_and_the_mode() {
+    use switchyard_config::resolve::endpoints;
+    let chat = [Endpoint::ChatCompletions];
+    assert_eq!(endpoints(Provider::Openai, "anything", None), Endpoint::ALL);
+    assert_eq!(endpoints(Provider::Anthropic, "claude", None), chat);
+    assert_eq!(
+        endpoints(Provider::Anthropic, "claude", Some("embedding")),
+        []
+    );
+    assert_eq!(
+        endpoints(Provider::Bedrock, "amazon.titan-embed-text-v2:0", None),
+        [Endpoint::Embeddings]
+    );
+    assert_eq!(
+        endpoints(Provider::Bedrock, "anthropic.claude-3-haiku", None),
+        chat
+    );
+    assert_eq!(
+        endpoints(
+            Provider::Openai,
+            "text-embedding-3-small",
+            Some("embedding")
+        ),
+        [Endpoint::Embeddings]
+    );
+    assert_eq!(
+        endpoints(Provider::Ollama, "llama3", None),
+        [Endpoint::ChatCompletions, Endpoint::Completions]
+    );
+}
+
+#[test]
+fn default_parameters_and_drop_params() {
+    let yaml = "
+model_list:
+  - model_name: a
+    litellm_params: {model: anthropic/claude, temperature: 0.3, max_tokens: 100, drop_params: false}
+  - model_name: b
+    litellm_params: {model: openai/x, stop: [END]}
+litellm_settings: {drop_params: true}
+";
+    let ds = resolve(yaml);
+    assert_eq!(ds[0].config.defaults["temperature"], 0.3);
+    assert_eq!(ds[0].config.defaults["max_tokens"], 100);
+    assert!(
+        !ds[0].config.drop_params,
+        "the deployment's own setting wins"
+    );
+    assert_eq!(ds[1].config.defaults["stop"], serde_json::json!(["END"]));
+    assert!(ds[1].config.drop_params, "litellm_settings.drop_params");
 }

@@ -6,7 +6,7 @@
 use std::rc::Rc;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use switchyard_config::{AuthStyle, DeploymentConfig, Provider};
+use switchyard_config::{Auth, DeploymentConfig, Provider};
 use switchyard_core::gateway::{Gateway, OnHeaders};
 use switchyard_core::host::MemoryHost;
 use switchyard_core::provider_role::ProviderRole;
@@ -28,11 +28,12 @@ fn deployment() -> DeploymentConfig {
         scheme: "https".into(),
         authority: "api.openai.com".into(),
         base_path: "/v1".into(),
-        api_version: None,
-        auth: AuthStyle::Bearer,
-        key_env: Some("K".into()),
+        auth: Auth::Key { env: "K".into() },
+        params: Default::default(),
         organization: None,
         headers: vec![],
+        defaults: Default::default(),
+        drop_params: false,
     }
 }
 
@@ -82,9 +83,8 @@ fn hot_path(c: &mut Criterion) {
     });
     c.bench_function("attempt_request", |b| {
         b.iter(|| {
-            let a = role.attempt(routed.info.clone(), 1, &host).unwrap();
-            let h = a.request_headers(&headers, None);
-            (h, a.request_body(black_box(CHAT)).unwrap())
+            let mut a = role.attempt(routed.info.clone(), 1, &host).unwrap();
+            a.request(&headers, black_box(CHAT), None).unwrap()
         })
     });
     c.bench_function("attempt_response_json", |b| {

@@ -387,6 +387,7 @@ impl Gateway {
         };
         let ask = Ask {
             now_ms: host.now_ms(),
+            endpoint,
             stream,
             // About four bytes a token: enough to tell a prompt from a context window.
             prompt_tokens: body.len() as u64 / 4,
@@ -661,6 +662,11 @@ fn no_plan_error(group: &str, no: &NoPlan) -> ApiError {
             "litellm.ContextWindowExceededError: the prompt (about {tokens} tokens) is larger than the context window of every deployment of model={group} (at most {largest}). Shorten it, or configure context_window_fallbacks."
         )),
         NoPlan::Empty => ApiError::internal(format!("Model group {group} has no deployments.")),
+        NoPlan::Unsupported(endpoint) => ApiError::bad_request(format!(
+            "model={group} does not serve {}: none of its deployments' providers does. Call `/v1/models` to see the models, or add a deployment that serves it.",
+            endpoint.name()
+        ))
+        .with_param("model"),
     }
 }
 

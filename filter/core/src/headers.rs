@@ -2,6 +2,9 @@
 //! written whole, read and set with one host call each; a map that gets a few headers (the
 //! gateway's routing headers) is edited header by header, which is cheaper than both.
 
+/// A header map as proxy-wasm reads and writes it: (name, value) pairs, names lower case.
+pub type HeaderMap = Vec<(String, String)>;
+
 /// Edits applied to a whole header map: removals first, then the values set.
 #[derive(Debug, Default, PartialEq)]
 pub struct HeaderEdits {

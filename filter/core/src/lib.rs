@@ -5,14 +5,15 @@
 //! (upstream, once per attempt).
 
 pub mod error;
+pub mod framing;
 pub mod gateway;
 pub mod headers;
 pub mod host;
 pub mod json;
+pub mod openai;
 pub mod provider_role;
 pub mod providers;
 pub mod router;
-pub mod sse;
 #[doc(hidden)]
 pub mod testing;
 

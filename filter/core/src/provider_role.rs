@@ -11,41 +11,46 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use switchyard_config::{
-    AuthStyle, DeploymentConfig, ErrorClass, ProviderConfig, RequestInfo, Strategy,
-    DEPLOYMENT_HEADER, REPLAN_HEADER, RETRY_HEADER,
+    Auth, DeploymentConfig, ErrorClass, ProviderConfig, RequestInfo, Strategy, DEPLOYMENT_HEADER,
+    REPLAN_HEADER, RETRY_HEADER, TOKEN_KEY,
 };
 
 use crate::error::{classify, scrub, ApiError};
-use crate::headers::HeaderEdits;
+use crate::framing::Decoder;
+use crate::headers::{HeaderEdits, HeaderMap};
 use crate::host::Host;
 use crate::json::RawObject;
-use crate::providers::{translator, Ctx, Translator};
+use crate::providers::{translator, Credentials, Ctx, Translator};
 use crate::router::decide::{self, FallbackKind, Next};
 use crate::router::replan::{self, Replan};
 use crate::router::state::{self, Outcome};
-use crate::sse;
 
-/// Headers an attempt sets or removes besides the deployment's extra headers: every auth
-/// style, the organization, and the framing the provider role owns.
+/// Headers the provider role sets itself, whatever the provider: a client never sets them.
 const OWNED: &[&str] = &[
     "authorization",
-    "api-key",
-    "openai-organization",
     "content-length",
     "content-type",
     "accept-encoding",
     "user-agent",
+    "host",
 ];
 
 /// LiteLLM's router parameters in a request body, which providers must not see.
-const ROUTER_PARAMS: &[&str] = &["fallbacks", "num_retries", "timeout", "stream_timeout"];
+const ROUTER_PARAMS: &[&str] = &[
+    "fallbacks",
+    "num_retries",
+    "timeout",
+    "stream_timeout",
+    "drop_params",
+];
 
 /// One deployment's provider role, made once from its plugin configuration.
 pub struct ProviderRole {
     cfg: ProviderConfig,
-    /// The auth header (name, value), when a key is configured and present.
-    auth: Option<(&'static str, String)>,
-    /// A key the provider requires is missing from Envoy's environment: which variable.
+    /// The credentials read from the VM's environment (a minted token is read per attempt).
+    credentials: Credentials,
+    /// Credentials the provider requires are missing from Envoy's environment: which
+    /// variables.
     missing_key: Option<String>,
     api_base: String,
     /// Every secret's value, scrubbed from error bodies.
@@ -56,19 +61,42 @@ impl ProviderRole {
     /// `env` reads the wasm VM's environment (where provider keys live).
     pub fn new(cfg: ProviderConfig, env: impl Fn(&str) -> Option<String>) -> Self {
         let d = &cfg.deployment;
-        let key = d
-            .key_env
-            .as_deref()
-            .and_then(&env)
-            .filter(|k| !k.is_empty());
-        let missing_key = match (&key, &d.key_env) {
-            (None, Some(var)) if d.provider.info().key_required => Some(var.clone()),
-            _ => None,
+        let read = |var: &str| env(var).filter(|v| !v.is_empty());
+        let (credentials, missing) = match &d.auth {
+            Auth::None | Auth::GoogleServiceAccount => (Credentials::None, vec![]),
+            Auth::Key { env } => match read(env) {
+                Some(k) => (Credentials::Key(k), vec![]),
+                None => (Credentials::None, vec![env.as_str()]),
+            },
+            Auth::GoogleToken { env } => match read(env) {
+                Some(t) => (Credentials::Token(t), vec![]),
+                None => (Credentials::None, vec![env.as_str()]),
+            },
+            Auth::Aws {
+                access_key_id_env,
+                secret_access_key_env,
+                session_token_env,
+            } => match (read(access_key_id_env), read(secret_access_key_env)) {
+                (Some(access_key_id), Some(secret_access_key)) => (
+                    Credentials::Aws {
+                        access_key_id,
+                        secret_access_key,
+                        session_token: session_token_env.as_deref().and_then(read),
+                    },
+                    vec![],
+                ),
+                (id, _) => (
+                    Credentials::None,
+                    if id.is_none() {
+                        vec![access_key_id_env.as_str()]
+                    } else {
+                        vec![secret_access_key_env.as_str()]
+                    },
+                ),
+            },
         };
-        let auth = key.map(|k| match d.auth {
-            AuthStyle::Bearer => ("authorization", format!("Bearer {k}")),
-            AuthStyle::ApiKeyHeader => ("api-key", k),
-        });
+        let missing_key =
+            (!missing.is_empty() && d.provider.info().key_required).then(|| missing.join(", "));
         let api_base = format!("{}://{}{}", d.scheme, d.authority, d.base_path);
         let secrets = cfg
             .secret_envs
@@ -78,7 +106,7 @@ impl ProviderRole {
             .collect();
         ProviderRole {
             cfg,
-            auth,
+            credentials,
             missing_key,
             api_base,
             secrets,
@@ -110,18 +138,47 @@ impl ProviderRole {
         let d = &self.cfg.deployment;
         if let Some(var) = &self.missing_key {
             return Err(ApiError::unauthorized(format!(
-                "No API key for deployment {} ({}/{}): set {var} in Envoy's environment, or api_key in its litellm_params.",
+                "No credentials for deployment {} ({}/{}): set {var} in Envoy's environment, or the key in its litellm_params.",
                 d.id,
                 d.provider.name(),
                 d.model
             )));
         }
+        let credentials = match d.auth {
+            Auth::GoogleServiceAccount => {
+                let token = host
+                    .shared_get(&format!("{TOKEN_KEY}{}", d.id))
+                    .and_then(|(b, _)| String::from_utf8(b).ok())
+                    .filter(|t| !t.is_empty());
+                match token {
+                    Some(t) => Credentials::Token(t),
+                    None => {
+                        return Err(ApiError::new(
+                            503,
+                            "service_unavailable",
+                            format!(
+                                "No access token yet for deployment {} ({}/{}): the sidecar mints it from the service account; check the sidecar's log, and retry shortly.",
+                                d.id,
+                                d.provider.name(),
+                                d.model
+                            ),
+                        ))
+                    }
+                }
+            }
+            _ => self.credentials.clone(),
+        };
         Ok(Attempt {
             translator: translator(d.provider.wire()),
-            role: Rc::clone(self),
-            info,
+            cx: AttemptCx {
+                role: Rc::clone(self),
+                info,
+                credentials,
+                authority: d.authority.clone(),
+                drop_params: d.drop_params,
+                started_ms: host.now_ms(),
+            },
             attempt,
-            started_ms: host.now_ms(),
             status: 0,
             stream: None,
             outcome: None,
@@ -166,24 +223,48 @@ pub struct StreamPiece {
 }
 
 struct StreamState {
-    parser: sse::Parser,
-    /// Headers are still held: no event has arrived yet.
+    decoder: Decoder,
+    /// Headers are still held: nothing for the client yet.
     holding: bool,
-    /// The provider ended its stream properly (`[DONE]`, or an error event).
-    finished: bool,
-    /// usage.total_tokens of the stream's usage chunk.
-    tokens: Option<u64>,
+    /// The stream ended in an error event (the provider's, or one for a cut or unreadable
+    /// stream): what follows is dropped.
+    failed: bool,
     /// Bytes of the stream, to estimate its tokens when it reports no usage.
     bytes: u64,
     first_event_ms: Option<u64>,
 }
 
-pub struct Attempt {
+/// What a translator sees of an attempt, apart from the translator (so both can be
+/// borrowed at once).
+struct AttemptCx {
     role: Rc<ProviderRole>,
     info: RequestInfo,
+    credentials: Credentials,
+    /// This attempt's `:authority` (a replica's own, or the deployment's).
+    authority: String,
+    /// Parameters the provider cannot take are dropped (the deployment's setting, or the
+    /// request's `drop_params`).
+    drop_params: bool,
+    started_ms: u64,
+}
+
+impl AttemptCx {
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            deployment: &self.role.cfg.deployment,
+            info: &self.info,
+            credentials: &self.credentials,
+            now_ms: self.started_ms,
+            drop_params: self.drop_params,
+            authority: &self.authority,
+        }
+    }
+}
+
+pub struct Attempt {
+    cx: AttemptCx,
     attempt: u32,
     translator: Box<dyn Translator>,
-    started_ms: u64,
     status: u16,
     stream: Option<StreamState>,
     /// How the attempt ended, for the routing state.
@@ -193,21 +274,14 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    fn ctx(&self) -> Ctx<'_> {
-        Ctx {
-            deployment: &self.role.cfg.deployment,
-            info: &self.info,
-        }
-    }
-
     pub fn deployment(&self) -> &DeploymentConfig {
-        &self.role.cfg.deployment
+        &self.cx.role.cfg.deployment
     }
 
     /// Counts this attempt in flight, when the group's strategy needs it.
     pub fn start(&mut self, host: &dyn Host) {
-        if self.role.counts_in_flight() {
-            state::record_start(host, &self.info.group, &self.role.cfg.deployment.id);
+        if self.cx.role.counts_in_flight() {
+            state::record_start(host, &self.cx.info.group, &self.cx.role.cfg.deployment.id);
             self.counted = true;
         }
     }
@@ -223,36 +297,45 @@ impl Attempt {
         };
         let needs_write = match outcome {
             Outcome::Abandoned => false,
-            Outcome::Success { .. } => self.role.cfg.strategy.needs_stats(),
+            Outcome::Success { .. } => self.cx.role.cfg.strategy.needs_stats(),
             Outcome::Failure(class) => {
-                self.role.cfg.strategy.needs_stats()
-                    || (!self.role.cfg.cooldown.disabled
-                        && !self.role.cfg.cooldown.single_deployment
+                self.cx.role.cfg.strategy.needs_stats()
+                    || (!self.cx.role.cfg.cooldown.disabled
+                        && !self.cx.role.cfg.cooldown.single_deployment
                         && state::counts_for_cooldown(class))
             }
         };
         if needs_write || self.counted {
             state::record_end(
                 host,
-                &self.info.group,
-                &self.role.cfg.deployment.id,
-                &self.role.cfg.cooldown,
+                &self.cx.info.group,
+                &self.cx.role.cfg.deployment.id,
+                &self.cx.role.cfg.cooldown,
                 outcome,
                 self.counted,
             );
         }
     }
 
-    /// The request header map for this attempt, from the current one (which may carry an
-    /// earlier attempt's edits): pseudo-headers, the deployment's headers, the client
-    /// headers the gateway allowed; nothing else. `authority` overrides the deployment's
-    /// (a replica's own host).
-    pub fn request_headers(
-        &self,
+    /// The provider request for this attempt: the whole header map, built from the current
+    /// one (which may carry an earlier attempt's edits, maybe for another provider) and
+    /// the body. The map holds the pseudo-headers, the translator's headers (credentials,
+    /// signature), the deployment's extra headers, and the client headers the gateway
+    /// allowed unless the provider role or the translator owns them; nothing else.
+    /// `authority` overrides the deployment's (a replica's own host).
+    pub fn request(
+        &mut self,
         current: &[(String, String)],
+        body: &[u8],
         authority: Option<&str>,
-    ) -> Vec<(String, String)> {
-        let d = &self.role.cfg.deployment;
+    ) -> Result<(HeaderMap, Vec<u8>), ApiError> {
+        if let Some(a) = authority {
+            self.cx.authority = a.to_string();
+        }
+        let body = self.prepare_body(body)?;
+        let ctx = self.cx.ctx();
+        let req = self.translator.request(&ctx, &body)?;
+        let d = &self.cx.role.cfg.deployment;
         // Envoy's own x-forwarded-proto stays: without it the route lookup of a fallback's
         // internal redirect finds no route (Envoy 1.40, docs/envoy-facts.md).
         let mut out: Vec<(String, String)> = current
@@ -260,16 +343,16 @@ impl Attempt {
             .filter(|(n, _)| matches!(n.as_str(), ":method" | ":scheme" | "x-forwarded-proto"))
             .cloned()
             .collect();
-        out.push((":path".into(), self.translator.path(&self.ctx())));
-        out.push((
-            ":authority".into(),
-            authority.unwrap_or(&d.authority).to_string(),
-        ));
+        out.push((":path".into(), req.path));
+        out.push((":authority".into(), self.cx.authority.clone()));
+        let translator_owned = self.translator.owned_headers();
         let owned = |name: &str| {
-            OWNED.contains(&name) || self.role.cfg.owned_headers.iter().any(|h| h == name)
+            OWNED.contains(&name)
+                || translator_owned.contains(&name)
+                || self.cx.role.cfg.owned_headers.iter().any(|h| h == name)
         };
-        let client = &self.info.client;
-        let x = if self.info.forward_x_headers {
+        let client = &self.cx.info.client;
+        let x = if self.cx.info.forward_x_headers {
             client.x.as_slice()
         } else {
             &[]
@@ -279,51 +362,61 @@ impl Attempt {
                 out.push((name.clone(), value.clone()));
             }
         }
-        out.push(("content-type".into(), "application/json".into()));
+        if !req.headers.iter().any(|(n, _)| n == "content-type") {
+            out.push(("content-type".into(), "application/json".into()));
+        }
         // The filter must read the answer: no compression.
         out.push(("accept-encoding".into(), "identity".into()));
-        if let Some((name, value)) = &self.role.auth {
-            out.push((name.to_string(), value.clone()));
-        }
-        if let Some(org) = d
-            .organization
-            .as_ref()
-            .or(self.info.client.openai_org.as_ref())
-        {
-            out.push(("openai-organization".into(), org.clone()));
-        }
+        out.extend(req.headers);
         for (name, value) in &d.headers {
-            out.push((name.to_ascii_lowercase(), value.clone()));
+            let name = name.to_ascii_lowercase();
+            out.retain(|(n, _)| *n != name);
+            out.push((name, value.clone()));
         }
-        out
+        out.push(("content-length".into(), req.body.len().to_string()));
+        Ok((out, req.body))
     }
 
-    /// The provider request body.
-    pub fn request_body(&self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        let body: Cow<[u8]> = if self.info.strip_params {
-            let mut obj = RawObject::parse(body).map_err(|e| {
-                ApiError::bad_request(format!("Request body is not a JSON object: {e}"))
-            })?;
+    /// The OpenAI body as the translator gets it: the deployment's default parameters
+    /// filled in, LiteLLM's router parameters taken out (and `drop_params` noted).
+    fn prepare_body<'b>(&mut self, body: &'b [u8]) -> Result<Cow<'b, [u8]>, ApiError> {
+        let defaults = &self.cx.role.cfg.deployment.defaults;
+        if !self.cx.info.strip_params && defaults.is_empty() {
+            return Ok(Cow::Borrowed(body));
+        }
+        let mut obj = RawObject::parse(body).map_err(|e| {
+            ApiError::bad_request(format!("Request body is not a JSON object: {e}"))
+        })?;
+        if self.cx.info.strip_params {
+            if obj
+                .get("drop_params")
+                .is_some_and(|v| v.get().trim() == "true")
+            {
+                self.cx.drop_params = true;
+            }
             for p in ROUTER_PARAMS {
                 obj.remove(p);
             }
-            Cow::Owned(obj.to_vec())
-        } else {
-            Cow::Borrowed(body)
-        };
-        self.translator.request(&self.ctx(), &body)
+        }
+        for (name, value) in defaults {
+            if obj.get(name).is_none() {
+                if let Ok(raw) = serde_json::value::to_raw_value(value) {
+                    obj.set_raw(name, raw);
+                }
+            }
+        }
+        Ok(Cow::Owned(obj.to_vec()))
     }
 
     /// Decides, from the provider's status and content type, how to handle its answer.
     pub fn on_response_headers(&mut self, status: u16, content_type: Option<&str>) -> ResponsePlan {
         self.status = status;
-        let is_sse = content_type.is_some_and(|c| c.contains("text/event-stream"));
-        if (200..300).contains(&status) && self.info.stream && is_sse {
+        let framing = self.translator.framing();
+        if (200..300).contains(&status) && self.cx.info.stream && framing.accepts(content_type) {
             self.stream = Some(StreamState {
-                parser: sse::Parser::new(),
+                decoder: Decoder::new(framing),
                 holding: true,
-                finished: false,
-                tokens: None,
+                failed: false,
                 bytes: 0,
                 first_event_ms: None,
             });
@@ -335,18 +428,18 @@ impl Attempt {
 
     /// Whether a buffered body has grown beyond general_settings.max_response_size_mb.
     pub fn too_large(&self, size: usize) -> bool {
-        size as u64 > self.role.cfg.max_response_bytes
+        size as u64 > self.cx.role.cfg.max_response_bytes
     }
 
     /// The answer when a buffered body grew too large: a 502 the client can act on.
     pub fn finish_too_large(&mut self, current: &[(String, String)], host: &dyn Host) -> Finished {
-        let mb = self.role.cfg.max_response_bytes / (1024 * 1024);
+        let mb = self.cx.role.cfg.max_response_bytes / (1024 * 1024);
         let err = ApiError::new(
             502,
             "api_error",
             format!(
                 "{} answered more than general_settings.max_response_size_mb ({mb} MB). Ask for less (max_tokens, fewer inputs), or raise the limit.",
-                self.role.cfg.deployment.provider.name()
+                self.cx.role.cfg.deployment.provider.name()
             ),
         );
         self.outcome = Some(Outcome::Failure(ErrorClass::InternalServer));
@@ -368,29 +461,31 @@ impl Attempt {
         host: &dyn Host,
     ) -> Finished {
         let now_ms = host.now_ms();
+        let ctx = self.cx.ctx();
         let result = if (200..300).contains(&self.status) {
-            self.translator.response(&self.ctx(), body)
+            self.translator.response(&ctx, body)
         } else {
-            Err(self.translator.error(&self.ctx(), self.status, body))
+            Err(self.translator.error(&ctx, self.status, current, body))
         };
         match result {
             Ok(out) => {
                 self.outcome = Some(Outcome::Success {
-                    latency_ms: now_ms.saturating_sub(self.started_ms),
+                    latency_ms: now_ms.saturating_sub(self.cx.started_ms),
                     ttft_ms: None,
-                    tokens: (self.role.cfg.strategy == Strategy::UsageBasedRouting)
-                        .then(|| total_tokens(&out).unwrap_or(out.len() as u64 / 4)),
+                    tokens: (self.cx.role.cfg.strategy == Strategy::UsageBasedRouting).then(|| {
+                        crate::providers::openai::total_tokens(&out).unwrap_or(out.len() as u64 / 4)
+                    }),
                 });
                 self.finished(self.status, out, current, Next::Deliver, now_ms)
             }
             Err(mut err) => {
-                err.message = scrub(&err.message, &self.role.secrets);
+                err.message = scrub(&err.message, &self.cx.role.secrets);
                 let class = classify(self.status, &err.message);
                 self.outcome = Some(Outcome::Failure(class));
                 let next = decide::after_error(
-                    &self.info,
+                    &self.cx.info,
                     self.attempt,
-                    &self.role.cfg.deployment.id,
+                    &self.cx.role.cfg.deployment.id,
                     class,
                 );
                 match next {
@@ -412,7 +507,7 @@ impl Attempt {
     ) -> Finished {
         let nonce = replan::put(
             Replan {
-                info: self.info.clone(),
+                info: self.cx.info.clone(),
                 kind,
                 attempts: self.attempt,
                 status: err.status,
@@ -426,7 +521,7 @@ impl Attempt {
         let mut f = self.finished(307, body, current, Next::Deliver, now_ms);
         f.headers
             .set
-            .push(("location".into(), self.info.origin.clone()));
+            .push(("location".into(), self.cx.info.origin.clone()));
         f.headers.set.push((REPLAN_HEADER.into(), nonce));
         f
     }
@@ -463,8 +558,8 @@ impl Attempt {
     /// set a header Switchyard or Envoy acts on. LiteLLM's own headers are set here rather
     /// than in the gateway role, so that a successful answer's headers are rewritten once.
     fn answer_headers(&self, current: &[(String, String)], now_ms: u64) -> HeaderEdits {
-        let d = &self.role.cfg.deployment;
-        let info = &self.info;
+        let d = &self.cx.role.cfg.deployment;
+        let info = &self.cx.info;
         let mut set: Vec<(String, String)> = Vec::with_capacity(16);
         for (name, value) in current {
             if name.starts_with("x-ratelimit-") || name == "retry-after" {
@@ -489,15 +584,15 @@ impl Attempt {
             total_ms.to_string(),
         ));
         // Time not spent waiting for this attempt's provider.
-        let provider_ms = now_ms.saturating_sub(self.started_ms);
+        let provider_ms = now_ms.saturating_sub(self.cx.started_ms);
         set.push((
             "x-litellm-overhead-duration-ms".into(),
             total_ms.saturating_sub(provider_ms).to_string(),
         ));
-        if self.role.cfg.expose_api_base {
+        if self.cx.role.cfg.expose_api_base {
             set.push((
                 "x-litellm-model-api-base".into(),
-                self.role.api_base.clone(),
+                self.cx.role.api_base.clone(),
             ));
         }
         // Every header is replaced: remove them all, keep the pseudo ones we do not set.
@@ -518,7 +613,7 @@ impl Attempt {
         current: &[(String, String)],
         host: &dyn Host,
     ) -> StreamPiece {
-        let needs_stats = self.role.cfg.strategy.needs_stats();
+        let needs_stats = self.cx.role.cfg.strategy.needs_stats();
         let Some(st) = self.stream.as_mut() else {
             return StreamPiece {
                 bytes: chunk.to_vec(),
@@ -526,57 +621,52 @@ impl Attempt {
             };
         };
         st.bytes += chunk.len() as u64;
-        let mut events = st.parser.push(chunk);
-        if end {
-            events.extend(st.parser.finish());
-        }
         let mut out = Vec::with_capacity(chunk.len() + 64);
-        let ctx = Ctx {
-            deployment: &self.role.cfg.deployment,
-            info: &self.info,
-        };
-        for ev in &events {
-            if ev.data == "[DONE]" || ev.data.starts_with("{\"error\"") {
-                st.finished = true;
+        let ctx = self.cx.ctx();
+        if !st.failed {
+            let mut frames = st.decoder.push(chunk);
+            if end {
+                frames = frames.and_then(|mut f| {
+                    f.extend(st.decoder.finish()?);
+                    Ok(f)
+                });
             }
-            if ev.data.starts_with("{\"error\"") {
+            let result = frames
+                .map_err(|why| crate::providers::bad_answer(&ctx, why))
+                .and_then(|frames| {
+                    frames
+                        .iter()
+                        .try_for_each(|f| self.translator.stream_frame(&ctx, f, &mut out))
+                })
+                .and_then(|()| {
+                    if end {
+                        self.translator.stream_end(&ctx, &mut out)
+                    } else {
+                        Ok(())
+                    }
+                });
+            if let Err(err) = result {
+                // The last event: what the client reads instead of a silent truncation.
+                out.extend_from_slice(b"data: ");
+                out.extend_from_slice(&err.body());
+                out.extend_from_slice(b"\n\n");
+                st.failed = true;
+            }
+            if contains(&out, b"\"error\"") {
                 // A provider's error event may echo a key.
-                let scrubbed = sse::Event {
-                    event: ev.event.clone(),
-                    data: scrub(&ev.data, &self.role.secrets),
-                };
-                self.translator.stream_event(&ctx, &scrubbed, &mut out);
-                continue;
+                out = scrub(&String::from_utf8_lossy(&out), &self.cx.role.secrets).into_bytes();
             }
-            if st.tokens.is_none() && ev.data.contains("\"usage\"") {
-                st.tokens = total_tokens(ev.data.as_bytes());
-            }
-            self.translator.stream_event(&ctx, ev, &mut out);
         }
-        if end && !st.finished {
-            // Cut off: say so, rather than end the stream as if the answer were complete.
-            let err = ApiError::new(
-                502,
-                "api_error",
-                format!(
-                    "{} ended the stream before it was complete. Retry the request.",
-                    self.role.cfg.deployment.provider.name()
-                ),
-            );
-            out.extend_from_slice(b"data: ");
-            out.extend_from_slice(&err.body());
-            out.extend_from_slice(b"\n\n");
-        }
-        let releasing = st.holding && (!events.is_empty() || end);
+        let releasing = st.holding && (!out.is_empty() || end || st.failed);
         if releasing {
             st.holding = false;
             st.first_event_ms = Some(host.now_ms());
         }
         // Tokens the stream reported, else about a quarter of its bytes.
         let (ok, first, tokens) = (
-            st.finished,
+            !st.failed,
             st.first_event_ms,
-            Some(st.tokens.unwrap_or(st.bytes / 4)),
+            Some(self.translator.stream_tokens().unwrap_or(st.bytes / 4)),
         );
         let release = first.filter(|_| releasing).map(|now_ms| {
             let mut edits = self.answer_headers(current, now_ms);
@@ -590,11 +680,11 @@ impl Attempt {
                 Outcome::Success {
                     // The clock is read once more only for the strategies that use it.
                     latency_ms: if needs_stats {
-                        host.now_ms().saturating_sub(self.started_ms)
+                        host.now_ms().saturating_sub(self.cx.started_ms)
                     } else {
                         0
                     },
-                    ttft_ms: first.map(|t| t.saturating_sub(self.started_ms)),
+                    ttft_ms: first.map(|t| t.saturating_sub(self.cx.started_ms)),
                     tokens,
                 }
             } else {
@@ -613,20 +703,8 @@ impl Attempt {
     }
 }
 
-/// usage.total_tokens of an OpenAI answer or chunk.
-fn total_tokens(body: &[u8]) -> Option<u64> {
-    #[derive(serde::Deserialize)]
-    struct Usage {
-        total_tokens: Option<u64>,
-    }
-    #[derive(serde::Deserialize)]
-    struct WithUsage {
-        usage: Option<Usage>,
-    }
-    serde_json::from_slice::<WithUsage>(body)
-        .ok()?
-        .usage?
-        .total_tokens
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -646,11 +724,17 @@ mod tests {
                 scheme: "http".into(),
                 authority: "127.0.0.1:9".into(),
                 base_path: base.into(),
-                api_version: Some("2024-10-21".into()),
-                auth: provider.info().auth,
-                key_env: Some(key_env.into()),
+                auth: Auth::Key {
+                    env: key_env.into(),
+                },
+                params: switchyard_config::ProviderParams {
+                    api_version: Some("2024-10-21".into()),
+                    ..Default::default()
+                },
                 organization: None,
                 headers: vec![],
+                defaults: Default::default(),
+                drop_params: false,
             },
             owned_headers: vec!["x-custom".into()],
             secret_envs: vec!["AZ_KEY".into(), "OA_KEY".into()],
@@ -724,10 +808,11 @@ mod tests {
             ("content-length", "10"),
         ]);
         let role = azure();
-        let a = role
+        let mut a = role
             .attempt(info(false, &["azure-dep"]), 1, &MemoryHost::at(0))
             .unwrap();
-        let out = a.request_headers(&client, None);
+        let body = br#"{"model":"g","messages":[]}"#;
+        let (out, _) = a.request(&client, body, None).unwrap();
         assert_eq!(
             get(&out, ":path"),
             Some("/openai/deployments/dep/chat/completions?api-version=2024-10-21")
@@ -750,16 +835,17 @@ mod tests {
             "openai-project",
             "proxy-authorization",
             "cookie",
-            "content-length",
         ] {
             assert_eq!(get(&out, gone), None, "{gone} must not reach the provider");
         }
+        assert_eq!(get(&out, "content-length"), Some("29"), "the new body's");
         // The next attempt goes to OpenAI, on the map Azure's attempt left.
         let role = openai();
-        let b = role
+        let mut b = role
             .attempt(info(false, &["openai-dep"]), 2, &MemoryHost::at(0))
             .unwrap();
-        let out = b.request_headers(&out, None);
+        let (out, _) = b.request(&out, body, Some("replica:8443")).unwrap();
+        assert_eq!(get(&out, ":authority"), Some("replica:8443"));
         assert_eq!(get(&out, "authorization"), Some("Bearer sk-oa-0123456789"));
         assert_eq!(get(&out, "api-key"), None);
         assert_eq!(get(&out, "x-custom"), None, "Azure's extra header is gone");
@@ -771,13 +857,38 @@ mod tests {
         let role = openai();
         let mut i = info(false, &["openai-dep"]);
         i.strip_params = true;
-        let a = role.attempt(i, 1, &MemoryHost::at(0)).unwrap();
-        let out = a
-            .request_body(
-                br#"{"model":"g","messages":[],"fallbacks":["x"],"num_retries":1,"timeout":3}"#,
+        let mut a = role.attempt(i, 1, &MemoryHost::at(0)).unwrap();
+        let (_, out) = a
+            .request(
+                &[],
+                br#"{"model":"g","messages":[],"fallbacks":["x"],"num_retries":1,"timeout":3,"drop_params":true}"#,
+                None,
             )
             .unwrap();
         assert_eq!(out, br#"{"model":"gpt-4o-mini","messages":[]}"#);
+        assert!(
+            a.cx.drop_params,
+            "the request's drop_params is kept for the translator"
+        );
+    }
+
+    #[test]
+    fn the_deployments_parameters_fill_in_what_the_request_left_out() {
+        let mut c = config(Provider::Openai, "gpt-4o-mini", "/v1", "OA_KEY");
+        c.deployment.defaults = serde_json::json!({"temperature": 0.2, "max_tokens": 50})
+            .as_object()
+            .unwrap()
+            .clone();
+        let role = Rc::new(ProviderRole::new(c, env));
+        let mut a = role
+            .attempt(info(false, &["openai-dep"]), 1, &MemoryHost::at(0))
+            .unwrap();
+        let (_, out) = a
+            .request(&[], br#"{"model":"g","messages":[],"temperature":1}"#, None)
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["temperature"], 1, "the request's own value wins");
+        assert_eq!(v["max_tokens"], 50);
     }
 
     #[test]

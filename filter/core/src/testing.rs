@@ -56,6 +56,7 @@ pub fn route(id: &str) -> DeploymentRoute {
         timeout_ms: 600_000,
         stream_timeout_ms: 600_000,
         max_retries: None,
+        endpoints: Endpoint::ALL.to_vec(),
     }
 }
 
@@ -78,11 +79,15 @@ pub fn deployment(provider: Provider, id: &str, group: &str) -> DeploymentConfig
         scheme: "https".into(),
         authority: "api.example.com".into(),
         base_path: "/v1".into(),
-        api_version: Some("2024-10-21".into()),
-        auth: provider.info().auth,
-        key_env: Some("K".into()),
+        auth: switchyard_config::Auth::Key { env: "K".into() },
+        params: switchyard_config::ProviderParams {
+            api_version: Some("2024-10-21".into()),
+            ..Default::default()
+        },
         organization: Some("org".into()),
         headers: vec![("X-A".into(), "b".into())],
+        defaults: Default::default(),
+        drop_params: false,
     }
 }
 

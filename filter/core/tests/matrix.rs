@@ -1,13 +1,16 @@
-//! Every provider through the same case matrix, on the golden fixtures the fake providers of
-//! the end-to-end tests replay (tests/fixtures/<wire>/). A provider that cannot support a case
-//! opts out in `opts_out`, explicitly.
+//! Every OpenAI-compatible provider through the same case matrix, on the OpenAI fixtures the
+//! fake providers of the end-to-end tests replay (tests/fixtures/openai/). Providers with
+//! their own API opt out here, explicitly: their golden cases (tests/fixtures/<provider>/)
+//! run in golden.rs.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::rc::Rc;
 
 use serde_json::Value;
-use switchyard_config::{DeploymentConfig, Endpoint, Provider, ProviderConfig, RequestInfo, Wire};
+use switchyard_config::{
+    Auth, DeploymentConfig, Endpoint, Provider, ProviderConfig, ProviderParams, RequestInfo, Wire,
+};
 use switchyard_core::headers::HeaderEdits;
 use switchyard_core::host::MemoryHost;
 use switchyard_core::provider_role::{ProviderRole, ResponsePlan};
@@ -35,17 +38,18 @@ enum Case {
     Errors,
 }
 
-/// Cases a provider does not support. None yet: every provider served today speaks the
-/// OpenAI schema.
-fn opts_out(_provider: Provider, _case: Case) -> bool {
-    false
+/// Cases a provider does not support: the OpenAI fixtures are for the OpenAI wire (and
+/// Azure's, which is the same schema).
+fn opts_out(provider: Provider, _case: Case) -> bool {
+    !matches!(provider.wire(), Wire::OpenAi | Wire::Azure)
 }
 
 fn deployment(provider: Provider) -> DeploymentConfig {
     let info = provider.info();
     let base = match provider {
         Provider::Azure => "https://my-resource.openai.azure.com",
-        _ => info.default_api_base.unwrap_or("http://127.0.0.1:8000/v1"),
+        _ => &(info.default_api_base)(&Default::default())
+            .unwrap_or_else(|| "http://127.0.0.1:8000/v1".into()),
     };
     let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
     let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
@@ -61,11 +65,17 @@ fn deployment(provider: Provider) -> DeploymentConfig {
         } else {
             format!("/{path}")
         },
-        api_version: (provider == Provider::Azure).then(|| "2024-10-21".into()),
-        auth: info.auth,
-        key_env: Some("PROVIDER_KEY".into()),
+        auth: Auth::Key {
+            env: "PROVIDER_KEY".into(),
+        },
+        params: ProviderParams {
+            api_version: (provider == Provider::Azure).then(|| "2024-10-21".into()),
+            ..Default::default()
+        },
         organization: None,
         headers: vec![],
+        defaults: Default::default(),
+        drop_params: false,
     }
 }
 
@@ -115,7 +125,7 @@ fn each_provider(case: Case, f: impl Fn(Provider)) {
 fn chat_request_goes_to_the_provider_path_with_its_model() {
     each_provider(Case::ChatRequest, |p| {
         let role = role(p);
-        let a = role
+        let mut a = role
             .attempt(
                 info(Endpoint::ChatCompletions, false),
                 1,
@@ -123,30 +133,31 @@ fn chat_request_goes_to_the_provider_path_with_its_model() {
             )
             .unwrap();
         let body = br#"{"model":"my-model","messages":[{"role":"user","content":"Hi \u00e9"}],"temperature":0.2,"tools":[{"type":"function","function":{"name":"f","parameters":{}}}],"unknown_field":{"kept":true}}"#;
-        let out = json(&a.request_body(body).unwrap());
+        let (headers, out) = a
+            .request(&[(":method".into(), "POST".into())], body, None)
+            .unwrap();
+        let out = json(&out);
         assert_eq!(out["model"], "upstream-model", "{p:?}");
         assert_eq!(
             without_model(out),
             without_model(json(body)),
             "{p:?}: other fields changed"
         );
-        let headers = a.request_headers(&[(":method".into(), "POST".into())], None);
         let path = header(&headers, ":path").unwrap();
         let d = deployment(p);
-        match p.wire() {
-            Wire::OpenAi => assert_eq!(path, format!("{}/chat/completions", d.base_path), "{p:?}"),
-            Wire::Azure => assert_eq!(
+        if p.wire() == Wire::Azure {
+            assert_eq!(
                 path,
                 "/openai/deployments/upstream-model/chat/completions?api-version=2024-10-21"
-            ),
-        }
-        match p.wire() {
-            Wire::Azure => assert_eq!(header(&headers, "api-key"), Some("sk-provider-key")),
-            Wire::OpenAi => assert_eq!(
+            );
+            assert_eq!(header(&headers, "api-key"), Some("sk-provider-key"));
+        } else {
+            assert_eq!(path, format!("{}/chat/completions", d.base_path), "{p:?}");
+            assert_eq!(
                 header(&headers, "authorization"),
                 Some("Bearer sk-provider-key"),
                 "{p:?}"
-            ),
+            );
         }
     });
 }

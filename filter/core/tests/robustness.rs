@@ -116,16 +116,16 @@ fn provider_role_never_panics() {
                 let mut a = role
                     .attempt(info.clone(), (i % 3) as u32 + 1, &host)
                     .unwrap();
-                let _ = a.request_body(input);
+                let _ = a.request(&[], input, None);
                 let status = [200, 400, 429, 500, 503][i % 5];
-                a.on_response_headers(
-                    status,
-                    Some(if stream {
-                        "text/event-stream"
-                    } else {
-                        "application/json"
-                    }),
-                );
+                // Every framing's content type, so each decoder meets every input.
+                let content_type = [
+                    "text/event-stream",
+                    "application/vnd.amazon.eventstream",
+                    "application/x-ndjson",
+                    "application/json",
+                ][i % 4];
+                a.on_response_headers(status, Some(content_type));
                 let _ = a.finish_body(input, &[], &host);
                 let half = input.len() / 2;
                 let _ = a.stream_chunk(&input[..half], false, &[], &host);

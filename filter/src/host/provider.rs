@@ -14,6 +14,10 @@ pub struct ProviderHttp {
     role: Rc<ProviderRole>,
     attempt: Option<Attempt>,
     plan: Option<ResponsePlan>,
+    /// The request headers, held until the body is translated.
+    request_headers: Vec<(String, String)>,
+    /// A replica's own `:authority`.
+    authority: Option<String>,
     /// The provider's response headers, held while its body is buffered or a stream starts.
     response_headers: Vec<(String, String)>,
     /// Bytes of a held stream already given to the parser.
@@ -28,6 +32,8 @@ impl ProviderHttp {
             role,
             attempt: None,
             plan: None,
+            request_headers: Vec::new(),
+            authority: None,
             response_headers: Vec::new(),
             seen: 0,
             discard: false,
@@ -39,6 +45,17 @@ impl ProviderHttp {
         self.attempt = None;
         send_error(self, err);
         Action::Pause
+    }
+
+    /// Translates the request: sets its whole header map, returns its body.
+    fn translate(&mut self, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        let Some(attempt) = self.attempt.as_mut() else {
+            return Err(ApiError::internal("no attempt"));
+        };
+        let (headers, body) =
+            attempt.request(&self.request_headers, body, self.authority.as_deref())?;
+        self.set_http_request_headers(pairs(&headers));
+        Ok(body)
     }
 
     fn start(&self, headers: &[(String, String)]) -> Result<Attempt, ApiError> {
@@ -75,7 +92,7 @@ impl HttpContext for ProviderHttp {
             Err(e) => return self.fail(&e),
         };
         attempt.start(&EnvoyHost);
-        let authority = if self.role.has_replicas() {
+        self.authority = if self.role.has_replicas() {
             property_string(
                 self,
                 vec![
@@ -89,13 +106,16 @@ impl HttpContext for ProviderHttp {
         } else {
             None
         };
-        let headers = attempt.request_headers(&headers, authority.as_deref());
-        self.set_http_request_headers(pairs(&headers));
         self.attempt = Some(attempt);
+        self.request_headers = headers;
         if end_of_stream {
-            Action::Continue
+            match self.translate(&[]) {
+                Ok(_) => Action::Continue,
+                Err(e) => self.fail(&e),
+            }
         } else {
-            // Hold the headers until the body is translated, to send its true content-length.
+            // Hold the headers until the body is translated: the translator builds them
+            // with the body (its length, a signature over it).
             Action::Pause
         }
     }
@@ -104,13 +124,12 @@ impl HttpContext for ProviderHttp {
         if !end_of_stream {
             return Action::Pause;
         }
-        let Some(attempt) = &self.attempt else {
+        if self.attempt.is_none() {
             return Action::Continue;
-        };
+        }
         let body = self.get_http_request_body(0, body_size).unwrap_or_default();
-        match attempt.request_body(&body) {
+        match self.translate(&body) {
             Ok(new) => {
-                self.set_http_request_header("content-length", Some(&new.len().to_string()));
                 self.set_http_request_body(0, body_size, &new);
                 Action::Continue
             }

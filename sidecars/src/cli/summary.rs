@@ -81,7 +81,7 @@ fn as_written(entry: &ModelEntry) -> (String, DeploymentSummary) {
         Ok((p, m)) => (
             p.name().to_string(),
             m.to_string(),
-            p.info().default_api_base,
+            (p.info().default_api_base)(&Default::default()),
         ),
         Err(_) => ("?".to_string(), params.model.clone(), None),
     };
@@ -96,7 +96,7 @@ fn as_written(entry: &ModelEntry) -> (String, DeploymentSummary) {
                     .collect::<Vec<_>>()
                     .join(", "),
             ),
-            None => default_base.map(url_host),
+            None => default_base.as_deref().map(url_host),
         },
     };
     (entry.model_name.clone(), summary)

@@ -2,47 +2,95 @@
 //! openrouter, xai, perplexity, vLLM, LM Studio, a custom api_base): same schema, so the body
 //! passes through with only `model` changed; the answer gets the model name the client asked for.
 
-use super::{Ctx, Translator};
-use crate::error::{kind_for_status, ApiError};
+use super::{provider_error, stream_cut, Ctx, ProviderRequest, Translator};
+use crate::error::ApiError;
+use crate::framing::Frame;
 use crate::json::{replace_str_member, with_str_member};
-use crate::sse::Event;
 
-pub struct OpenAi;
+/// The passthrough keeps what it learns from the stream: whether it ended properly, and
+/// its usage.
+#[derive(Default)]
+pub struct OpenAi {
+    done: bool,
+    tokens: Option<u64>,
+}
 
 impl Translator for OpenAi {
-    fn path(&self, ctx: &Ctx) -> String {
-        let mut path =
-            String::with_capacity(ctx.deployment.base_path.len() + ctx.info.endpoint.path().len());
-        path.push_str(&ctx.deployment.base_path);
+    fn owned_headers(&self) -> &'static [&'static str] {
+        &["authorization", "openai-organization"]
+    }
+
+    fn request(&mut self, ctx: &Ctx, body: &[u8]) -> Result<ProviderRequest, ApiError> {
+        let d = ctx.deployment;
+        let mut path = String::with_capacity(d.base_path.len() + ctx.info.endpoint.path().len());
+        path.push_str(&d.base_path);
         path.push_str(ctx.info.endpoint.path());
-        path
+        let mut headers = Vec::with_capacity(2);
+        headers.extend(ctx.credentials.bearer());
+        if let Some(org) = d
+            .organization
+            .as_ref()
+            .or(ctx.info.client.openai_org.as_ref())
+        {
+            headers.push(("openai-organization".into(), org.clone()));
+        }
+        Ok(ProviderRequest {
+            path,
+            headers,
+            body: request_body(ctx, body)?,
+        })
     }
 
-    fn request(&self, ctx: &Ctx, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        set_model(body, &ctx.deployment.model)
-            .map_err(|e| ApiError::bad_request(format!("Request body is not a JSON object: {e}")))
-    }
-
-    fn response(&self, ctx: &Ctx, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-        set_model(body, ctx.info.answer_model()).map_err(|e| {
+    fn response(&mut self, ctx: &Ctx, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+        set_model(body, ctx.answer_model()).map_err(|e| {
             ApiError::new(
                 502,
                 "api_error",
                 format!(
                     "{} returned a response that is not a JSON object: {e}",
-                    ctx.deployment.provider.name()
+                    ctx.provider()
                 ),
             )
         })
     }
 
-    fn stream_event(&mut self, ctx: &Ctx, event: &Event, out: &mut Vec<u8>) {
-        rewrite_chunk(ctx.info.answer_model(), event, out)
+    fn stream_frame(
+        &mut self,
+        ctx: &Ctx,
+        frame: &Frame,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ApiError> {
+        let data = frame.data.as_str();
+        if data == "[DONE]" || data.starts_with("{\"error\"") {
+            self.done = true;
+        } else if data.contains("\"usage\"") {
+            self.tokens = total_tokens(data.as_bytes()).or(self.tokens);
+        }
+        rewrite_chunk(ctx.answer_model(), frame, out);
+        Ok(())
     }
 
-    fn error(&self, ctx: &Ctx, status: u16, body: &[u8]) -> ApiError {
-        openai_style_error(ctx, status, body)
+    fn stream_end(&mut self, ctx: &Ctx, _: &mut Vec<u8>) -> Result<(), ApiError> {
+        if self.done {
+            Ok(())
+        } else {
+            Err(stream_cut(ctx))
+        }
     }
+
+    fn stream_tokens(&self) -> Option<u64> {
+        self.tokens
+    }
+
+    fn error(&self, ctx: &Ctx, status: u16, headers: &[(String, String)], body: &[u8]) -> ApiError {
+        openai_style_error(ctx, status, headers, body)
+    }
+}
+
+/// The OpenAI request body for the deployment: only `model` changes.
+pub(crate) fn request_body(ctx: &Ctx, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    set_model(body, &ctx.deployment.model)
+        .map_err(|e| ApiError::bad_request(format!("Request body is not a JSON object: {e}")))
 }
 
 /// Replaces the top-level `model` of a JSON object.
@@ -52,9 +100,9 @@ pub(crate) fn set_model(body: &[u8], model: &str) -> Result<Vec<u8>, serde_json:
 
 /// Re-emits an OpenAI stream event with the client's model name; `[DONE]` and anything that is
 /// not a JSON object pass through unchanged.
-pub(crate) fn rewrite_chunk(model: &str, event: &Event, out: &mut Vec<u8>) {
+pub(crate) fn rewrite_chunk(model: &str, frame: &Frame, out: &mut Vec<u8>) {
     out.extend_from_slice(b"data: ");
-    let data = event.data.as_bytes();
+    let data = frame.data.as_bytes();
     match replace_str_member(data, "model", model) {
         Ok(Some(rewritten)) => out.extend_from_slice(&rewritten),
         _ => out.extend_from_slice(data),
@@ -62,9 +110,30 @@ pub(crate) fn rewrite_chunk(model: &str, event: &Event, out: &mut Vec<u8>) {
     out.extend_from_slice(b"\n\n");
 }
 
+/// usage.total_tokens of an OpenAI answer or chunk.
+pub fn total_tokens(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Usage {
+        total_tokens: Option<u64>,
+    }
+    #[derive(serde::Deserialize)]
+    struct WithUsage {
+        usage: Option<Usage>,
+    }
+    serde_json::from_slice::<WithUsage>(body)
+        .ok()?
+        .usage?
+        .total_tokens
+}
+
 /// Maps an error answer in OpenAI's shape (`{"error": {"message", "type", ...}}`, or anything
 /// else) to the client's error, keeping the provider's message.
-pub(crate) fn openai_style_error(ctx: &Ctx, status: u16, body: &[u8]) -> ApiError {
+pub(crate) fn openai_style_error(
+    ctx: &Ctx,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> ApiError {
     #[derive(serde::Deserialize)]
     struct Wrapper {
         error: Detail,
@@ -72,119 +141,89 @@ pub(crate) fn openai_style_error(ctx: &Ctx, status: u16, body: &[u8]) -> ApiErro
     #[derive(serde::Deserialize)]
     struct Detail {
         #[serde(default)]
-        message: Option<String>,
-        #[serde(default)]
         param: Option<String>,
     }
-    let provider = ctx.deployment.provider.name();
-    let (message, param) = match serde_json::from_slice::<Wrapper>(body) {
-        Ok(w) => (w.error.message, w.error.param),
-        Err(_) => (None, None),
-    };
-    let message = message.unwrap_or_else(|| {
-        let text = String::from_utf8_lossy(body);
-        let text = text.trim();
-        if text.is_empty() {
-            format!("HTTP {status} with an empty body")
-        } else {
-            text.chars().take(2000).collect()
-        }
-    });
-    let mut err = mapped_error(provider, status, &message);
-    err.param = param;
+    let message = super::error_message(
+        status,
+        body,
+        &[&["error", "message"], &["message"], &["detail"]],
+    );
+    let mut err = provider_error(ctx, status, headers, &message);
+    err.param = serde_json::from_slice::<Wrapper>(body)
+        .ok()
+        .and_then(|w| w.error.param);
     err
-}
-
-/// The client's error for a provider status: LiteLLM's exception names in the message, the
-/// status the OpenAI SDKs map to the right exception.
-pub(crate) fn mapped_error(provider: &str, status: u16, message: &str) -> ApiError {
-    let client_status = match status {
-        400 | 401 | 403 | 404 | 408 | 409 | 413 | 422 | 429 => status,
-        s if (500..=599).contains(&s) => s,
-        s if (400..=499).contains(&s) => 400,
-        _ => 502,
-    };
-    let exception = match client_status {
-        400 | 409 | 413 | 422 => "BadRequestError",
-        401 => "AuthenticationError",
-        403 => "PermissionDeniedError",
-        404 => "NotFoundError",
-        408 | 504 => "Timeout",
-        429 => "RateLimitError",
-        503 => "ServiceUnavailableError",
-        _ => "APIError",
-    };
-    ApiError::new(
-        client_status,
-        kind_for_status(client_status),
-        format!("litellm.{exception}: {provider} returned {status}: {message}"),
-    )
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::providers::tests::ctx_for;
+    use crate::providers::tests::{ctx, ctx_for};
+    use crate::providers::Credentials;
     use switchyard_config::{Endpoint, Provider};
 
     #[test]
-    fn path_and_model() {
-        let (d, i) = ctx_for(Provider::Groq, Endpoint::ChatCompletions, "/openai/v1");
-        let ctx = Ctx {
-            deployment: &d,
-            info: &i,
-        };
-        assert_eq!(OpenAi.path(&ctx), "/openai/v1/chat/completions");
-        let out = OpenAi
+    fn path_model_and_key() {
+        let (mut d, i) = ctx_for(Provider::Groq, Endpoint::ChatCompletions, "/openai/v1");
+        d.organization = Some("org-1".into());
+        let key = Credentials::Key("sk-k".into());
+        let ctx = ctx(&d, &i, &key);
+        let r = OpenAi::default()
             .request(&ctx, br#"{"model":"fast","messages":[]}"#)
             .unwrap();
-        assert_eq!(out, br#"{"model":"provider-model","messages":[]}"#);
-        let resp = OpenAi
+        assert_eq!(r.path, "/openai/v1/chat/completions");
+        assert_eq!(r.body, br#"{"model":"provider-model","messages":[]}"#);
+        assert_eq!(
+            r.headers,
+            [
+                ("authorization".to_string(), "Bearer sk-k".to_string()),
+                ("openai-organization".to_string(), "org-1".to_string())
+            ]
+        );
+        let resp = OpenAi::default()
             .response(&ctx, br#"{"id":"x","model":"provider-model-2024"}"#)
             .unwrap();
         assert_eq!(resp, br#"{"id":"x","model":"fast"}"#);
     }
 
     #[test]
-    fn stream_chunks_get_the_requested_model() {
+    fn stream_chunks_get_the_requested_model_and_a_cut_is_noticed() {
         let (d, i) = ctx_for(Provider::Openai, Endpoint::ChatCompletions, "/v1");
-        let ctx = Ctx {
-            deployment: &d,
-            info: &i,
-        };
+        let ctx = ctx(&d, &i, &Credentials::None);
         let mut out = Vec::new();
-        let mut t = OpenAi;
-        t.stream_event(
+        let mut t = OpenAi::default();
+        let frame = |data: &str| Frame {
+            data: data.into(),
+            ..Frame::default()
+        };
+        t.stream_frame(
             &ctx,
-            &Event {
-                event: None,
-                data: r#"{"id":"c","model":"m","choices":[]}"#.into(),
-            },
+            &frame(r#"{"id":"c","model":"m","choices":[]}"#),
             &mut out,
-        );
-        t.stream_event(
+        )
+        .unwrap();
+        assert!(t.stream_end(&ctx, &mut out).is_err(), "no [DONE] yet");
+        t.stream_frame(
             &ctx,
-            &Event {
-                event: None,
-                data: "[DONE]".into(),
-            },
+            &frame(r#"{"id":"c","model":"m","choices":[],"usage":{"total_tokens":9}}"#),
             &mut out,
-        );
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "data: {\"id\":\"c\",\"model\":\"fast\",\"choices\":[]}\n\ndata: [DONE]\n\n"
-        );
+        )
+        .unwrap();
+        t.stream_frame(&ctx, &frame("[DONE]"), &mut out).unwrap();
+        assert!(t.stream_end(&ctx, &mut out).is_ok());
+        assert_eq!(t.stream_tokens(), Some(9));
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .starts_with("data: {\"id\":\"c\",\"model\":\"fast\",\"choices\":[]}\n\ndata: "));
     }
 
     #[test]
     fn errors_keep_the_provider_message() {
         let (d, i) = ctx_for(Provider::Openai, Endpoint::ChatCompletions, "/v1");
-        let ctx = Ctx {
-            deployment: &d,
-            info: &i,
-        };
-        let e = OpenAi.error(&ctx, 400, br#"{"error":{"message":"max_tokens is too large","type":"invalid_request_error","param":"max_tokens","code":null}}"#);
+        let ctx = ctx(&d, &i, &Credentials::None);
+        let t = OpenAi::default();
+        let e = t.error(&ctx, 400, &[], br#"{"error":{"message":"max_tokens is too large","type":"invalid_request_error","param":"max_tokens","code":null}}"#);
         assert_eq!(e.status, 400);
         assert!(
             e.message.contains("max_tokens is too large"),
@@ -192,10 +231,10 @@ mod tests {
             e.message
         );
         assert_eq!(e.param.as_deref(), Some("max_tokens"));
-        let e = OpenAi.error(&ctx, 429, b"slow down");
+        let e = t.error(&ctx, 429, &[], b"slow down");
         assert_eq!((e.status, e.kind), (429, "rate_limit_error"));
         assert!(e.message.contains("slow down"));
-        assert_eq!(OpenAi.error(&ctx, 418, b"").status, 400);
-        assert_eq!(OpenAi.error(&ctx, 503, b"").status, 503);
+        assert_eq!(t.error(&ctx, 418, &[], b"").status, 400);
+        assert_eq!(t.error(&ctx, 503, &[], b"").status, 503);
     }
 }

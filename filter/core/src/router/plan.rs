@@ -6,7 +6,7 @@
 //! k's position in the group as digit k (base = the group's size), which the route's
 //! priority-group cluster specifier decodes on every retry.
 
-use switchyard_config::{max_attempts, GroupConfig};
+use switchyard_config::{max_attempts, Endpoint, GroupConfig};
 
 use super::rng::Rng;
 use super::state::GroupState;
@@ -16,6 +16,8 @@ use super::strategy::{self, Candidate, Request};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ask {
     pub now_ms: u64,
+    /// Only deployments serving it are planned.
+    pub endpoint: Endpoint,
     pub stream: bool,
     /// Estimated prompt tokens.
     pub prompt_tokens: u64,
@@ -53,6 +55,8 @@ pub enum NoPlan {
     ContextTooLong { tokens: u64, largest: u64 },
     /// The group has no deployments.
     Empty,
+    /// No deployment of the group serves the endpoint.
+    Unsupported(Endpoint),
 }
 
 pub fn plan(
@@ -66,7 +70,14 @@ pub fn plan(
     }
     let mut candidates = Vec::with_capacity(group.deployments.len());
     let mut back_at = u64::MAX;
-    for (position, route) in group.deployments.iter().enumerate() {
+    let serving = group
+        .deployments
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.endpoints.contains(&ask.endpoint));
+    let mut any = false;
+    for (position, route) in serving {
+        any = true;
         let st = state.deployments.get(&route.id);
         match st {
             Some(s) if s.cooling_down(ask.now_ms) => back_at = back_at.min(s.cooldown_until),
@@ -76,6 +87,9 @@ pub fn plan(
                 state: st,
             }),
         }
+    }
+    if !any {
+        return Err(NoPlan::Unsupported(ask.endpoint));
     }
     if candidates.is_empty() {
         return Err(NoPlan::CoolingDown {

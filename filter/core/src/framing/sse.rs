@@ -1,14 +1,10 @@
-//! An incremental Server-Sent Events parser: push bytes as they come, take complete events.
+//! Server-Sent Events, incrementally: push bytes as they come, take complete events.
 //!
 //! Chunks from Envoy can split an event, a line or a UTF-8 character anywhere; bytes are kept
-//! until an event is complete and decoded per event.
+//! until an event is complete and decoded per event. `data` joins multiple `data:` lines
+//! with `\n`, as the SSE spec says; `event:` names the frame.
 
-/// One event. `data` joins multiple `data:` lines with `\n`, as the SSE spec says.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Event {
-    pub event: Option<String>,
-    pub data: String,
-}
+use super::Frame;
 
 #[derive(Debug, Default)]
 pub struct Parser {
@@ -23,7 +19,7 @@ impl Parser {
     }
 
     /// Adds bytes and returns the events they completed.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<Event> {
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Frame> {
         self.buf.extend_from_slice(bytes);
         let mut events = Vec::new();
         let mut start = 0;
@@ -46,7 +42,7 @@ impl Parser {
     }
 
     /// Ends the stream: whatever is left is the last event, if it has any data.
-    pub fn finish(&mut self) -> Option<Event> {
+    pub fn finish(&mut self) -> Option<Frame> {
         let rest = std::mem::take(&mut self.buf);
         self.scanned = 0;
         parse_event(&rest)
@@ -74,9 +70,9 @@ fn line_ending_len(buf: &[u8], i: usize) -> Option<usize> {
     }
 }
 
-fn parse_event(raw: &[u8]) -> Option<Event> {
+fn parse_event(raw: &[u8]) -> Option<Frame> {
     let text = String::from_utf8_lossy(raw);
-    let mut event = Event::default();
+    let mut event = Frame::default();
     let mut has_data = false;
     for line in text.split(['\n', '\r']) {
         if line.is_empty() || line.starts_with(':') {
@@ -107,23 +103,27 @@ mod tests {
 
     const STREAM: &str = "data: {\"a\":1}\n\nevent: ping\ndata: x\ndata: y\n\n: comment\n\ndata: é✓\r\n\r\ndata: [DONE]\n\n";
 
-    fn expected() -> Vec<Event> {
+    fn expected() -> Vec<Frame> {
         vec![
-            Event {
+            Frame {
                 event: None,
                 data: "{\"a\":1}".into(),
+                exception: false,
             },
-            Event {
+            Frame {
                 event: Some("ping".into()),
                 data: "x\ny".into(),
+                exception: false,
             },
-            Event {
+            Frame {
                 event: None,
                 data: "é✓".into(),
+                exception: false,
             },
-            Event {
+            Frame {
                 event: None,
                 data: "[DONE]".into(),
+                exception: false,
             },
         ]
     }
@@ -165,9 +165,10 @@ mod tests {
         assert!(p.push(b"data: tail").is_empty());
         assert_eq!(
             p.finish(),
-            Some(Event {
+            Some(Frame {
                 event: None,
-                data: "tail".into()
+                data: "tail".into(),
+                exception: false,
             })
         );
         assert_eq!(p.finish(), None);
