@@ -11,12 +11,15 @@
 pub mod artefacts;
 pub mod client;
 pub mod fake;
+pub mod fakes;
 pub mod ports;
+pub mod strict;
 pub mod switchyard;
 
 pub use client::{assert_openai_error, marker, sse_data, Client, Reply, StreamReply};
 pub use fake::{FakeProvider, Match, Mode, Recorded, Rule};
 pub use ports::{closed_port, free_port};
+pub use strict::{FakeReply, StrictFake};
 pub use switchyard::Switchyard;
 
 use std::sync::OnceLock;

@@ -5,7 +5,12 @@
 //! mutates its input, so retries stay safe; it may keep what it learns from the request
 //! (the client's stream options, its tools) for the answer.
 
+pub mod anthropic;
 pub mod azure;
+pub mod bedrock;
+pub mod cohere;
+pub mod gemini;
+pub mod ollama;
 pub mod openai;
 
 use switchyard_config::{DeploymentConfig, RequestInfo, Wire};
@@ -152,41 +157,17 @@ pub trait Translator {
 }
 
 /// The translator for a wire format, fresh for one attempt.
+// Every translator is made by Default, whether it keeps state or not.
+#[allow(clippy::default_constructed_unit_structs)]
 pub fn translator(wire: Wire) -> Box<dyn Translator> {
     match wire {
         Wire::OpenAi => Box::new(openai::OpenAi::default()),
         Wire::Azure => Box::new(azure::Azure::default()),
-        Wire::Anthropic | Wire::Gemini | Wire::Bedrock | Wire::Cohere | Wire::Ollama => {
-            Box::new(Unserved(wire))
-        }
-    }
-}
-
-/// A wire without a translator yet: every request is a clear error.
-struct Unserved(Wire);
-
-impl Translator for Unserved {
-    fn request(&mut self, _: &Ctx, _: &[u8]) -> Result<ProviderRequest, ApiError> {
-        Err(ApiError::new(
-            501,
-            "not_implemented",
-            format!("Switchyard cannot translate to {:?} yet.", self.0),
-        ))
-    }
-    fn response(&mut self, _: &Ctx, _: &[u8]) -> Result<Vec<u8>, ApiError> {
-        Err(ApiError::internal("no translator"))
-    }
-    fn stream_frame(&mut self, _: &Ctx, _: &Frame, _: &mut Vec<u8>) -> Result<(), ApiError> {
-        Err(ApiError::internal("no translator"))
-    }
-    fn stream_end(&mut self, _: &Ctx, _: &mut Vec<u8>) -> Result<(), ApiError> {
-        Err(ApiError::internal("no translator"))
-    }
-    fn stream_tokens(&self) -> Option<u64> {
-        None
-    }
-    fn error(&self, ctx: &Ctx, status: u16, headers: &[(String, String)], _: &[u8]) -> ApiError {
-        provider_error(ctx, status, headers, "no translator")
+        Wire::Anthropic => Box::new(anthropic::Anthropic::default()),
+        Wire::Gemini => Box::new(gemini::Gemini::default()),
+        Wire::Bedrock => Box::new(bedrock::Bedrock::default()),
+        Wire::Cohere => Box::new(cohere::Cohere::default()),
+        Wire::Ollama => Box::new(ollama::Ollama::default()),
     }
 }
 

@@ -1,0 +1,1 @@
+//! The anthropic fake: not written yet.

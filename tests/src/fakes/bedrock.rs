@@ -1,0 +1,1 @@
+//! The bedrock fake: not written yet.

@@ -1,0 +1,1 @@
+//! The cohere fake: not written yet.

@@ -1,0 +1,1 @@
+//! The gemini fake: not written yet.

@@ -1,0 +1,1 @@
+//! The ollama fake: not written yet.

@@ -1,0 +1,1 @@
+//! anthropic end to end: not written yet.

@@ -1,0 +1,1 @@
+//! bedrock end to end: not written yet.

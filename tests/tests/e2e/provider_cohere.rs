@@ -1,0 +1,1 @@
+//! cohere end to end: not written yet.

@@ -1,0 +1,1 @@
+//! gemini end to end: not written yet.

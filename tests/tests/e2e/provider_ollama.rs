@@ -1,0 +1,1 @@
+//! ollama end to end: not written yet.
