@@ -393,6 +393,22 @@ impl ProviderParams {
 /// service account); the deployment id follows.
 pub const TOKEN_KEY: &str = "switchyard.token.";
 
+/// Envoy's cluster for the sidecar: the filter reaches the internal API through it.
+pub const SIDECAR_CLUSTER: &str = "switchyard_sidecar";
+
+/// The sidecar's path for a deployment's current access token.
+pub fn token_path(deployment: &str) -> String {
+    format!("/internal/v1/token/{deployment}")
+}
+
+/// The sidecar's answer at [`token_path`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenAnswer {
+    pub access_token: String,
+    /// Seconds the token is still valid.
+    pub expires_in: u64,
+}
+
 /// The client's headers that matter beyond the gateway: what may reach a provider, and
 /// LiteLLM's per-request router headers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -5,12 +5,12 @@ mod gateway;
 mod provider;
 
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, Bytes, ContextType, LogLevel, Status};
-use switchyard_config::FilterConfig;
+use switchyard_config::{token_path, Auth, FilterConfig, TokenAnswer, SIDECAR_CLUSTER, TOKEN_KEY};
 use switchyard_core::gateway::Gateway;
 use switchyard_core::host::{CasMismatch, Host};
 use switchyard_core::provider_role::ProviderRole;
@@ -24,14 +24,53 @@ pub enum Configured {
 #[derive(Default)]
 pub struct Root {
     role: Option<Configured>,
+    /// A deployment whose access token the sidecar mints (Vertex AI with a service account):
+    /// this root context keeps the token in shared data fresh.
+    token_for: Option<String>,
 }
 
-impl Context for Root {}
+/// How soon the token is fetched again: soon while there is none, then well within its hour.
+const TOKEN_RETRY: Duration = Duration::from_secs(2);
+const TOKEN_REFRESH: Duration = Duration::from_secs(60);
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _: usize) {
+        let Some(id) = &self.token_for else { return };
+        let status = self.get_http_call_response_header(":status");
+        let answer = self
+            .get_http_call_response_body(0, body_size)
+            .and_then(|b| serde_json::from_slice::<TokenAnswer>(&b).ok());
+        match (status.as_deref(), answer) {
+            (Some("200"), Some(answer)) => {
+                let _ = hostcalls::set_shared_data(
+                    &format!("{TOKEN_KEY}{id}"),
+                    Some(answer.access_token.as_bytes()),
+                    None,
+                );
+                self.set_tick_period(TOKEN_REFRESH);
+            }
+            _ => {
+                log(
+                    LogLevel::Warn,
+                    &format!("no access token for deployment {id} from the sidecar yet (status {status:?}); see the sidecar's log"),
+                );
+                self.set_tick_period(TOKEN_RETRY);
+            }
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         match self.configure() {
             Ok(role) => {
+                if let Configured::Provider(p) = &role {
+                    if p.deployment().auth == Auth::GoogleServiceAccount {
+                        self.token_for = Some(p.deployment().id.clone());
+                        // The first fetch right away; on_tick paces the rest.
+                        self.set_tick_period(Duration::from_millis(10));
+                    }
+                }
                 self.role = Some(role);
                 true
             }
@@ -41,6 +80,28 @@ impl RootContext for Root {
                 false
             }
         }
+    }
+
+    fn on_tick(&mut self) {
+        let Some(id) = &self.token_for else { return };
+        let path = token_path(id);
+        let call = self.dispatch_http_call(
+            SIDECAR_CLUSTER,
+            vec![
+                (":method", "GET"),
+                (":path", &path),
+                (":authority", "switchyard-sidecar"),
+            ],
+            None,
+            vec![],
+            Duration::from_secs(25),
+        );
+        // Wait for the answer before asking again.
+        self.set_tick_period(if call.is_ok() {
+            TOKEN_REFRESH
+        } else {
+            TOKEN_RETRY
+        });
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {

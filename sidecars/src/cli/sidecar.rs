@@ -21,6 +21,7 @@ pub struct SidecarArgs {
 pub fn run(args: SidecarArgs) -> Result<(), Failure> {
     let config = args.source.load()?;
     super::init_tracing(args.detailed_debug);
+    let state = AppState::new(config).map_err(Failure)?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
@@ -32,7 +33,7 @@ pub fn run(args: SidecarArgs) -> Result<(), Failure> {
                     args.host, args.port
                 ))
             })?;
-        service::serve(listener, AppState::new(config), shutdown)
+        service::serve(listener, state, shutdown)
             .await
             .map_err(|e| Failure(format!("the sidecar failed: {e}")))
     })

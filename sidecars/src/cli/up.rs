@@ -104,7 +104,8 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         detailed_debug: args.detailed_debug,
     };
     let runtime = super::runtime()?;
-    let result = runtime.block_on(supervise(run, sidecar_listener, AppState::new(config)));
+    let state = AppState::new(config).map_err(Failure)?;
+    let result = runtime.block_on(supervise(run, sidecar_listener, state));
     drop(runtime);
     drop(dir);
     result

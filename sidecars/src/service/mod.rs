@@ -5,6 +5,7 @@
 mod demo;
 mod error;
 mod health;
+pub mod tokens;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,13 +22,18 @@ pub use error::ApiError;
 pub struct AppState {
     /// The loaded config.yaml (keys, budgets, ... will read it).
     pub config: Arc<ProxyConfig>,
+    /// Vertex AI access tokens minted from service accounts.
+    pub tokens: Arc<tokens::Tokens>,
 }
 
 impl AppState {
-    pub fn new(config: ProxyConfig) -> AppState {
-        AppState {
+    /// The state for a config; fails when a deployment's service account cannot be read.
+    pub fn new(config: ProxyConfig) -> Result<AppState, String> {
+        let tokens = tokens::from_config(&config)?;
+        Ok(AppState {
             config: Arc::new(config),
-        }
+            tokens,
+        })
     }
 }
 
@@ -36,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health/readiness", get(health::readiness))
         .route("/internal/v1/health", get(health::internal))
+        .route("/internal/v1/token/{deployment}", get(tokens::token))
         .route("/demo/v1/chat/completions", post(demo::chat_completions))
         .route("/demo/v1/completions", post(demo::completions))
         .route("/demo/v1/embeddings", post(demo::embeddings))
