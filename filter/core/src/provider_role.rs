@@ -249,6 +249,17 @@ struct AttemptCx {
 }
 
 impl AttemptCx {
+    /// `text` without any secret: the environment's, and a token minted for this attempt.
+    fn scrub(&self, text: &str) -> String {
+        let scrubbed = scrub(text, &self.role.secrets);
+        match (&self.role.cfg.deployment.auth, &self.credentials) {
+            (Auth::GoogleServiceAccount, Credentials::Token(t)) => {
+                scrub(&scrubbed, std::slice::from_ref(t))
+            }
+            _ => scrubbed,
+        }
+    }
+
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
             deployment: &self.role.cfg.deployment,
@@ -479,7 +490,7 @@ impl Attempt {
                 self.finished(self.status, out, current, Next::Deliver, now_ms)
             }
             Err(mut err) => {
-                err.message = scrub(&err.message, &self.cx.role.secrets);
+                err.message = self.cx.scrub(&err.message);
                 let class = classify(self.status, &err.message);
                 self.outcome = Some(Outcome::Failure(class));
                 let next = decide::after_error(
@@ -654,7 +665,7 @@ impl Attempt {
             }
             if contains(&out, b"\"error\"") {
                 // A provider's error event may echo a key.
-                out = scrub(&String::from_utf8_lossy(&out), &self.cx.role.secrets).into_bytes();
+                out = self.cx.scrub(&String::from_utf8_lossy(&out)).into_bytes();
             }
         }
         let releasing = st.holding && (!out.is_empty() || end || st.failed);
@@ -889,6 +900,40 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["temperature"], 1, "the request's own value wins");
         assert_eq!(v["max_tokens"], 50);
+    }
+
+    #[test]
+    fn a_minted_token_is_read_per_attempt_and_never_shown() {
+        let mut c = config(Provider::Openai, "m", "/v1", "UNUSED");
+        c.deployment.auth = Auth::GoogleServiceAccount;
+        let role = Rc::new(ProviderRole::new(c, env));
+        let host = MemoryHost::at(0);
+        let e = role
+            .attempt(info(false, &["openai-dep"]), 1, &host)
+            .err()
+            .unwrap();
+        assert_eq!(e.status, 503, "no token yet: {}", e.message);
+        let token = "ya29.minted-token-0123456789";
+        host.shared_set(&format!("{TOKEN_KEY}openai-dep"), token.as_bytes(), None)
+            .unwrap();
+        let mut a = role
+            .attempt(info(false, &["openai-dep"]), 1, &host)
+            .unwrap();
+        let (headers, _) = a
+            .request(&[], br#"{"model":"g","messages":[]}"#, None)
+            .unwrap();
+        assert!(headers.contains(&("authorization".into(), format!("Bearer {token}"))));
+        a.on_response_headers(401, Some("application/json"));
+        let f = a.finish_body(
+            format!(r#"{{"error":{{"message":"bad token {token}"}}}}"#).as_bytes(),
+            &[],
+            &host,
+        );
+        let body = String::from_utf8(f.body).unwrap();
+        assert!(
+            !body.contains(token) && body.contains("[redacted]"),
+            "{body}"
+        );
     }
 
     #[test]
