@@ -75,6 +75,16 @@ pub enum Provider {
     Cohere,
     Ollama,
     OllamaChat,
+    /// Hugging Face's router (OpenAI-compatible), or a TGI endpoint given as api_base.
+    Huggingface,
+    /// Databricks model serving (OpenAI-compatible, api_base `.../serving-endpoints`).
+    Databricks,
+    Cerebras,
+    Sambanova,
+    NvidiaNim,
+    Deepinfra,
+    /// Another LiteLLM proxy (or Switchyard) in front.
+    LitellmProxy,
 }
 
 /// What Switchyard knows of a provider.
@@ -397,17 +407,67 @@ const PROVIDERS: &[ProviderInfo] = &[
         project: None,
         location: None,
     },
+    openai_like(
+        Provider::Huggingface,
+        &["huggingface"],
+        base!("https://router.huggingface.co/v1"),
+        "HUGGINGFACE_API_BASE",
+        "HUGGINGFACE_API_KEY",
+    ),
+    openai_like(
+        Provider::Databricks,
+        &["databricks"],
+        no_base,
+        "DATABRICKS_API_BASE",
+        "DATABRICKS_API_KEY",
+    ),
+    openai_like(
+        Provider::Cerebras,
+        &["cerebras"],
+        base!("https://api.cerebras.ai/v1"),
+        "CEREBRAS_API_BASE",
+        "CEREBRAS_API_KEY",
+    ),
+    openai_like(
+        Provider::Sambanova,
+        &["sambanova"],
+        base!("https://api.sambanova.ai/v1"),
+        "SAMBANOVA_API_BASE",
+        "SAMBANOVA_API_KEY",
+    ),
+    openai_like(
+        Provider::NvidiaNim,
+        &["nvidia_nim"],
+        base!("https://integrate.api.nvidia.com/v1"),
+        "NVIDIA_NIM_API_BASE",
+        "NVIDIA_NIM_API_KEY",
+    ),
+    openai_like(
+        Provider::Deepinfra,
+        &["deepinfra"],
+        base!("https://api.deepinfra.com/v1/openai"),
+        "DEEPINFRA_API_BASE",
+        "DEEPINFRA_API_KEY",
+    ),
+    ProviderInfo {
+        key_required: false,
+        ..openai_like(
+            Provider::LitellmProxy,
+            &["litellm_proxy"],
+            no_base,
+            "LITELLM_PROXY_API_BASE",
+            "LITELLM_PROXY_API_KEY",
+        )
+    },
 ];
 
 /// LiteLLM providers that Switchyard does not serve yet: naming one is a clear error, not a silent drop.
 pub const NOT_YET_SERVED: &[&str] = &[
-    "huggingface",
     "replicate",
     "sagemaker",
     "sagemaker_chat",
     "watsonx",
     "watsonx_text",
-    "databricks",
     "cloudflare",
     "ai21",
     "nlp_cloud",
@@ -417,12 +477,8 @@ pub const NOT_YET_SERVED: &[&str] = &[
     "text-completion-codestral",
     "codestral",
     "voyage",
-    "cerebras",
-    "sambanova",
-    "nvidia_nim",
     "friendliai",
     "github",
-    "deepinfra",
     "anyscale",
     "predibase",
     "triton",
@@ -431,7 +487,6 @@ pub const NOT_YET_SERVED: &[&str] = &[
     "azure_ai",
     "jina_ai",
     "infinity",
-    "litellm_proxy",
 ];
 
 impl Provider {
