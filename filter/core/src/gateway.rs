@@ -167,6 +167,9 @@ struct Head<'a> {
     timeout: Option<f64>,
     #[serde(default)]
     stream_timeout: Option<f64>,
+    /// LiteLLM's per-request drop_params: the provider role reads it, then removes it.
+    #[serde(default)]
+    drop_params: Option<IgnoredAny>,
 }
 
 impl Gateway {
@@ -399,7 +402,8 @@ impl Gateway {
         let strip_params = head.fallbacks.is_some()
             || head.num_retries.is_some()
             || head.timeout.is_some()
-            || head.stream_timeout.is_some();
+            || head.stream_timeout.is_some()
+            || head.drop_params.is_some();
 
         // The group this pass serves, and the fallbacks left after it.
         let (mut pass, requested_model) = match &pending.replan {
@@ -1077,6 +1081,18 @@ mod tests {
         assert_eq!(r.info.group, "gpt-4o");
         assert_eq!(r.info.plan.len(), 5, "the request's num_retries");
         assert!(r.info.strip_params);
+        let dropping = g
+            .on_body(
+                &p,
+                br#"{"model":"fast","messages":[],"drop_params":true}"#,
+                &host,
+                &mut Rng::seeded(1),
+            )
+            .unwrap();
+        assert!(
+            dropping.info.strip_params,
+            "drop_params is LiteLLM's, not the provider's"
+        );
         assert_eq!(r.info.fallbacks, ["backup"]);
         assert_eq!(r.info.origin, "http://gw:4000/v1/chat/completions");
         assert_eq!(header(&r.headers, ROUTE_HEADER), Some("0"));
