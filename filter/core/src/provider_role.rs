@@ -642,12 +642,16 @@ impl Attempt {
                     Ok(f)
                 });
             }
+            // A provider's error passed on as an event may echo a key (checked per frame: a
+            // scan of every chunk would cost every stream).
+            let mut echoes = false;
             let result = frames
                 .map_err(|why| crate::providers::bad_answer(&ctx, why))
                 .and_then(|frames| {
-                    frames
-                        .iter()
-                        .try_for_each(|f| self.translator.stream_frame(&ctx, f, &mut out))
+                    frames.iter().try_for_each(|f| {
+                        echoes |= f.exception || f.data.starts_with("{\"error\"");
+                        self.translator.stream_frame(&ctx, f, &mut out)
+                    })
                 })
                 .and_then(|()| {
                     if end {
@@ -656,16 +660,16 @@ impl Attempt {
                         Ok(())
                     }
                 });
-            if let Err(err) = result {
+            if echoes {
+                out = self.cx.scrub(&String::from_utf8_lossy(&out)).into_bytes();
+            }
+            if let Err(mut err) = result {
                 // The last event: what the client reads instead of a silent truncation.
+                err.message = self.cx.scrub(&err.message);
                 out.extend_from_slice(b"data: ");
                 out.extend_from_slice(&err.body());
                 out.extend_from_slice(b"\n\n");
                 st.failed = true;
-            }
-            if contains(&out, b"\"error\"") {
-                // A provider's error event may echo a key.
-                out = self.cx.scrub(&String::from_utf8_lossy(&out)).into_bytes();
             }
         }
         let releasing = st.holding && (!out.is_empty() || end || st.failed);
@@ -712,10 +716,6 @@ impl Attempt {
     pub fn holding(&self) -> bool {
         self.stream.as_ref().is_some_and(|s| s.holding)
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -1044,6 +1044,26 @@ mod tests {
         let text = String::from_utf8(f.body).unwrap();
         assert!(!text.contains("0123456789"), "{text}");
         assert!(text.contains("[redacted]"));
+    }
+
+    #[test]
+    fn keys_echoed_in_a_stream_are_scrubbed() {
+        let role = openai();
+        let mut a = role
+            .attempt(info(true, &["openai-dep"]), 1, &MemoryHost::at(0))
+            .unwrap();
+        a.on_response_headers(200, Some("text/event-stream"));
+        let p = a.stream_chunk(
+            b"data: {\"error\":{\"message\":\"bad key sk-oa-0123456789\"}}\n\n",
+            true,
+            &[],
+            &MemoryHost::at(0),
+        );
+        let text = String::from_utf8(p.bytes).unwrap();
+        assert!(
+            !text.contains("0123456789") && text.contains("[redacted]"),
+            "{text}"
+        );
     }
 
     #[test]
