@@ -118,8 +118,12 @@ const CONTEXT_WINDOW: &[&str] = &[
     "context window",
     "maximum context",
     "prompt is too long",
+    // Anthropic, when the prompt and max_tokens together do not fit.
+    "exceed context limit",
     "input is too long",
     "too many tokens",
+    // Bedrock (Titan): "Too many input tokens. Max input tokens: 8192, ..."
+    "too many input tokens",
     "reduce the length of the messages",
     "exceeds the maximum number of tokens",
     "token limit",

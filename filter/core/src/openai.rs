@@ -626,6 +626,10 @@ struct Delta<'a> {
     reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_calls: Option<[ToolCallDelta<'a>; 1]>,
+    /// LiteLLM's `thinking_blocks`: a provider's whole reasoning block (with its signature),
+    /// which the client sends back in the assistant message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking_blocks: Option<[&'a Value; 1]>,
 }
 
 #[derive(Serialize)]
@@ -693,6 +697,20 @@ impl StreamWriter {
             out,
             Delta {
                 reasoning_content: Some(text),
+                ..Delta::default()
+            },
+        );
+    }
+
+    /// A whole reasoning block (LiteLLM's `thinking_blocks`), once it is complete.
+    pub fn thinking_block(&mut self, out: &mut Vec<u8>, block: &Value) {
+        if self.text_completion {
+            return;
+        }
+        self.delta(
+            out,
+            Delta {
+                thinking_blocks: Some([block]),
                 ..Delta::default()
             },
         );

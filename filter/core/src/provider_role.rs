@@ -501,7 +501,17 @@ impl Attempt {
                 );
                 match next {
                     Next::Fallback(kind) => self.hand_off(kind, err, current, now_ms),
-                    next => self.finished(err.status, err.body(), current, next, now_ms),
+                    next => {
+                        let mut f = self.finished(err.status, err.body(), current, next, now_ms);
+                        // A wait the translator read from the error body (Google's RetryInfo)
+                        // when the provider sent no retry-after header.
+                        if let Some(s) = err.retry_after_s {
+                            if !f.headers.set.iter().any(|(n, _)| n == "retry-after") {
+                                f.headers.set.push(("retry-after".into(), s.to_string()));
+                            }
+                        }
+                        f
+                    }
                 }
             }
         }

@@ -16,6 +16,7 @@
 //! change. `GOLDEN_BLESS=1` writes the OpenAI side (`response.json`, `chunks.jsonl`) from
 //! what the translator produced, to review with `git diff`; the provider side is never
 //! written, it comes from the provider's documentation (named in `<provider>/SOURCES.md`).
+//! `GOLDEN_ONLY=gemini,vertex_ai` runs (and blesses) only those providers' folders.
 //!
 //! `case.json` fields (all optional but `provider`):
 //! `endpoint` (`chat_completions` | `completions` | `embeddings`), `stream`, `model` (the
@@ -98,10 +99,16 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
 
-/// Every case folder, sorted.
+/// Every case folder, sorted; only the providers `GOLDEN_ONLY` names (comma-separated
+/// folder names) when it is set, so a bless rewrites no one else's files.
 fn cases() -> Vec<PathBuf> {
+    let only = std::env::var("GOLDEN_ONLY").unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.split(',').any(|p| p.trim() == name);
     let mut out = Vec::new();
     for provider in std::fs::read_dir(fixtures()).unwrap().flatten() {
+        if !wanted(&provider.file_name().to_string_lossy()) {
+            continue;
+        }
         let Ok(entries) = std::fs::read_dir(provider.path()) else {
             continue;
         };
