@@ -870,33 +870,54 @@ impl StreamWriter {
     }
 }
 
-/// An embeddings answer, in the encoding the client asked for.
+/// An embeddings answer, in the encoding the client asked for. The floats are written as
+/// f32 (the way providers send them), not widened to f64 digits.
 pub fn embeddings_response(
     vectors: &[Vec<f32>],
     model: &str,
     prompt_tokens: u64,
     base64: bool,
 ) -> Vec<u8> {
-    let data: Vec<Value> = vectors
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Embedding<'a> {
+        Floats(&'a [f32]),
+        Base64(String),
+    }
+    #[derive(Serialize)]
+    struct Data<'a> {
+        object: &'static str,
+        index: usize,
+        embedding: Embedding<'a>,
+    }
+    #[derive(Serialize)]
+    struct List<'a> {
+        object: &'static str,
+        data: Vec<Data<'a>>,
+        model: &'a str,
+        usage: Value,
+    }
+    let data = vectors
         .iter()
         .enumerate()
-        .map(|(index, v)| {
-            let embedding = if base64 {
+        .map(|(index, v)| Data {
+            object: "embedding",
+            index,
+            embedding: if base64 {
                 // OpenAI's base64 is the little-endian f32 bytes.
                 let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
-                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+                Embedding::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
             } else {
-                serde_json::json!(v)
-            };
-            serde_json::json!({"object": "embedding", "index": index, "embedding": embedding})
+                Embedding::Floats(v)
+            },
         })
         .collect();
-    serde_json::to_vec(&serde_json::json!({
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
-    }))
+    serde_json::to_vec(&List {
+        object: "list",
+        data,
+        model,
+        usage: serde_json::json!({"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}),
+    })
     .unwrap_or_default()
 }
 
@@ -1021,5 +1042,7 @@ mod tests {
             serde_json::from_slice(&embeddings_response(&[vec![1.0]], "e", 4, true)).unwrap();
         assert_eq!(v["data"][0]["embedding"], "AACAPw==");
         assert_eq!(v["usage"]["prompt_tokens"], 4);
+        let text = String::from_utf8(embeddings_response(&[vec![-0.0143]], "e", 1, false)).unwrap();
+        assert!(text.contains("[-0.0143]"), "f32 digits, not f64's: {text}");
     }
 }
