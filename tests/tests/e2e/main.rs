@@ -30,3 +30,4 @@ mod quickstart;
 mod retries;
 mod routing;
 mod tls;
+mod vertex_service_account;
