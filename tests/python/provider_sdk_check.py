@@ -8,6 +8,7 @@ non-zero on any unexpected exception.
 """
 
 import argparse
+import base64
 import json
 import sys
 
@@ -98,8 +99,11 @@ def main() -> int:
         result = client.embeddings.create(model=args.embeddings_model, input=["first text", "second text"])
         print("EMBEDDINGS", len(result.data), len(result.data[0].embedding), result.model)
         b64 = client.embeddings.create(model=args.embeddings_model, input="one", encoding_format="base64")
-        # The SDK decodes base64 into floats itself.
-        print("EMBEDDINGS_BASE64", len(b64.data[0].embedding))
+        # Asked for explicitly, base64 comes back as the text it was sent as: decode it, as
+        # a client would, into little-endian f32s.
+        raw = b64.data[0].embedding
+        floats = len(base64.b64decode(raw)) // 4 if isinstance(raw, str) else len(raw)
+        print("EMBEDDINGS_BASE64", floats)
 
     print("ALL_DONE")
     return 0

@@ -12,6 +12,7 @@ pub mod cohere;
 pub mod gemini;
 pub mod ollama;
 pub mod openai;
+pub mod sigv4;
 
 use switchyard_config::{DeploymentConfig, RequestInfo, Wire};
 
