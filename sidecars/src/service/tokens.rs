@@ -12,6 +12,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use switchyard_config::model::Secret;
 use switchyard_config::TokenAnswer;
@@ -88,26 +93,35 @@ struct Cached {
     expires_at: SystemTime,
 }
 
+type Https = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// How long a token exchange may take.
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A client for token endpoints: TLS with the system's roots, its crypto provider given
+/// explicitly (no process-wide default that other clients would have to share).
+fn https() -> Option<Https> {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(Arc::new(rustls::crypto::ring::default_provider()))
+        .map_err(|e| tracing::warn!("no TLS roots for token endpoints: {e}"))
+        .ok()?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Some(Client::builder(TokioExecutor::new()).build(connector))
+}
+
 /// The service accounts by deployment id, and the tokens minted for them.
 #[derive(Default)]
 pub struct Tokens {
     accounts: HashMap<String, ServiceAccount>,
     cache: Mutex<HashMap<String, Cached>>,
-    http: Option<reqwest::Client>,
+    http: Option<Https>,
 }
 
 impl Tokens {
     pub fn new(accounts: HashMap<String, ServiceAccount>) -> Tokens {
-        let http = if accounts.is_empty() {
-            None
-        } else {
-            // One crypto provider for the process (a second install is a no-op error).
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .ok()
-        };
+        let http = if accounts.is_empty() { None } else { https() };
         Tokens {
             accounts,
             cache: Mutex::new(HashMap::new()),
@@ -173,17 +187,26 @@ impl Tokens {
         )
         .map_err(|e| format!("cannot sign the token request: {e}"))?;
         let http = self.http.as_ref().ok_or("no HTTP client")?;
-        let response = http
-            .post(&account.token_uri)
-            .form(&[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                ("assertion", assertion.as_str()),
-            ])
-            .send()
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
+            .append_pair("assertion", &assertion)
+            .finish();
+        let request = hyper::Request::post(&account.token_uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|e| format!("bad token_uri {}: {e}", account.token_uri))?;
+        let unreachable = |e: &dyn std::fmt::Display| format!("cannot reach {}: {e}", account.token_uri);
+        let response = tokio::time::timeout(EXCHANGE_TIMEOUT, http.request(request))
             .await
-            .map_err(|e| format!("cannot reach {}: {e}", account.token_uri))?;
+            .map_err(|e| unreachable(&e))?
+            .map_err(|e| unreachable(&e))?;
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
         if !status.is_success() {
             return Err(format!(
                 "{} refused the service account {} ({status}): {}",
