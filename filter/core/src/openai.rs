@@ -285,6 +285,23 @@ pub struct FunctionCall {
     pub arguments: String,
 }
 
+/// A tool call id as a provider with strict ids must see it: without the thought signature
+/// Gemini's translator keeps in it (`<id>__thought__<signature>`, LiteLLM's convention), with
+/// only `[A-Za-z0-9_-]`, at most 64 characters (Anthropic's and Bedrock's rules). The same id
+/// always maps to the same result, so a call and its result still match.
+pub fn portable_tool_call_id(id: &str) -> std::borrow::Cow<'_, str> {
+    let id = id.split("__thought__").next().unwrap_or(id);
+    let clean = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if id.len() <= 64 && id.chars().all(clean) {
+        return std::borrow::Cow::Borrowed(id);
+    }
+    id.chars()
+        .map(|c| if clean(c) { c } else { '_' })
+        .take(64)
+        .collect::<String>()
+        .into()
+}
+
 /// `response_format`: `{"type": "text" | "json_object" | "json_schema", "json_schema": ...}`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ResponseFormat {
@@ -962,6 +979,17 @@ mod tests {
         assert!(r.is_stream() && r.include_usage());
         assert_eq!(r.extra["vendor_thing"], 1);
         assert!(ChatRequest::parse(br#"{"messages":[{"role":"wizard"}]}"#).is_err());
+    }
+
+    #[test]
+    fn tool_call_ids_travel_between_providers() {
+        assert_eq!(portable_tool_call_id("toolu_01A"), "toolu_01A");
+        assert_eq!(
+            portable_tool_call_id("call_r_0__thought__c2ln+/="),
+            "call_r_0"
+        );
+        assert_eq!(portable_tool_call_id("call.1:x"), "call_1_x");
+        assert_eq!(portable_tool_call_id(&"a".repeat(100)).len(), 64);
     }
 
     #[test]

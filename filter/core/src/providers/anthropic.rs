@@ -20,6 +20,7 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::framing::Frame;
+use crate::openai::portable_tool_call_id;
 use crate::openai::{
     Answer, ChatRequest, Content, FunctionCall, ImageUrl, Message, Part, Role, Stop, StreamWriter,
     ToolCall, ToolChoice, Usage,
@@ -274,14 +275,14 @@ enum Block<'a> {
         cache_control: Option<&'a Value>,
     },
     ToolUse {
-        id: &'a str,
+        id: std::borrow::Cow<'a, str>,
         name: &'a str,
         input: Value,
         #[serde(skip_serializing_if = "Option::is_none")]
         cache_control: Option<&'a Value>,
     },
     ToolResult {
-        tool_use_id: &'a str,
+        tool_use_id: std::borrow::Cow<'a, str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         content: Option<ToolResultContent<'a>>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -759,7 +760,7 @@ fn assistant_blocks(m: &Message, i: usize) -> Result<Vec<Block<'_>>, ApiError> {
     }
     for call in m.tool_calls.iter().flatten() {
         out.push(Block::ToolUse {
-            id: &call.id,
+            id: portable_tool_call_id(&call.id),
             name: &call.function.name,
             input: tool_input(&call.function.arguments, i)?,
             cache_control: None,
@@ -846,7 +847,7 @@ fn tool_result(m: &Message, i: usize) -> Result<Block<'_>, ApiError> {
         }
     };
     Ok(Block::ToolResult {
-        tool_use_id,
+        tool_use_id: portable_tool_call_id(tool_use_id),
         content,
         cache_control: None,
     })

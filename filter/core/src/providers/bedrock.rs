@@ -23,6 +23,7 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::framing::{Frame, Framing};
+use crate::openai::portable_tool_call_id;
 use crate::openai::{
     embeddings_response, Answer, ChatRequest, CompletionRequest, Content, EmbeddingsRequest,
     FunctionCall, Message, Part, Role, StreamWriter, ToolCall, ToolChoice, Usage,
@@ -643,7 +644,7 @@ impl Bedrock {
                         &mut turns,
                         "user",
                         vec![Block::ToolResult {
-                            tool_use_id: id,
+                            tool_use_id: portable_tool_call_id(&id).into_owned(),
                             content: vec![json!({"text": text})],
                         }],
                     );
@@ -671,7 +672,7 @@ impl Bedrock {
                             .with_param("messages")
                         })?;
                         blocks.push(Block::ToolUse {
-                            tool_use_id: call.id.clone(),
+                            tool_use_id: portable_tool_call_id(&call.id).into_owned(),
                             name: self.bedrock_name(&call.function.name),
                             input,
                         });
