@@ -175,6 +175,7 @@ impl ProviderRole {
                 info,
                 credentials,
                 authority: d.authority.clone(),
+                request_id: String::new(),
                 drop_params: d.drop_params,
                 started_ms: host.now_ms(),
             },
@@ -242,6 +243,8 @@ struct AttemptCx {
     credentials: Credentials,
     /// This attempt's `:authority` (a replica's own, or the deployment's).
     authority: String,
+    /// Envoy's x-request-id.
+    request_id: String,
     /// Parameters the provider cannot take are dropped (the deployment's setting, or the
     /// request's `drop_params`).
     drop_params: bool,
@@ -268,6 +271,7 @@ impl AttemptCx {
             now_ms: self.started_ms,
             drop_params: self.drop_params,
             authority: &self.authority,
+            request_id: &self.request_id,
         }
     }
 }
@@ -342,6 +346,9 @@ impl Attempt {
     ) -> Result<(HeaderMap, Vec<u8>), ApiError> {
         if let Some(a) = authority {
             self.cx.authority = a.to_string();
+        }
+        if let Some((_, id)) = current.iter().find(|(n, _)| n == "x-request-id") {
+            self.cx.request_id = id.clone();
         }
         let body = self.prepare_body(body)?;
         let ctx = self.cx.ctx();

@@ -118,6 +118,17 @@ async fn chat() {
     assert_eq!(answer["choices"][0]["message"]["content"], CHAT_TEXT);
     assert_eq!(answer["choices"][0]["finish_reason"], "stop");
     assert_eq!(answer["usage"]["total_tokens"], 30);
+    // Converse answers carry no id: each answer gets Envoy's request id.
+    let id = answer["id"].as_str().unwrap();
+    assert!(id.starts_with("chatcmpl-") && id.len() > 20, "{id}");
+    let again = client()
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "claude", "messages": [{"role": "user", "content": marker("bedrock-id")}]}),
+        )
+        .await
+        .expect_json(200);
+    assert_ne!(again["id"], answer["id"], "ids are unique");
 
     let got = received(&m, "converse");
     assert_eq!(got.header("x-amz-security-token"), None);

@@ -100,12 +100,16 @@ impl Translator for Bedrock {
                 let converse = self.converse_body(ctx, model, &req)?;
                 if ctx.info.stream {
                     self.stream = Some(Stream {
-                        writer: StreamWriter::new(
-                            endpoint,
-                            ctx.answer_model(),
-                            ctx.created(),
-                            req.include_usage(),
-                        ),
+                        writer: {
+                            let mut w = StreamWriter::new(
+                                endpoint,
+                                ctx.answer_model(),
+                                ctx.created(),
+                                req.include_usage(),
+                            );
+                            w.set_id(ctx.request_id);
+                            w
+                        },
                         blocks: Vec::new(),
                         next_tool: 0,
                         stopped: false,
@@ -204,7 +208,8 @@ impl Translator for Bedrock {
             finish_reason = "stop";
         }
         let answer = Answer {
-            id: String::new(),
+            // Converse answers carry no id: Envoy's request id stands in.
+            id: ctx.request_id.to_string(),
             content: (!text.is_empty() || tool_calls.is_empty()).then_some(text),
             reasoning: (!reasoning.is_empty()).then_some(reasoning),
             tool_calls,

@@ -32,6 +32,9 @@ pub struct Ctx<'a> {
     pub drop_params: bool,
     /// This attempt's `:authority` (the deployment's host, or a replica's).
     pub authority: &'a str,
+    /// Envoy's `x-request-id` of the request (empty if none): the answer's id when the
+    /// provider gives none.
+    pub request_id: &'a str,
 }
 
 impl Ctx<'_> {
@@ -313,6 +316,7 @@ pub(crate) mod tests {
             now_ms: 1_700_000_000_000,
             drop_params: false,
             authority: &d.authority,
+            request_id: "",
         }
     }
 

@@ -190,8 +190,13 @@ fn base_path(path: &str) -> &str {
 }
 
 /// Ollama's answers carry no id: one from the attempt's clock.
+/// Ollama's answers carry no id: Envoy's request id stands in (the clock without one).
 fn answer_id(ctx: &Ctx) -> String {
-    format!("ollama-{}", ctx.now_ms)
+    if ctx.request_id.is_empty() {
+        format!("ollama-{}", ctx.now_ms)
+    } else {
+        ctx.request_id.to_string()
+    }
 }
 
 /// OpenAI's finish_reason. Ollama says `stop` after tool calls too.
