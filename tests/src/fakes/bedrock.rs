@@ -876,6 +876,7 @@ mod tests {
                 now_ms: now() * 1000,
                 drop_params: false,
                 authority: &d.authority,
+                request_id: "",
             };
             assert_eq!(info.endpoint, Endpoint::ChatCompletions);
             let req = translator(Provider::Bedrock.wire())

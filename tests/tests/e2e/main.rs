@@ -16,6 +16,7 @@ mod chat;
 mod common;
 mod compose;
 mod errors;
+mod every_provider;
 mod failover;
 mod fallbacks;
 mod headers;
