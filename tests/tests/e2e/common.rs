@@ -1,7 +1,10 @@
 //! What several test modules use: configs built as JSON, written as YAML.
 
+use std::process::Command;
+
 use serde_json::{json, Value};
-use switchyard_tests::FakeProvider;
+use switchyard_tests::artefacts::{repo_root, venv_python};
+use switchyard_tests::{FakeProvider, Switchyard};
 
 /// The provider key the OpenAI-style deployments are configured with, through
 /// `api_key: os.environ/FAKE_KEY`.
@@ -65,4 +68,59 @@ pub fn tries(fake: &FakeProvider, marker: &str, key: &str) -> usize {
         .iter()
         .filter(|r| r.api_keys().contains(&key))
         .count()
+}
+
+/// What tests/python/provider_sdk_check.py printed: the official openai SDK driving one
+/// model through Switchyard (chat, stream, tools with `tools`, embeddings with an
+/// embeddings model).
+pub struct SdkReport {
+    stdout: String,
+    pub report: String,
+}
+
+impl SdkReport {
+    /// The value of the script's `KEY value` line; panics with the whole report without one.
+    pub fn line(&self, key: &str) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no {key} line:\n{}", self.report))
+            .to_string()
+    }
+}
+
+/// Runs the SDK script against `sy` for `model`; panics with its output unless it ran
+/// through.
+pub fn provider_sdk(
+    sy: &Switchyard,
+    model: &str,
+    tools: bool,
+    embeddings: Option<&str>,
+) -> SdkReport {
+    let mut command = Command::new(venv_python());
+    command
+        .arg(repo_root().join("tests/python/provider_sdk_check.py"))
+        .args(["--base-url", &sy.url("/v1")])
+        .args(["--api-key", "sk-anything"])
+        .args(["--model", model])
+        // The SDK's HTTP client honours proxy variables; the gateway is local.
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env_remove("OPENAI_BASE_URL");
+    if tools {
+        command.arg("--tools");
+    }
+    if let Some(e) = embeddings {
+        command.args(["--embeddings-model", e]);
+    }
+    let output = command.output().expect("run the openai SDK script");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report = format!(
+        "exit: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "the SDK script failed:\n{report}");
+    assert!(stdout.contains("ALL_DONE"), "{report}");
+    SdkReport { stdout, report }
 }

@@ -4,11 +4,9 @@
 //! signature and checks the body against the service model (a broken rule is recorded and
 //! fails the test).
 
-use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
-use switchyard_tests::artefacts::{repo_root, venv_python};
 use switchyard_tests::fakes::bedrock::{
     self, ACCESS_KEY_ID, CHAT_TEXT, COHERE_EMBED, MODEL, REGION, RETRY_AFTER, SECRET_ACCESS_KEY,
     SERVER_ERROR, SESSION_TOKEN, STREAM_CUT, STREAM_ERROR, STREAM_RESET, STREAM_TEXT, THROTTLED,
@@ -18,7 +16,7 @@ use switchyard_tests::{
     assert_openai_error, marker, shared, Client, Recorded, StrictFake, Switchyard,
 };
 
-use crate::common::{deployment, yaml};
+use crate::common::{deployment, provider_sdk, yaml};
 
 struct Stack {
     sy: Switchyard,
@@ -532,32 +530,9 @@ async fn a_stream_error_event_and_a_cut_stream_end_with_an_openai_error_event() 
 fn the_openai_python_sdk() {
     let s = stack();
     let _logs = s.sy.dump_logs_on_failure();
-    let output = Command::new(venv_python())
-        .arg(repo_root().join("tests/python/provider_sdk_check.py"))
-        .args(["--base-url", &s.sy.url("/v1")])
-        .args(["--api-key", "sk-anything"])
-        .args(["--model", "claude", "--tools"])
-        .args(["--embeddings-model", "cohere-embed"])
-        // The SDK's HTTP client honours proxy variables; the gateway is local.
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .env_remove("OPENAI_BASE_URL")
-        .output()
-        .expect("run the openai SDK script");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = format!(
-        "exit: {}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "the SDK script failed:\n{report}");
-    let line = |key: &str| -> String {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("no {key} line:\n{report}"))
-            .to_string()
-    };
+    let sdk = provider_sdk(&s.sy, "claude", true, Some("cohere-embed"));
+    let report = &sdk.report;
+    let line = |key: &str| sdk.line(key);
     assert_eq!(line("CHAT_MODEL"), "claude", "{report}");
     assert_eq!(line("CHAT_CONTENT"), CHAT_TEXT, "{report}");
     assert_eq!(line("CHAT_FINISH"), "stop", "{report}");
@@ -584,6 +559,5 @@ fn the_openai_python_sdk() {
     assert_eq!(line("EMBEDDINGS"), "2 4 cohere-embed", "{report}");
     // Four little-endian f32s, decoded from base64 by the script.
     assert_eq!(line("EMBEDDINGS_BASE64"), "4", "{report}");
-    assert!(stdout.contains("ALL_DONE"), "{report}");
     s.fake.assert_no_violations();
 }

@@ -3,18 +3,16 @@
 //! Cohere's v2 API checks every request it receives against the API reference (a broken
 //! rule is recorded and fails the test).
 
-use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
-use switchyard_tests::artefacts::{repo_root, venv_python};
 use switchyard_tests::fakes::cohere::{
     self, CHAT_TEXT, IMAGE_TEXT, KEY, RATE_LIMITED, RETRY_AFTER, SERVER_ERROR, STREAM_CUT,
     STREAM_ERROR, TOOL_RESULT_TEXT, TOO_LONG,
 };
 use switchyard_tests::{assert_openai_error, marker, shared, Client, StrictFake, Switchyard};
 
-use crate::common::{deployment, yaml};
+use crate::common::{deployment, provider_sdk, yaml};
 
 const MODEL: &str = "command-a-03-2025";
 const IMAGE: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
@@ -412,32 +410,9 @@ async fn an_error_in_the_stream_ends_it_with_cohere_words() {
 fn openai_python_sdk() {
     let s = stack();
     let _logs = s.sy.dump_logs_on_failure();
-    let output = Command::new(venv_python())
-        .arg(repo_root().join("tests/python/provider_sdk_check.py"))
-        .args(["--base-url", &s.sy.url("/v1")])
-        .args(["--api-key", "sk-anything"])
-        .args(["--model", "command"])
-        .arg("--tools")
-        .args(["--embeddings-model", "embed"])
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .env_remove("OPENAI_BASE_URL")
-        .output()
-        .expect("run the openai SDK script");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = format!(
-        "exit: {}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "the SDK script failed:\n{report}");
-    let line = |key: &str| -> String {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("no {key} line:\n{report}"))
-            .to_string()
-    };
+    let sdk = provider_sdk(&s.sy, "command", true, Some("embed"));
+    let report = &sdk.report;
+    let line = |key: &str| sdk.line(key);
     assert_eq!(line("CHAT_MODEL"), "command", "{report}");
     assert_eq!(line("CHAT_CONTENT"), CHAT_TEXT, "{report}");
     assert_eq!(line("CHAT_FINISH"), "stop", "{report}");
@@ -461,6 +436,5 @@ fn openai_python_sdk() {
     assert_eq!(line("EMBEDDINGS"), "2 4 embed", "{report}");
     // Four little-endian f32s, decoded from base64 by the script.
     assert_eq!(line("EMBEDDINGS_BASE64"), "4", "{report}");
-    assert!(stdout.contains("ALL_DONE"), "{report}");
     s.fake.assert_no_violations();
 }

@@ -3,11 +3,9 @@
 //! a strict fake of Google's API (both URL shapes) checks every request it receives against
 //! the API reference (a broken rule is recorded and fails the test).
 
-use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
-use switchyard_tests::artefacts::{repo_root, venv_python};
 use switchyard_tests::fake::CHAT_CONTENT;
 use switchyard_tests::fakes::gemini::{
     self, ACCESS_TOKEN, API_KEY, FAIL_429, FAIL_429_BODY, FAIL_500, FAIL_CONTEXT, LOCATION,
@@ -15,7 +13,7 @@ use switchyard_tests::fakes::gemini::{
 };
 use switchyard_tests::{assert_openai_error, marker, shared, Client, StrictFake, Switchyard};
 
-use crate::common::{deployment, yaml};
+use crate::common::{deployment, provider_sdk, yaml};
 
 const CHAT_MODEL: &str = "gemini-2.5-flash";
 const VERTEX_PATH: &str =
@@ -534,32 +532,9 @@ async fn a_stream_error_event_and_a_cut_stream_end_with_an_openai_error_event() 
 fn python_sdk(model: &str, embeddings_model: &str) {
     let s = stack();
     let _logs = s.sy.dump_logs_on_failure();
-    let output = Command::new(venv_python())
-        .arg(repo_root().join("tests/python/provider_sdk_check.py"))
-        .args(["--base-url", &s.sy.url("/v1")])
-        .args(["--api-key", "sk-anything"])
-        .args(["--model", model, "--tools"])
-        .args(["--embeddings-model", embeddings_model])
-        // The SDK's HTTP client honours proxy variables; the gateway is local.
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .env_remove("OPENAI_BASE_URL")
-        .output()
-        .expect("run the openai SDK script");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = format!(
-        "exit: {}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "the SDK script failed:\n{report}");
-    let line = |key: &str| -> String {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key).and_then(|rest| rest.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("no {key} line:\n{report}"))
-            .to_string()
-    };
+    let sdk = provider_sdk(&s.sy, model, true, Some(embeddings_model));
+    let report = &sdk.report;
+    let line = |key: &str| sdk.line(key);
     assert_eq!(line("CHAT_MODEL"), model, "{report}");
     assert_eq!(line("CHAT_CONTENT"), CHAT_CONTENT, "{report}");
     assert_eq!(line("CHAT_FINISH"), "stop", "{report}");
@@ -591,7 +566,6 @@ fn python_sdk(model: &str, embeddings_model: &str) {
         line("EMBEDDINGS_BASE64").parse::<usize>().unwrap() > 0,
         "{report}"
     );
-    assert!(stdout.contains("ALL_DONE"), "{report}");
     s.fake.assert_no_violations();
 }
 
