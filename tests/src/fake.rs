@@ -212,6 +212,29 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// A request as a server received it.
+    pub fn new(parts: &axum::http::request::Parts, body: &[u8]) -> Recorded {
+        Recorded {
+            method: parts.method.to_string(),
+            uri: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| parts.uri.to_string()),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_ascii_lowercase(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
+
     /// The path without the query.
     pub fn path(&self) -> &str {
         self.uri.split('?').next().unwrap_or_default()
@@ -575,25 +598,7 @@ async fn handle(
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
-    let recorded = Recorded {
-        method: parts.method.to_string(),
-        uri: parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| parts.uri.to_string()),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: body.to_vec(),
-    };
+    let recorded = Recorded::new(&parts, &body);
     lock(&shared.requests).push(recorded.clone());
     let n = shared.served.fetch_add(1, Ordering::Relaxed);
     let mode = lock(&shared.mode).clone().for_request(&recorded);
