@@ -322,6 +322,34 @@ pub struct DeploymentConfig {
     /// cannot take are dropped instead of refused.
     #[serde(default)]
     pub drop_params: bool,
+    /// What its tokens cost, for the spend of each request.
+    #[serde(default, skip_serializing_if = "Prices::is_free")]
+    pub prices: Prices,
+}
+
+/// USD per token. The deployment's own (`input_cost_per_token`, ... in litellm_params or
+/// model_info), else the price table's for its provider and model, else nothing known (0).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Prices {
+    #[serde(default)]
+    pub input: f64,
+    #[serde(default)]
+    pub output: f64,
+    /// Prompt tokens read from the provider's cache; None: the input price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read: Option<f64>,
+    /// Prompt tokens written to the provider's cache; None: the input price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation: Option<f64>,
+    /// Reasoning tokens (part of the completion); None: the output price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<f64>,
+}
+
+impl Prices {
+    pub fn is_free(&self) -> bool {
+        *self == Prices::default()
+    }
 }
 
 /// A deployment's credentials, by the names of the VM environment variables holding them.
@@ -387,26 +415,6 @@ impl ProviderParams {
     pub fn is_empty(&self) -> bool {
         *self == ProviderParams::default()
     }
-}
-
-/// Shared-data key of the access token the sidecar minted for a deployment (Vertex AI with a
-/// service account); the deployment id follows.
-pub const TOKEN_KEY: &str = "switchyard.token.";
-
-/// Envoy's cluster for the sidecar: the filter reaches the internal API through it.
-pub const SIDECAR_CLUSTER: &str = "switchyard_sidecar";
-
-/// The sidecar's path for a deployment's current access token.
-pub fn token_path(deployment: &str) -> String {
-    format!("/internal/v1/token/{deployment}")
-}
-
-/// The sidecar's answer at [`token_path`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokenAnswer {
-    pub access_token: String,
-    /// Seconds the token is still valid.
-    pub expires_in: u64,
 }
 
 /// The client's headers that matter beyond the gateway: what may reach a provider, and

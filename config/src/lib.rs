@@ -20,9 +20,11 @@
 
 pub mod contract;
 pub mod provider;
+pub mod sidecar_api;
 
 pub use contract::*;
 pub use provider::{AuthKind, Provider, Wire};
+pub use sidecar_api::*;
 
 #[cfg(feature = "yaml")]
 pub mod load;

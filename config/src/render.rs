@@ -36,7 +36,7 @@ pub const DEFAULT_REQUEST_HEADERS_TIMEOUT_SECS: f64 = 30.0;
 pub const DEFAULT_CLIENT_IDLE_TIMEOUT_SECS: f64 = 300.0;
 /// Seconds a client has to send its whole request (a slow body).
 pub const CLIENT_REQUEST_TIMEOUT_SECS: u64 = 300;
-pub use crate::contract::SIDECAR_CLUSTER;
+pub use crate::sidecar_api::SIDECAR_CLUSTER;
 
 #[derive(Debug, Clone)]
 pub struct RenderOptions {

@@ -395,6 +395,7 @@ fn resolve_one(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             drop_params: false,
+            prices: Default::default(),
         },
         secrets,
         service_account,

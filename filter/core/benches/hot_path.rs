@@ -34,6 +34,7 @@ fn deployment() -> DeploymentConfig {
         headers: vec![],
         defaults: Default::default(),
         drop_params: false,
+        prices: Default::default(),
     }
 }
 

@@ -763,6 +763,7 @@ mod tests {
                 headers: vec![],
                 defaults: Default::default(),
                 drop_params: false,
+                prices: Default::default(),
             },
             owned_headers: vec!["x-custom".into()],
             secret_envs: vec!["AZ_KEY".into(), "OA_KEY".into()],

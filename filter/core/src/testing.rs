@@ -88,6 +88,7 @@ pub fn deployment(provider: Provider, id: &str, group: &str) -> DeploymentConfig
         headers: vec![("X-A".into(), "b".into())],
         defaults: Default::default(),
         drop_params: false,
+        prices: Default::default(),
     }
 }
 

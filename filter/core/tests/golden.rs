@@ -183,6 +183,7 @@ fn deployment(case: &Case, provider: Provider) -> DeploymentConfig {
         headers: vec![],
         defaults: case.defaults.clone(),
         drop_params: case.drop_params,
+        prices: Default::default(),
     }
 }
 

@@ -76,6 +76,7 @@ fn deployment(provider: Provider) -> DeploymentConfig {
         headers: vec![],
         defaults: Default::default(),
         drop_params: false,
+        prices: Default::default(),
     }
 }
 

@@ -195,7 +195,8 @@ impl Tokens {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(Full::new(Bytes::from(form)))
             .map_err(|e| format!("bad token_uri {}: {e}", account.token_uri))?;
-        let unreachable = |e: &dyn std::fmt::Display| format!("cannot reach {}: {e}", account.token_uri);
+        let unreachable =
+            |e: &dyn std::fmt::Display| format!("cannot reach {}: {e}", account.token_uri);
         let response = tokio::time::timeout(EXCHANGE_TIMEOUT, http.request(request))
             .await
             .map_err(|e| unreachable(&e))?

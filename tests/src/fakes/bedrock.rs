@@ -857,6 +857,7 @@ mod tests {
             headers: vec![],
             defaults: Default::default(),
             drop_params: false,
+            prices: Default::default(),
         };
         let info = switchyard_core::testing::info(&["d"]);
         for (token, expect_ok) in [

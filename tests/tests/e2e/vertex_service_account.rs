@@ -34,7 +34,8 @@ fn token_endpoint() -> StrictFake {
                 return Err(format!("content-type {:?}", r.header("content-type")));
             }
             let body = r.body_text();
-            let form: Vec<(&str, &str)> = body.split('&').filter_map(|p| p.split_once('=')).collect();
+            let form: Vec<(&str, &str)> =
+                body.split('&').filter_map(|p| p.split_once('=')).collect();
             let get = |k: &str| form.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
             if get("grant_type") != Some("urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer") {
                 return Err(format!("grant_type {:?}", get("grant_type")));
@@ -57,8 +58,10 @@ fn stack() -> &'static Stack {
         let token_endpoint = token_endpoint();
         let dir = tempfile::tempdir().unwrap();
         let mut account: Value = serde_json::from_str(
-            &std::fs::read_to_string(repo_root().join("sidecars/tests/fixtures/test_service_account.json"))
-                .unwrap(),
+            &std::fs::read_to_string(
+                repo_root().join("sidecars/tests/fixtures/test_service_account.json"),
+            )
+            .unwrap(),
         )
         .unwrap();
         account["token_uri"] = json!(token_endpoint.url("/token"));

@@ -293,6 +293,7 @@ pub(crate) mod tests {
                 headers: vec![],
                 defaults: Default::default(),
                 drop_params: false,
+                prices: Default::default(),
             },
             RequestInfo {
                 endpoint,

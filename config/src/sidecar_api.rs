@@ -1,0 +1,320 @@
+//! The contract between the filter and the sidecar: the internal API's paths and messages,
+//! the shared-data keys and queue the filter keeps its caches in, and the one OpenAI error
+//! body both sides answer with. The filter reaches the internal API only through Envoy's
+//! [`SIDECAR_CLUSTER`]; the public listener never routes `/internal/` (the gateway refuses it).
+//!
+//! | path | method | request | answer |
+//! | --- | --- | --- | --- |
+//! | [`key_path`] `/internal/v1/keys/{sha256 hex}` | GET | | 200 [`KeyRecord`], 404 unknown key |
+//! | [`customer_path`] `/internal/v1/customers/{end user id}` | GET | | 200 [`CustomerRecord`] (an unknown end user: no budget) |
+//! | [`SPEND_PATH`] `/internal/v1/spend` | POST | [`SpendBatch`] | 200 [`SpendAck`] once the batch is stored |
+//! | [`changes_path`] `/internal/v1/changes?after=N` | GET | | 200 [`Changes`], at once when there are, else after up to [`CHANGES_WAIT_S`] |
+//! | [`token_path`] `/internal/v1/token/{deployment}` | GET | | 200 [`TokenAnswer`] |
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Envoy's cluster for the sidecar.
+pub const SIDECAR_CLUSTER: &str = "switchyard_sidecar";
+/// `:authority` of the filter's calls to the sidecar.
+pub const SIDECAR_AUTHORITY: &str = "switchyard-sidecar";
+/// Prefix of the internal API: never served on the public listener.
+pub const INTERNAL_PREFIX: &str = "/internal/";
+
+// ---------------------------------------------------------------------------------------
+// Keys
+
+/// The record of a virtual key the gateway enforces, as the sidecar answers it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// SHA-256 of the key, hex (how keys are stored and looked up).
+    pub token: String,
+    #[serde(default)]
+    pub key_alias: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    /// Model names (or groups, or `*`-patterns) the key may call; empty: every model its
+    /// team allows.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// The team's list; empty: every model.
+    #[serde(default)]
+    pub team_models: Vec<String>,
+    /// Per-key model aliases: the name a client sends → the model_name served.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    #[serde(default)]
+    pub blocked: bool,
+    /// ms since the epoch; None: never.
+    #[serde(default)]
+    pub expires_ms: Option<u64>,
+    /// The key's, its user's and its team's budgets, with their spend in the current
+    /// budget period.
+    #[serde(default)]
+    pub key_budget: Budget,
+    #[serde(default)]
+    pub user_budget: Budget,
+    #[serde(default)]
+    pub team_budget: Budget,
+    #[serde(default)]
+    pub team_blocked: bool,
+    /// Limits enforced per key (issue 9's concern; carried now so the record is whole).
+    #[serde(default)]
+    pub rpm_limit: Option<u64>,
+    #[serde(default)]
+    pub tpm_limit: Option<u64>,
+    #[serde(default)]
+    pub max_parallel_requests: Option<u64>,
+    /// Logged with every request of the key (`tags` included).
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A budget and what was spent against it (USD).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    #[serde(default)]
+    pub max_budget: Option<f64>,
+    #[serde(default)]
+    pub spend: f64,
+    /// When the period ends and spend starts again from 0 (ms since the epoch).
+    #[serde(default)]
+    pub resets_at_ms: Option<u64>,
+}
+
+impl Budget {
+    /// Whether `spend + pending` reaches the budget.
+    pub fn exhausted(&self, pending: f64) -> bool {
+        self.max_budget
+            .is_some_and(|max| self.spend + pending >= max)
+    }
+}
+
+/// An end user (the `user` field of a request), as the sidecar answers it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRecord {
+    pub user_id: String,
+    #[serde(default)]
+    pub blocked: bool,
+    #[serde(default)]
+    pub budget: Budget,
+}
+
+pub fn key_path(token_sha256_hex: &str) -> String {
+    format!("/internal/v1/keys/{token_sha256_hex}")
+}
+
+pub fn customer_path(end_user: &str) -> String {
+    format!("/internal/v1/customers/{}", percent_encode(end_user))
+}
+
+/// `[A-Za-z0-9_.~-]` as is, anything else %XX (for ids in paths).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Spend
+
+pub const SPEND_PATH: &str = "/internal/v1/spend";
+
+/// What one request cost, as the filter reports it. Idempotent by `request_id`: the sidecar
+/// stores an event once however often it is sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpendEvent {
+    /// Envoy's x-request-id.
+    pub request_id: String,
+    /// SHA-256 of the virtual key, hex; empty for the master key (or an open gateway).
+    #[serde(default)]
+    pub key_hash: String,
+    #[serde(default)]
+    pub key_alias: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    /// The request's `user` field.
+    #[serde(default)]
+    pub end_user: Option<String>,
+    /// The model the client asked for, and the group that served it.
+    pub requested_model: String,
+    pub model_group: String,
+    /// The deployment id, its provider and its model.
+    #[serde(default)]
+    pub deployment: String,
+    #[serde(default)]
+    pub provider: String,
+    #[serde(default)]
+    pub model: String,
+    pub endpoint: String,
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub cached_tokens: u64,
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+    /// USD.
+    #[serde(default)]
+    pub cost: f64,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// `success` or `failure`.
+    pub status: String,
+    /// The HTTP status the client got.
+    #[serde(default)]
+    pub http_status: u16,
+    #[serde(default)]
+    pub cache_hit: bool,
+    /// The key's metadata and the request's (`tags`, ...).
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpendBatch {
+    pub events: Vec<SpendEvent>,
+}
+
+/// The sidecar stored the batch (in one transaction): `stored` new events, `duplicates`
+/// already known.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpendAck {
+    pub stored: u64,
+    pub duplicates: u64,
+}
+
+// ---------------------------------------------------------------------------------------
+// Changes: how a blocked, deleted or updated key reaches every Envoy at once
+
+/// Seconds the sidecar holds a changes request open when nothing changed.
+pub const CHANGES_WAIT_S: u64 = 20;
+
+pub fn changes_path(after: u64) -> String {
+    format!("/internal/v1/changes?after={after}")
+}
+
+/// What changed since `after`: the cached records to drop. `seq` is the value to ask with
+/// next. `all`: drop every cached record (the sidecar lost track, e.g. it restarted with
+/// an older sequence).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Changes {
+    pub seq: u64,
+    #[serde(default)]
+    pub keys: Vec<String>,
+    #[serde(default)]
+    pub customers: Vec<String>,
+    #[serde(default)]
+    pub all: bool,
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokens (Vertex AI service accounts)
+
+/// Shared-data key of the access token the sidecar minted for a deployment (Vertex AI with a
+/// service account); the deployment id follows.
+pub const TOKEN_KEY: &str = "switchyard.token.";
+
+/// The sidecar's path for a deployment's current access token.
+pub fn token_path(deployment: &str) -> String {
+    format!("/internal/v1/token/{deployment}")
+}
+
+/// The sidecar's answer at [`token_path`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenAnswer {
+    pub access_token: String,
+    /// Seconds the token is still valid.
+    pub expires_in: u64,
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared data (per Envoy process, shared by its workers)
+
+/// Cached [`KeyRecord`]s: the key's SHA-256 hex follows. The value is a
+/// `CachedKey` (switchyard-core) with the time it was fetched.
+pub const KEY_CACHE_PREFIX: &str = "switchyard.key.";
+/// Cached [`CustomerRecord`]s: the end user's id follows.
+pub const CUSTOMER_CACHE_PREFIX: &str = "switchyard.customer.";
+/// Spend not yet acknowledged by the sidecar, per budget holder: `key.<hash>`,
+/// `user.<id>`, `team.<id>`, `customer.<id>` follow; an f64 in text.
+pub const PENDING_SPEND_PREFIX: &str = "switchyard.pending.";
+/// The shared queue [`SpendEvent`]s wait in (JSON, one per item) until the gateway's root
+/// context sends them to the sidecar.
+pub const SPEND_QUEUE: &str = "switchyard.spend";
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/// The one error body both the filter and the sidecar answer with: OpenAI's shape, `code`
+/// the status as a string, as LiteLLM sends it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub param: Option<String>,
+    pub code: String,
+}
+
+impl ErrorBody {
+    pub fn new(status: u16, kind: &str, message: impl Into<String>, param: Option<String>) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                message: message.into(),
+                kind: kind.to_string(),
+                param,
+                code: status.to_string(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_budgets() {
+        assert_eq!(
+            customer_path("a b/é"),
+            "/internal/v1/customers/a%20b%2F%C3%A9"
+        );
+        assert_eq!(changes_path(7), "/internal/v1/changes?after=7");
+        let b = Budget {
+            max_budget: Some(1.0),
+            spend: 0.6,
+            resets_at_ms: None,
+        };
+        assert!(!b.exhausted(0.3));
+        assert!(b.exhausted(0.4));
+        assert!(!Budget::default().exhausted(1e9), "no budget, no limit");
+    }
+
+    #[test]
+    fn the_error_body_is_litellms() {
+        let v =
+            serde_json::to_value(ErrorBody::new(401, "auth_error", "no", None)).unwrap_or_default();
+        assert_eq!(
+            v,
+            serde_json::json!({"error": {"message": "no", "type": "auth_error", "param": null, "code": "401"}})
+        );
+    }
+}
