@@ -444,7 +444,7 @@ fn wasm_filter(
                 },
                 // The same vm_config everywhere: one VM per worker serves every plugin.
                 "vm_config": {
-                    "vm_id": "switchyard",
+                    "vm_id": crate::sidecar_api::VM_ID,
                     "runtime": "envoy.wasm.runtime.v8",
                     "code": {"local": {"filename": opts.wasm_path.display().to_string()}},
                     "environment_variables": {"host_env_keys": env_names},

@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 pub const SIDECAR_CLUSTER: &str = "switchyard_sidecar";
 /// `:authority` of the filter's calls to the sidecar.
 pub const SIDECAR_AUTHORITY: &str = "switchyard-sidecar";
+/// The wasm VM every Switchyard filter runs in (shared data and queues are per VM id).
+pub const VM_ID: &str = "switchyard";
 /// Prefix of the internal API: never served on the public listener.
 pub const INTERNAL_PREFIX: &str = "/internal/";
 

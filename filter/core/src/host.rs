@@ -16,6 +16,11 @@ pub trait Host {
     fn shared_get(&self, key: &str) -> Option<(Vec<u8>, u32)>;
     /// Writes the value if the key's version is still `cas` (None or 0: unconditionally).
     fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), CasMismatch>;
+    /// Appends an item to a shared queue (one per Envoy process); false if the queue does
+    /// not exist (yet) or the host refused.
+    fn enqueue(&self, queue: &str, item: &[u8]) -> bool;
+    /// Takes the oldest item of a shared queue.
+    fn dequeue(&self, queue: &str) -> Option<Vec<u8>>;
 }
 
 /// Read-modify-write of one shared-data key, retried on a lost race (a few times: contention
@@ -44,6 +49,7 @@ pub fn update_shared(
 pub struct MemoryHost {
     pub now: std::cell::Cell<u64>,
     data: RefCell<HashMap<String, (Vec<u8>, u32)>>,
+    queues: RefCell<HashMap<String, std::collections::VecDeque<Vec<u8>>>>,
 }
 
 impl MemoryHost {
@@ -71,5 +77,18 @@ impl Host for MemoryHost {
         }
         data.insert(key.to_string(), (value.to_vec(), version + 1));
         Ok(())
+    }
+
+    fn enqueue(&self, queue: &str, item: &[u8]) -> bool {
+        self.queues
+            .borrow_mut()
+            .entry(queue.to_string())
+            .or_default()
+            .push_back(item.to_vec());
+        true
+    }
+
+    fn dequeue(&self, queue: &str) -> Option<Vec<u8>> {
+        self.queues.borrow_mut().get_mut(queue)?.pop_front()
     }
 }

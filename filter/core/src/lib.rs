@@ -10,10 +10,12 @@ pub mod gateway;
 pub mod headers;
 pub mod host;
 pub mod json;
+pub mod keys;
 pub mod openai;
 pub mod provider_role;
 pub mod providers;
 pub mod router;
+pub mod spend;
 #[doc(hidden)]
 pub mod testing;
 

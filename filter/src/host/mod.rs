@@ -10,7 +10,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, Bytes, ContextType, LogLevel, Status};
-use switchyard_config::{token_path, Auth, FilterConfig, TokenAnswer, SIDECAR_CLUSTER, TOKEN_KEY};
+use switchyard_config::{
+    token_path, Auth, FilterConfig, TokenAnswer, SIDECAR_CLUSTER, TOKEN_KEY, VM_ID,
+};
 use switchyard_core::gateway::Gateway;
 use switchyard_core::host::{CasMismatch, Host};
 use switchyard_core::provider_role::ProviderRole;
@@ -167,6 +169,18 @@ impl Host for EnvoyHost {
             // Any other failure: the state is advisory, carry on.
             _ => Ok(()),
         }
+    }
+
+    fn enqueue(&self, queue: &str, item: &[u8]) -> bool {
+        match hostcalls::resolve_shared_queue(VM_ID, queue) {
+            Ok(Some(id)) => hostcalls::enqueue_shared_queue(id, Some(item)).is_ok(),
+            _ => false,
+        }
+    }
+
+    fn dequeue(&self, queue: &str) -> Option<Vec<u8>> {
+        let id = hostcalls::resolve_shared_queue(VM_ID, queue).ok()??;
+        hostcalls::dequeue_shared_queue(id).ok()?
     }
 }
 
