@@ -96,6 +96,14 @@ pub struct GatewayConfig {
     /// router_settings.enable_pre_call_checks.
     #[serde(default)]
     pub pre_call_checks: bool,
+    /// How long a virtual key's record is used without asking the sidecar again
+    /// (general_settings.user_api_key_cache_ttl); changes reach the cache at once anyway.
+    #[serde(default = "default_key_cache_ttl_ms")]
+    pub key_cache_ttl_ms: u64,
+}
+
+fn default_key_cache_ttl_ms() -> u64 {
+    60_000
 }
 
 /// What of the client's headers reaches the provider (LiteLLM's allowlist).
@@ -545,6 +553,28 @@ pub struct RequestInfo {
     /// stream_timeout), which providers must not see.
     #[serde(default)]
     pub strip_params: bool,
+    /// The virtual key that sent it (None: the master key, or an open gateway): whose
+    /// budgets its spend counts against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyIdentity>,
+    /// The request's `user` field (LiteLLM's end user, or customer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_user: Option<String>,
+}
+
+/// A virtual key as its spend is logged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyIdentity {
+    /// SHA-256 of the key, hex.
+    pub hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 #[cfg(test)]

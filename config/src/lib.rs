@@ -31,6 +31,8 @@ pub mod load;
 #[cfg(feature = "yaml")]
 pub mod model;
 #[cfg(feature = "yaml")]
+pub mod prices;
+#[cfg(feature = "yaml")]
 pub mod render;
 #[cfg(feature = "yaml")]
 pub mod resolve;

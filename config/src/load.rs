@@ -201,6 +201,12 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
         if params.weight.is_some_and(|w| !(w > 0.0 && w.is_finite())) {
             return fail("litellm_params.weight", "must be a positive number".into());
         }
+        if let Some(field) = crate::prices::invalid_price(entry) {
+            return fail(
+                field,
+                "must be zero or a positive number (USD per token)".into(),
+            );
+        }
         if params.max_parallel_requests == Some(0) {
             return fail(
                 "litellm_params.max_parallel_requests",
@@ -495,6 +501,9 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
             &p.extra,
             KNOWN_PARAMS,
         );
+        if let Some(message) = crate::prices::missing_price_warning(entry) {
+            warn(&mut out, format!("{at}.litellm_params.model"), message);
+        }
     }
     let ls = &config.litellm_settings;
     for (key, set) in [("set_verbose", ls.set_verbose.is_some())] {
@@ -518,13 +527,6 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
         &config.router_settings.extra,
         KNOWN_ROUTER_SETTINGS,
     );
-    if config.general_settings.database_url.is_some() {
-        warn(
-            &mut out,
-            "general_settings.database_url".into(),
-            "virtual keys and spend tracking are not implemented yet; the database is not used",
-        );
-    }
     kept_keys(
         &mut out,
         "general_settings.",

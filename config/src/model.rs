@@ -72,11 +72,18 @@ pub struct LitellmParams {
     /// Requests in flight to this deployment at most (Envoy's circuit breaker).
     #[serde(default)]
     pub max_parallel_requests: Option<u32>,
-    /// USD per token, for cost-based-routing (also read from model_info).
+    /// USD per token: the deployment's own prices, for spend and cost-based-routing (else
+    /// model_info's, else the price table's; see `crate::prices`).
     #[serde(default)]
     pub input_cost_per_token: Option<f64>,
     #[serde(default)]
     pub output_cost_per_token: Option<f64>,
+    #[serde(default)]
+    pub cache_read_input_token_cost: Option<f64>,
+    #[serde(default)]
+    pub cache_creation_input_token_cost: Option<f64>,
+    #[serde(default)]
+    pub output_cost_per_reasoning_token: Option<f64>,
     /// Sent with every request to this deployment; values may be `os.environ/VAR`.
     #[serde(default)]
     pub extra_headers: Option<BTreeMap<String, String>>,
@@ -121,6 +128,8 @@ pub struct ModelInfo {
     /// `chat`, `embedding`, `completion`, ...
     #[serde(default)]
     pub mode: Option<String>,
+    /// The model the deployment runs, to look its price up by (an Azure deployment's name
+    /// says nothing of it).
     #[serde(default)]
     pub base_model: Option<String>,
     /// Context window, for enable_pre_call_checks.
@@ -132,6 +141,12 @@ pub struct ModelInfo {
     pub input_cost_per_token: Option<f64>,
     #[serde(default)]
     pub output_cost_per_token: Option<f64>,
+    #[serde(default)]
+    pub cache_read_input_token_cost: Option<f64>,
+    #[serde(default)]
+    pub cache_creation_input_token_cost: Option<f64>,
+    #[serde(default)]
+    pub output_cost_per_reasoning_token: Option<f64>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -314,8 +329,14 @@ impl Alias {
 pub struct GeneralSettings {
     #[serde(default)]
     pub master_key: Option<Secret>,
+    /// PostgreSQL for keys, spend and the rest of the sidecar's store (else `DATABASE_URL`,
+    /// else SQLite at `database_path`).
     #[serde(default)]
     pub database_url: Option<Secret>,
+    /// Switchyard: the SQLite file of the sidecar's store when no database_url is set
+    /// (default `switchyard.db` in the working directory).
+    #[serde(default)]
+    pub database_path: Option<String>,
     /// Request bodies above this get 413; default 16.
     #[serde(default)]
     pub max_request_size_mb: Option<f64>,
@@ -340,6 +361,11 @@ pub struct GeneralSettings {
     /// Switchyard: seconds an idle client connection stays open (default 300).
     #[serde(default)]
     pub client_idle_timeout: Option<f64>,
+    /// Seconds a virtual key's record is used before the gateway asks the sidecar again
+    /// (LiteLLM's name; default 60). Blocking, deleting or changing a key reaches the gateway
+    /// at once regardless: this bounds how stale a budget's spend from other Envoys can be.
+    #[serde(default)]
+    pub user_api_key_cache_ttl: Option<f64>,
     #[serde(flatten)]
     pub extra: Extra,
 }

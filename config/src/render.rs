@@ -179,6 +179,9 @@ pub fn render_with_env(
             .router_settings
             .enable_pre_call_checks
             .unwrap_or(false),
+        key_cache_ttl_ms: gs
+            .user_api_key_cache_ttl
+            .map_or(60_000, |s| (s * 1000.0).round() as u64),
     });
 
     // Every header some deployment sets: an attempt removes those it does not set itself.

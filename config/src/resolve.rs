@@ -65,6 +65,8 @@ pub struct Resolved {
     pub timeout_ms: Option<u64>,
     /// litellm_params.stream_timeout, when set.
     pub stream_timeout_ms: Option<u64>,
+    /// Its prices (also in `config.prices`), where they came from, and its context window.
+    pub pricing: crate::prices::DeploymentPrices,
 }
 
 /// One host of a deployment's api_base.
@@ -365,6 +367,7 @@ fn resolve_one(
         .map(|h| h.authority.clone())
         .unwrap_or_default();
     let (auth, secrets, service_account) = credentials(index, p, provider, env);
+    let pricing = crate::prices::deployment_prices(entry, params.region.as_deref());
     let mut headers = Vec::new();
     for (field, map) in [("headers", &p.headers), ("extra_headers", &p.extra_headers)] {
         for (name, value) in map.iter().flatten() {
@@ -395,7 +398,7 @@ fn resolve_one(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             drop_params: false,
-            prices: Default::default(),
+            prices: pricing.prices,
         },
         secrets,
         service_account,
@@ -403,6 +406,7 @@ fn resolve_one(
         weight: p.weight.map_or(1, |w| (w.round() as u32).max(1)),
         timeout_ms: p.timeout.map(secs_to_ms),
         stream_timeout_ms: p.stream_timeout.map(secs_to_ms),
+        pricing,
     })
 }
 

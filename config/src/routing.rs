@@ -203,18 +203,16 @@ pub fn deployment_route(config: &ProxyConfig, d: &Resolved) -> DeploymentRoute {
         .stream_timeout_ms
         .or(rs.stream_timeout.map(secs_to_ms))
         .unwrap_or(timeout_ms);
+    let (input_cost_per_token, output_cost_per_token) = d.pricing.routing_costs();
     DeploymentRoute {
         id: d.config.id.clone(),
         weight: params.and_then(|p| p.weight),
         rpm: params.and_then(|p| p.rpm),
         tpm: params.and_then(|p| p.tpm),
-        input_cost_per_token: params
-            .and_then(|p| p.input_cost_per_token)
-            .or(info.and_then(|i| i.input_cost_per_token)),
-        output_cost_per_token: params
-            .and_then(|p| p.output_cost_per_token)
-            .or(info.and_then(|i| i.output_cost_per_token)),
-        max_input_tokens: info.and_then(|i| i.max_input_tokens),
+        // The prices the spend is computed from, so that routing and spend agree.
+        input_cost_per_token,
+        output_cost_per_token,
+        max_input_tokens: d.pricing.max_input_tokens,
         timeout_ms,
         stream_timeout_ms,
         max_retries: params.and_then(|p| p.max_retries),

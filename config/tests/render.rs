@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use switchyard_config::load::{load_str, ConfigError};
+use switchyard_config::prices::PriceTable;
 use switchyard_config::render::{render_with_env, RenderOptions, Rendered, SIDECAR_CLUSTER};
 use switchyard_config::{
     max_attempts, Auth, ClassLimits, CooldownConfig, FilterConfig, GatewayConfig, GroupConfig,
-    Provider, ProviderConfig, Strategy, BACKOFF_SUFFIX, PLAN_HEADER, REPLAN_HEADER, RETRY_HEADER,
-    ROUTE_HEADER,
+    Prices, Provider, ProviderConfig, Strategy, BACKOFF_SUFFIX, PLAN_HEADER, REPLAN_HEADER,
+    RETRY_HEADER, ROUTE_HEADER,
 };
 
 fn opts() -> RenderOptions {
@@ -690,8 +691,8 @@ fn the_gateway_config() {
     );
     assert_eq!(
         (d.input_cost_per_token, d.output_cost_per_token),
-        (Some(0.000001), None),
-        "from litellm_params"
+        (Some(0.000001), Some(0.0)),
+        "from litellm_params; what a deployment's own prices leave out costs nothing"
     );
 
     // litellm_settings.request_timeout, router_settings.stream_timeout.
@@ -716,6 +717,91 @@ model_list:
         (Some(0.5), Some(0.25))
     );
     assert_eq!(d.timeout_ms, 600_000, "LiteLLM's default");
+}
+
+/// Every deployment's prices reach its provider role (spend) and the gateway (cost-based
+/// routing), from one resolution: its own, else the price table's, else none.
+#[test]
+fn the_plugin_configurations_carry_the_prices() {
+    let b = bootstrap(
+        "
+model_list:
+  - model_name: mini
+    litellm_params: {model: openai/gpt-4o-mini, api_key: k}
+    model_info: {id: listed}
+  - model_name: mini
+    litellm_params: {model: azure/my-deployment, api_base: 'https://r.openai.azure.com', api_key: k}
+    model_info: {id: azure, base_model: azure/gpt-4o-mini}
+  - model_name: mini
+    litellm_params: {model: openai/gpt-4o-mini, api_key: k, input_cost_per_token: 0.001, output_cost_per_token: 0.002}
+    model_info: {id: own, max_input_tokens: 4000}
+  - model_name: mini
+    litellm_params: {model: hosted_vllm/llama, api_base: 'http://127.0.0.1:8000/v1'}
+    model_info: {id: unknown}
+router_settings: {routing_strategy: cost-based-routing}
+",
+    );
+    let table = PriceTable::builtin();
+    for (id, key) in [("listed", "gpt-4o-mini"), ("azure", "azure/gpt-4o-mini")] {
+        let (_, listed) = table.get(key).unwrap();
+        let prices = provider(&b, &format!("deployment_{id}")).deployment.prices;
+        assert_eq!(
+            prices,
+            Prices {
+                input: listed.input_cost_per_token.unwrap(),
+                output: listed.output_cost_per_token.unwrap(),
+                cache_read: listed.cache_read_input_token_cost,
+                cache_creation: listed.cache_creation_input_token_cost,
+                reasoning: listed.output_cost_per_reasoning_token,
+            },
+            "{id}: the table's {key}"
+        );
+        assert!(prices.input > 0.0, "{id}");
+    }
+    assert_eq!(
+        provider(&b, "deployment_own").deployment.prices,
+        Prices {
+            input: 0.001,
+            output: 0.002,
+            ..Prices::default()
+        }
+    );
+    assert!(provider(&b, "deployment_unknown")
+        .deployment
+        .prices
+        .is_free());
+
+    let g = gateway(&b);
+    for d in &g.groups["mini"].deployments {
+        let prices = provider(&b, &format!("deployment_{}", d.id))
+            .deployment
+            .prices;
+        let routed = (d.input_cost_per_token, d.output_cost_per_token);
+        if d.id == "unknown" {
+            assert_eq!(routed, (None, None), "unpriced deployments route last");
+            assert_eq!(d.max_input_tokens, None);
+        } else {
+            assert_eq!(
+                routed,
+                (Some(prices.input), Some(prices.output)),
+                "{}",
+                d.id
+            );
+        }
+    }
+    let window = |id: &str| {
+        g.groups["mini"]
+            .deployments
+            .iter()
+            .find(|d| d.id == id)
+            .and_then(|d| d.max_input_tokens)
+    };
+    assert_eq!(
+        window("listed"),
+        table.get("gpt-4o-mini").unwrap().1.max_input_tokens,
+        "the table's context window"
+    );
+    assert_eq!(window("own"), Some(4000), "model_info's wins");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use switchyard_config::{Auth, DeploymentConfig, Provider};
-use switchyard_core::gateway::{Gateway, OnHeaders};
+use switchyard_core::gateway::{Gateway, OnBody, OnHeaders, Sidecar};
 use switchyard_core::host::MemoryHost;
 use switchyard_core::provider_role::ProviderRole;
 use switchyard_core::router::rng::Rng;
@@ -62,20 +62,25 @@ fn hot_path(c: &mut Criterion) {
     .collect();
 
     c.bench_function("gateway_headers", |b| {
-        b.iter(|| gateway.on_headers(black_box(&headers)))
+        b.iter(|| gateway.on_headers(black_box(&headers), &host, Sidecar::Unasked))
     });
-    let OnHeaders::ReadBody(pending) = gateway.on_headers(&headers) else {
+    let OnHeaders::ReadBody(pending) = gateway.on_headers(&headers, &host, Sidecar::Unasked) else {
         panic!("the request must be read")
     };
     let mut rng = Rng::seeded(1);
     c.bench_function("gateway_body", |b| {
         b.iter(|| {
             gateway
-                .on_body(&pending, black_box(CHAT), &host, &mut rng)
+                .on_body(&pending, black_box(CHAT), &host, &mut rng, Sidecar::Unasked)
                 .unwrap()
         })
     });
-    let routed = gateway.on_body(&pending, CHAT, &host, &mut rng).unwrap();
+    let OnBody::Route(routed) = gateway
+        .on_body(&pending, CHAT, &host, &mut rng, Sidecar::Unasked)
+        .unwrap()
+    else {
+        panic!("the request must be routed")
+    };
     c.bench_function("request_info_roundtrip", |b| {
         b.iter(|| {
             let bytes = serde_json::to_vec(black_box(&routed.info)).unwrap();

@@ -10,13 +10,15 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchyard_config::{
-    ClientHeaders, Endpoint, GatewayConfig, GroupConfig, RequestInfo, BACKOFF_SUFFIX,
-    DEPLOYMENT_HEADER, INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
+    customer_path, key_path, ClientHeaders, CustomerRecord, Endpoint, GatewayConfig, GroupConfig,
+    KeyIdentity, KeyRecord, RequestInfo, SpendEvent, BACKOFF_SUFFIX, DEPLOYMENT_HEADER,
+    INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
 };
 
 use crate::error::ApiError;
 use crate::headers::HeaderEdits;
 use crate::host::{update_shared, Host};
+use crate::keys::{self, Entry, Holder, Lookup, Snapshot};
 use crate::router::decide::FallbackKind;
 use crate::router::plan::{self, Ask, NoPlan, Plan};
 use crate::router::replan::{self, Replan};
@@ -34,9 +36,27 @@ pub enum Route {
     Readiness,
     Models,
     Api(Endpoint),
+    /// LiteLLM's management API and the admin page: the sidecar serves them (and checks
+    /// the master key itself).
+    Admin,
     NotFound,
     MethodNotAllowed,
 }
+
+/// Paths of LiteLLM's management API (and Switchyard's admin page), served by the sidecar.
+const ADMIN_PREFIXES: &[&str] = &[
+    "/key/",
+    "/user/",
+    "/team/",
+    "/customer/",
+    "/end_user/",
+    "/spend/",
+    "/global/",
+    "/model/info",
+    "/v1/model/info",
+    "/model_group/info",
+    "/ui",
+];
 
 pub fn classify(method: &str, path: &str) -> Route {
     let path = path.split('?').next().unwrap_or(path);
@@ -53,6 +73,7 @@ pub fn classify(method: &str, path: &str) -> Route {
         }
         "/v1/completions" | "/completions" => (Route::Api(Endpoint::Completions), "POST"),
         "/v1/embeddings" | "/embeddings" => (Route::Api(Endpoint::Embeddings), "POST"),
+        _ if ADMIN_PREFIXES.iter().any(|p| path.starts_with(p)) => return Route::Admin,
         _ => return Route::NotFound,
     };
     if method == allowed || (allowed == "GET" && method == "HEAD") {
@@ -91,14 +112,61 @@ pub enum OnHeaders {
     Respond(Local),
     /// Read the whole body, then call [`Gateway::on_body`].
     ReadBody(Box<Pending>),
-    /// Not for the gateway (readiness): let Envoy route it.
+    /// Not for the gateway (readiness, the management API): let Envoy route it.
     PassThrough,
+    /// Ask the sidecar, give its answer to [`Gateway::on_answer`], then call
+    /// [`Gateway::on_headers`] again.
+    Ask(SidecarCall),
+}
+
+/// The outcome of the request body.
+#[derive(Debug, PartialEq)]
+pub enum OnBody {
+    /// Send it on: set these headers and the request info.
+    Route(Box<Routed>),
+    /// Ask the sidecar, give its answer to [`Gateway::on_answer`], then call
+    /// [`Gateway::on_body`] again.
+    Ask(SidecarCall),
+}
+
+/// Whether the sidecar could be asked about this request yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sidecar {
+    /// Not asked (yet): ask when the cache has nothing fresh.
+    Unasked,
+    /// Asked, and it did not answer: use what the cache has, however old.
+    Unreachable,
+}
+
+/// A question for the sidecar's internal API (a GET of `path`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SidecarCall {
+    pub path: String,
+    target: Target,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    Key { token: String, snapshot: Snapshot },
+    Customer { id: String, snapshot: Snapshot },
+}
+
+/// Who sent a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Identity {
+    /// The master key.
+    Master,
+    /// No master key is configured: anyone.
+    Open,
+    /// A virtual key, as the cache (or the sidecar) knows it.
+    Key(Box<Entry<KeyRecord>>),
 }
 
 /// A request whose body is being read.
 #[derive(Debug, PartialEq)]
 pub struct Pending {
     pub endpoint: Endpoint,
+    pub identity: Identity,
     /// A fallback pass: the hand-off from the pass that failed.
     pub replan: Option<Replan>,
     /// What the client's headers asked for (on a fallback pass: the first pass's).
@@ -170,6 +238,9 @@ struct Head<'a> {
     /// LiteLLM's per-request drop_params: the provider role reads it, then removes it.
     #[serde(default)]
     drop_params: Option<IgnoredAny>,
+    /// The end user (LiteLLM's customer), whose budget the request counts against.
+    #[serde(borrow, default)]
+    user: Option<Cow<'a, str>>,
 }
 
 impl Gateway {
@@ -201,7 +272,12 @@ impl Gateway {
     }
 
     /// Decides from the request headers (lowercase names, as Envoy gives them).
-    pub fn on_headers(&self, headers: &[(String, String)]) -> OnHeaders {
+    pub fn on_headers(
+        &self,
+        headers: &[(String, String)],
+        host: &dyn Host,
+        sidecar: Sidecar,
+    ) -> OnHeaders {
         let find = |name: &str| {
             headers
                 .iter()
@@ -219,7 +295,7 @@ impl Gateway {
                     headers: vec![],
                 })
             }
-            Route::Readiness => return OnHeaders::PassThrough,
+            Route::Readiness | Route::Admin => return OnHeaders::PassThrough,
             Route::NotFound => {
                 return OnHeaders::Respond(
                     ApiError::not_found(format!(
@@ -246,11 +322,15 @@ impl Gateway {
             (Route::Api(_), Some(nonce)) => replan::take(nonce),
             _ => None,
         };
-        if replan.is_none() {
-            if let Err(e) = self.authenticate(&find) {
-                return OnHeaders::Respond(e.into());
-            }
-        }
+        let identity = match &replan {
+            // Checked on the first pass; who it is rides along in the request info.
+            Some(_) => Identity::Master,
+            None => match self.authenticate(&find, host, sidecar) {
+                Auth::Ok(identity) => identity,
+                Auth::Reject(e) => return OnHeaders::Respond(e.into()),
+                Auth::Ask(call) => return OnHeaders::Ask(call),
+            },
+        };
         let endpoint = match route {
             Route::Models => {
                 return OnHeaders::Respond(Local {
@@ -284,6 +364,7 @@ impl Gateway {
         };
         OnHeaders::ReadBody(Box::new(Pending {
             endpoint,
+            identity,
             replan,
             client,
             origin,
@@ -323,9 +404,14 @@ impl Gateway {
         client
     }
 
-    fn authenticate<'h>(&self, find: &impl Fn(&str) -> Option<&'h str>) -> Result<(), ApiError> {
+    fn authenticate<'h>(
+        &self,
+        find: &impl Fn(&str) -> Option<&'h str>,
+        host: &dyn Host,
+        sidecar: Sidecar,
+    ) -> Auth {
         let Some(expected) = &self.master_key_hash else {
-            return Ok(());
+            return Auth::Ok(Identity::Open);
         };
         let presented = find("authorization")
             .map(strip_bearer)
@@ -335,17 +421,87 @@ impl Gateway {
             .map(str::trim)
             .filter(|k| !k.is_empty());
         let Some(key) = presented else {
-            return Err(ApiError::unauthorized(
+            return Auth::Reject(ApiError::unauthorized(
                 "Authentication Error, No api key passed in. Send it as `Authorization: Bearer <key>`.",
             ));
         };
-        if bool::from(sha256(key.as_bytes()).ct_eq(expected)) {
-            Ok(())
-        } else {
-            Err(ApiError::unauthorized(format!(
+        let hash = sha256(key.as_bytes());
+        if bool::from(hash.ct_eq(expected)) {
+            return Auth::Ok(Identity::Master);
+        }
+        let token = hex(&hash);
+        let invalid = || {
+            Auth::Reject(ApiError::unauthorized(format!(
                 "Authentication Error, Invalid proxy server token passed. Received API Key = {}. Check the key, or ask your admin for a valid one.",
                 redact(key)
             )))
+        };
+        let now = host.now_ms();
+        let use_entry = |entry: Entry<KeyRecord>| match keys::check_key(host, &entry, now) {
+            Ok(()) => Auth::Ok(Identity::Key(Box::new(entry))),
+            Err(e) => Auth::Reject(e),
+        };
+        match (
+            keys::lookup_key(host, &token, self.cfg.key_cache_ttl_ms),
+            sidecar,
+        ) {
+            (Lookup::Known(entry), _) => use_entry(entry),
+            (Lookup::Unknown, _) => invalid(),
+            (Lookup::Stale(entry), Sidecar::Unreachable) => use_entry(entry),
+            (Lookup::Missing, Sidecar::Unreachable) => Auth::Reject(key_service_down()),
+            (Lookup::Stale(_) | Lookup::Missing, Sidecar::Unasked) => {
+                // The holders' acknowledged spend now, before the sidecar reads its own.
+                let mut snapshot_holders = vec![Holder::Key(&token)];
+                let stale = keys::lookup_key(host, &token, u64::MAX);
+                let record = match &stale {
+                    Lookup::Known(e) | Lookup::Stale(e) => Some(&e.record),
+                    _ => None,
+                };
+                if let Some(r) = record {
+                    snapshot_holders = Holder::of_key(r);
+                }
+                Auth::Ask(SidecarCall {
+                    path: key_path(&token),
+                    target: Target::Key {
+                        snapshot: Snapshot::of(host, &snapshot_holders),
+                        token: token.clone(),
+                    },
+                })
+            }
+        }
+    }
+
+    /// Stores the sidecar's answer to `call` in the cache. False when the sidecar did not
+    /// answer usefully (down, or an error): ask again with [`Sidecar::Unreachable`].
+    pub fn on_answer(&self, call: &SidecarCall, status: u16, body: &[u8], host: &dyn Host) -> bool {
+        match (&call.target, status) {
+            (Target::Key { token, snapshot }, 200) => {
+                match serde_json::from_slice::<KeyRecord>(body) {
+                    Ok(record) => {
+                        keys::store_key(host, token, Some(&record), snapshot.clone());
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            (Target::Key { token, snapshot }, 404) => {
+                keys::store_key(host, token, None, snapshot.clone());
+                true
+            }
+            (Target::Customer { id, snapshot }, 200) => {
+                match serde_json::from_slice::<CustomerRecord>(body) {
+                    Ok(record) => {
+                        keys::store_customer(host, id, Some(&record), snapshot.clone());
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+            (Target::Customer { id, snapshot }, 404) => {
+                keys::store_customer(host, id, None, snapshot.clone());
+                true
+            }
+            _ => false,
         }
     }
 
@@ -356,7 +512,8 @@ impl Gateway {
         body: &[u8],
         host: &dyn Host,
         rng: &mut Rng,
-    ) -> Result<Routed, ApiError> {
+        sidecar: Sidecar,
+    ) -> Result<OnBody, ApiError> {
         let endpoint = pending.endpoint;
         if body.len() as u64 > self.cfg.max_request_bytes {
             return Err(ApiError::too_large(self.cfg.max_request_bytes));
@@ -405,11 +562,53 @@ impl Gateway {
             || head.stream_timeout.is_some()
             || head.drop_params.is_some();
 
+        let record = match &pending.identity {
+            Identity::Key(entry) => Some(&entry.record),
+            _ => None,
+        };
+        // The end user's budget (first pass only: a fallback pass was let through).
+        let end_user = match &pending.replan {
+            Some(r) => r.info.end_user.clone(),
+            None => head
+                .user
+                .as_deref()
+                .filter(|u| !u.is_empty())
+                .map(str::to_string),
+        };
+        if let (Some(id), None) = (&end_user, &pending.replan) {
+            match (
+                keys::lookup_customer(host, id, self.cfg.key_cache_ttl_ms),
+                sidecar,
+            ) {
+                (Lookup::Known(c), _) | (Lookup::Stale(c), Sidecar::Unreachable) => {
+                    keys::check_customer(host, &c)?
+                }
+                // Unknown to the sidecar, or it cannot say: no budget to hold the request to.
+                (Lookup::Unknown, _) | (Lookup::Missing, Sidecar::Unreachable) => {}
+                (Lookup::Stale(_) | Lookup::Missing, Sidecar::Unasked) => {
+                    return Ok(OnBody::Ask(SidecarCall {
+                        path: customer_path(id),
+                        target: Target::Customer {
+                            snapshot: Snapshot::of(host, &[Holder::Customer(id)]),
+                            id: id.clone(),
+                        },
+                    }))
+                }
+            }
+        }
+
         // The group this pass serves, and the fallbacks left after it.
         let (mut pass, requested_model) = match &pending.replan {
             Some(r) => (self.next_fallback(r)?, r.info.requested_model.clone()),
             None => {
+                // The key's own aliases first, then the config's.
+                let model = record
+                    .and_then(|r| r.aliases.get(model))
+                    .map_or(model, String::as_str);
                 let name = self.cfg.aliases.get(model).map_or(model, String::as_str);
+                if let Some(r) = record {
+                    keys::check_model(r, model, name)?;
+                }
                 let group = self.cfg.groups.get(name).ok_or_else(|| {
                     ApiError::bad_request(format!(
                         "Invalid model name passed in model={model}. Call `/v1/models` to view available models for your key."
@@ -482,11 +681,22 @@ impl Gateway {
             client: pending.client.clone(),
             forward_x_headers: group.forward_client_headers || self.cfg.forward.all_groups,
             strip_params,
+            key: match &pending.replan {
+                Some(r) => r.info.key.clone(),
+                None => record.map(|r| KeyIdentity {
+                    hash: r.token.clone(),
+                    alias: r.key_alias.clone(),
+                    user_id: r.user_id.clone(),
+                    team_id: r.team_id.clone(),
+                    metadata: r.metadata.clone(),
+                }),
+            },
+            end_user,
         };
-        Ok(Routed {
+        Ok(OnBody::Route(Box::new(Routed {
             headers: routing_headers(group, &plan),
             info,
-        })
+        })))
     }
 
     fn group(&self, name: &str) -> Result<&GroupConfig, ApiError> {
@@ -553,6 +763,28 @@ impl Gateway {
         e.retry_after_s = Some(1);
         e
     }
+}
+
+/// What the headers say of the key.
+enum Auth {
+    Ok(Identity),
+    Reject(ApiError),
+    Ask(SidecarCall),
+}
+
+/// A key the cache has never seen, while the sidecar cannot be asked.
+fn key_service_down() -> ApiError {
+    let mut e = ApiError::new(
+        503,
+        "service_unavailable",
+        "Switchyard cannot check this key right now: its key service (the sidecar) does not answer. Keys it has seen before keep working; retry shortly, or ask your admin to check the sidecar.",
+    );
+    e.retry_after_s = Some(5);
+    e
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn read_count(bytes: &[u8]) -> u64 {
@@ -769,6 +1001,8 @@ pub struct Answered<'a> {
     /// The request as planned (None for requests the gateway did not route).
     pub info: Option<&'a RequestInfo>,
     pub now_ms: u64,
+    /// Envoy's x-request-id (for the spend log of a request Envoy failed itself).
+    pub request_id: &'a str,
 }
 
 /// Whether a response needs [`on_response`]. A provider's answer was finished by the
@@ -788,7 +1022,7 @@ pub struct ResponseEdit {
 
 /// Envoy's own replies as OpenAI errors (with LiteLLM's headers, which no provider role
 /// wrote), and no header of Switchyard's or Envoy's internals towards the client.
-pub fn on_response(a: &Answered) -> ResponseEdit {
+pub fn on_response(a: &Answered, host: &dyn Host) -> ResponseEdit {
     let find = |name: &str| {
         a.headers
             .iter()
@@ -832,6 +1066,13 @@ pub fn on_response(a: &Answered) -> ResponseEdit {
         replace(e.status, e.body(), &mut set, &mut remove);
     }
     if let (Some(info), Some(_)) = (a.info, &edit.body) {
+        // No provider role answered, so none logged it: a failure that cost nothing.
+        let status = set
+            .iter()
+            .find(|(n, _)| n == ":status")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(a.status);
+        crate::spend::record(host, &failure_event(info, a.request_id, status, a.now_ms));
         set.push(("x-litellm-model-group".into(), info.group.clone()));
         set.push((
             "x-litellm-attempted-fallbacks".into(),
@@ -844,6 +1085,32 @@ pub fn on_response(a: &Answered) -> ResponseEdit {
     }
     edit.headers = HeaderEdits { remove, set };
     edit
+}
+
+/// The spend log of a request that failed before any provider answered.
+fn failure_event(info: &RequestInfo, request_id: &str, status: u16, now_ms: u64) -> SpendEvent {
+    let key = info.key.as_ref();
+    SpendEvent {
+        request_id: if request_id.is_empty() {
+            format!("switchyard-{:016x}", Rng::from_entropy().next_u64())
+        } else {
+            request_id.to_string()
+        },
+        key_hash: key.map(|k| k.hash.clone()).unwrap_or_default(),
+        key_alias: key.and_then(|k| k.alias.clone()),
+        user_id: key.and_then(|k| k.user_id.clone()),
+        team_id: key.and_then(|k| k.team_id.clone()),
+        end_user: info.end_user.clone(),
+        requested_model: info.requested_model.clone(),
+        model_group: info.group.clone(),
+        endpoint: info.endpoint.name().to_string(),
+        start_ms: info.received_ms,
+        end_ms: now_ms,
+        status: "failure".into(),
+        http_status: status,
+        metadata: key.map(|k| k.metadata.clone()).unwrap_or_default(),
+        ..SpendEvent::default()
+    }
 }
 
 /// The client's error for a reply Envoy made itself (no provider answered), from the stream's
@@ -905,6 +1172,45 @@ mod tests {
     use std::collections::BTreeMap;
     use switchyard_config::{ForwardPolicy, GROUP_STATE_KEY};
 
+    /// The gateway as the tests before keys drove it: no sidecar to ask, a route or an error.
+    trait Drive {
+        fn headers(&self, h: &[(String, String)]) -> OnHeaders;
+        fn body(
+            &self,
+            p: &Pending,
+            body: &[u8],
+            host: &dyn Host,
+            rng: &mut Rng,
+        ) -> Result<Routed, ApiError>;
+    }
+
+    impl Drive for Gateway {
+        /// With a sidecar that knows no virtual key.
+        fn headers(&self, h: &[(String, String)]) -> OnHeaders {
+            let host = MemoryHost::at(0);
+            match self.on_headers(h, &host, Sidecar::Unasked) {
+                OnHeaders::Ask(call) => {
+                    assert!(self.on_answer(&call, 404, b"", &host));
+                    self.on_headers(h, &host, Sidecar::Unasked)
+                }
+                other => other,
+            }
+        }
+
+        fn body(
+            &self,
+            p: &Pending,
+            body: &[u8],
+            host: &dyn Host,
+            rng: &mut Rng,
+        ) -> Result<Routed, ApiError> {
+            match self.on_body(p, body, host, rng, Sidecar::Unasked)? {
+                OnBody::Route(r) => Ok(*r),
+                OnBody::Ask(call) => panic!("asks the sidecar: {call:?}"),
+            }
+        }
+    }
+
     fn group(route_value: &str, ids: &[&str]) -> GroupConfig {
         let mut g = crate::testing::group(route_value, ids);
         g.cooldown.single_deployment = ids.len() == 1;
@@ -932,6 +1238,7 @@ mod tests {
             forward: ForwardPolicy::default(),
             max_fallbacks: 5,
             pre_call_checks: false,
+            key_cache_ttl_ms: 60_000,
         }
     }
 
@@ -954,14 +1261,14 @@ mod tests {
     }
 
     fn pending(g: &Gateway, headers: &[(String, String)]) -> Box<Pending> {
-        match g.on_headers(headers) {
+        match g.headers(headers) {
             OnHeaders::ReadBody(p) => p,
             other => panic!("expected to read the body, got {other:?}"),
         }
     }
 
     fn respond(g: &Gateway, headers: &[(String, String)]) -> Local {
-        match g.on_headers(headers) {
+        match g.headers(headers) {
             OnHeaders::Respond(l) => l,
             other => panic!("expected an answer, got {other:?}"),
         }
@@ -1032,6 +1339,186 @@ mod tests {
         assert!(Gateway::new(cfg(true), None).is_err());
     }
 
+    /// The key `sk-virtual` as the sidecar knows it.
+    fn virtual_key(models: &[&str]) -> KeyRecord {
+        KeyRecord {
+            token: hex(&sha256(b"sk-virtual")),
+            key_alias: Some("ci".into()),
+            team_id: Some("t1".into()),
+            models: models.iter().map(|m| m.to_string()).collect(),
+            aliases: [("my-fast".to_string(), "fast".to_string())].into(),
+            key_budget: switchyard_config::Budget {
+                max_budget: Some(1.0),
+                spend: 0.2,
+                resets_at_ms: None,
+            },
+            ..KeyRecord::default()
+        }
+    }
+
+    #[test]
+    fn virtual_keys_are_asked_for_cached_and_checked() {
+        let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
+        let host = MemoryHost::at(1_000);
+        let headers = post(
+            "/v1/chat/completions",
+            &[("authorization", "Bearer sk-virtual")],
+        );
+        let OnHeaders::Ask(call) = g.on_headers(&headers, &host, Sidecar::Unasked) else {
+            panic!("a key never seen is asked for")
+        };
+        assert_eq!(call.path, key_path(&hex(&sha256(b"sk-virtual"))));
+        let record = virtual_key(&["gpt-4o", "fast"]);
+        assert!(g.on_answer(&call, 200, &serde_json::to_vec(&record).unwrap(), &host));
+        let OnHeaders::ReadBody(p) = g.on_headers(&headers, &host, Sidecar::Unasked) else {
+            panic!("cached now")
+        };
+        assert!(matches!(&p.identity, Identity::Key(e) if e.record == record));
+        let mut rng = Rng::seeded(1);
+        let OnBody::Route(r) = g
+            .on_body(
+                &p,
+                br#"{"model":"my-fast","messages":[],"user":"eu-1"}"#,
+                &host,
+                &mut rng,
+                Sidecar::Unreachable,
+            )
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(r.info.group, "gpt-4o", "the key's alias, then the config's");
+        assert_eq!(r.info.key.as_ref().unwrap().alias.as_deref(), Some("ci"));
+        assert_eq!(r.info.end_user.as_deref(), Some("eu-1"));
+        // A model outside the key's list.
+        let e = g
+            .on_body(
+                &p,
+                br#"{"model":"big","messages":[]}"#,
+                &host,
+                &mut rng,
+                Sidecar::Unasked,
+            )
+            .unwrap_err();
+        assert_eq!((e.status, e.kind), (401, "key_model_access_denied"));
+        // Spend this Envoy made beyond the budget: refused at the headers.
+        keys::add_spent(&host, Holder::Key(&record.token), 0.8);
+        let OnHeaders::Respond(l) = g.on_headers(&headers, &host, Sidecar::Unasked) else {
+            panic!()
+        };
+        assert_eq!(l.status, 400);
+        assert!(String::from_utf8(l.body)
+            .unwrap()
+            .contains("budget_exceeded"));
+    }
+
+    #[test]
+    fn without_the_sidecar_known_keys_work_and_unknown_ones_wait() {
+        let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
+        let host = MemoryHost::at(1_000);
+        let headers = post(
+            "/v1/chat/completions",
+            &[("authorization", "Bearer sk-virtual")],
+        );
+        let OnHeaders::Respond(l) = g.on_headers(&headers, &host, Sidecar::Unreachable) else {
+            panic!()
+        };
+        assert_eq!(l.status, 503);
+        assert!(String::from_utf8(l.body).unwrap().contains("key service"));
+        keys::store_key(
+            &host,
+            &virtual_key(&[]).token,
+            Some(&virtual_key(&[])),
+            Snapshot::default(),
+        );
+        host.now.set(1_000 + 61_000);
+        assert!(
+            matches!(
+                g.on_headers(&headers, &host, Sidecar::Unasked),
+                OnHeaders::Ask(_)
+            ),
+            "stale: ask"
+        );
+        assert!(
+            matches!(
+                g.on_headers(&headers, &host, Sidecar::Unreachable),
+                OnHeaders::ReadBody(_)
+            ),
+            "stale, and the sidecar is down: use it"
+        );
+        let mut blocked = virtual_key(&[]);
+        blocked.blocked = true;
+        keys::store_key(&host, &blocked.token, Some(&blocked), Snapshot::default());
+        let OnHeaders::Respond(l) = g.on_headers(&headers, &host, Sidecar::Unasked) else {
+            panic!()
+        };
+        assert_eq!(l.status, 401);
+    }
+
+    #[test]
+    fn end_users_are_held_to_their_budget() {
+        let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
+        let host = MemoryHost::at(1_000);
+        let p = pending(
+            &g,
+            &post(
+                "/v1/chat/completions",
+                &[("authorization", "Bearer sk-1234")],
+            ),
+        );
+        let body = br#"{"model":"fast","messages":[],"user":"eu-1"}"#;
+        let mut rng = Rng::seeded(1);
+        let OnBody::Ask(call) = g
+            .on_body(&p, body, &host, &mut rng, Sidecar::Unasked)
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(call.path, "/internal/v1/customers/eu-1");
+        let spent = CustomerRecord {
+            user_id: "eu-1".into(),
+            blocked: false,
+            budget: switchyard_config::Budget {
+                max_budget: Some(0.5),
+                spend: 0.5,
+                resets_at_ms: None,
+            },
+        };
+        assert!(g.on_answer(&call, 200, &serde_json::to_vec(&spent).unwrap(), &host));
+        let e = g
+            .on_body(&p, body, &host, &mut rng, Sidecar::Unasked)
+            .unwrap_err();
+        assert_eq!((e.status, e.kind), (400, "budget_exceeded"));
+        assert!(e.message.contains("end user"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_management_api_goes_to_the_sidecar_and_the_internal_one_nowhere() {
+        let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
+        for path in [
+            "/key/generate",
+            "/team/new",
+            "/global/spend/report",
+            "/ui",
+            "/ui/keys",
+            "/model/info",
+        ] {
+            assert_eq!(
+                g.headers(&h(&[(":method", "POST"), (":path", path)])),
+                OnHeaders::PassThrough,
+                "{path}"
+            );
+        }
+        assert_eq!(
+            respond(
+                &g,
+                &h(&[(":method", "GET"), (":path", "/internal/v1/keys/x")])
+            )
+            .status,
+            404
+        );
+    }
+
     #[test]
     fn a_forged_replan_header_is_no_way_around_the_key() {
         let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
@@ -1055,7 +1542,7 @@ mod tests {
         let p = pending(&g, &post("/v1/embeddings", &[]));
         let host = MemoryHost::at(0);
         let e = g
-            .on_body(&p, &[b' '; 1001], &host, &mut Rng::seeded(1))
+            .body(&p, &[b' '; 1001], &host, &mut Rng::seeded(1))
             .err()
             .unwrap();
         assert_eq!(e.status, 413);
@@ -1070,7 +1557,7 @@ mod tests {
             &post("/v1/chat/completions", &[("x-litellm-timeout", "2.5")]),
         );
         let r = g
-            .on_body(
+            .body(
                 &p,
                 br#"{"model":"fast","messages":[],"num_retries":4}"#,
                 &host,
@@ -1082,7 +1569,7 @@ mod tests {
         assert_eq!(r.info.plan.len(), 5, "the request's num_retries");
         assert!(r.info.strip_params);
         let dropping = g
-            .on_body(
+            .body(
                 &p,
                 br#"{"model":"fast","messages":[],"drop_params":true}"#,
                 &host,
@@ -1112,7 +1599,7 @@ mod tests {
             "a retry goes to the other deployment"
         );
 
-        let err = |b: &[u8]| g.on_body(&p, b, &host, &mut Rng::seeded(1)).err().unwrap();
+        let err = |b: &[u8]| g.body(&p, b, &host, &mut Rng::seeded(1)).err().unwrap();
         assert_eq!(err(b"{nope").status, 400);
         assert_eq!(err(b"[]").status, 400);
         assert_eq!(err(br#"{"messages":[]}"#).param.as_deref(), Some("model"));
@@ -1141,7 +1628,7 @@ mod tests {
         );
         let p = pending(&g, &headers);
         let r = g
-            .on_body(
+            .body(
                 &p,
                 br#"{"model":"gpt-4o","messages":[]}"#,
                 &host,
@@ -1170,7 +1657,7 @@ mod tests {
         assert_eq!(r.info.client.openai_org, None);
 
         let r = g
-            .on_body(
+            .body(
                 &p,
                 br#"{"model":"big","messages":[]}"#,
                 &host,
@@ -1202,7 +1689,7 @@ mod tests {
         .unwrap();
         let p = pending(&g, &post("/v1/chat/completions", &[]));
         let r = g
-            .on_body(
+            .body(
                 &p,
                 br#"{"model":"gpt-4o","messages":[]}"#,
                 &host,
@@ -1215,7 +1702,7 @@ mod tests {
         );
         assert_eq!(r.info.answer_model(), "backup");
         let e = g
-            .on_body(
+            .body(
                 &p,
                 br#"{"model":"gpt-4o","messages":[],"fallbacks":[]}"#,
                 &host,
@@ -1239,7 +1726,7 @@ mod tests {
             ),
         );
         let r = g
-            .on_body(
+            .body(
                 &first,
                 br#"{"model":"gpt-4o","messages":[]}"#,
                 &host,
@@ -1267,7 +1754,7 @@ mod tests {
             ),
         );
         let r2 = g
-            .on_body(
+            .body(
                 &second,
                 br#"{"model":"gpt-4o","messages":[]}"#,
                 &host,
@@ -1283,7 +1770,7 @@ mod tests {
             "one deployment: retries wait"
         );
         assert!(
-            matches!(g.on_headers(&post("/v1/chat/completions", &[(REPLAN_HEADER, &nonce)])), OnHeaders::Respond(l) if l.status == 401),
+            matches!(g.headers(&post("/v1/chat/completions", &[(REPLAN_HEADER, &nonce)])), OnHeaders::Respond(l) if l.status == 401),
             "a nonce is good once"
         );
     }
@@ -1336,13 +1823,17 @@ mod tests {
             ("x-envoy-overloaded", "true"),
             (RETRY_HEADER_FOR_TEST, "1"),
         ]);
-        let edit = on_response(&Answered {
-            status: 500,
-            headers: &provider,
-            details: "via_upstream",
-            info: Some(&info),
-            now_ms: 145,
-        });
+        let edit = on_response(
+            &Answered {
+                status: 500,
+                headers: &provider,
+                details: "via_upstream",
+                info: Some(&info),
+                now_ms: 145,
+                request_id: "r",
+            },
+            &MemoryHost::at(0),
+        );
         assert!(edit.body.is_none());
         let out = edit.headers.apply(provider);
         assert_eq!(header(&out, "x-litellm-attempted-retries"), Some("1"));
@@ -1352,13 +1843,17 @@ mod tests {
             "{out:?}"
         );
         // Envoy's own reply: no provider role wrote LiteLLM's headers.
-        let edit = on_response(&Answered {
-            status: 504,
-            headers: &h(&[(":status", "504")]),
-            details: "upstream_per_try_timeout",
-            info: Some(&info),
-            now_ms: 145,
-        });
+        let edit = on_response(
+            &Answered {
+                status: 504,
+                headers: &h(&[(":status", "504")]),
+                details: "upstream_per_try_timeout",
+                info: Some(&info),
+                now_ms: 145,
+                request_id: "r",
+            },
+            &MemoryHost::at(0),
+        );
         let out = edit.headers.apply(vec![]);
         assert_eq!(
             header(&out, "x-litellm-model-group"),
@@ -1385,13 +1880,17 @@ mod tests {
             (500, "response_payload_too_large", 502),
             (413, "request_payload_too_large", 413),
         ] {
-            let edit = on_response(&Answered {
-                status,
-                headers: &h(&[(":status", &status.to_string())]),
-                details,
-                info: None,
-                now_ms: 1,
-            });
+            let edit = on_response(
+                &Answered {
+                    status,
+                    headers: &h(&[(":status", &status.to_string())]),
+                    details,
+                    info: None,
+                    now_ms: 1,
+                    request_id: "r",
+                },
+                &MemoryHost::at(0),
+            );
             let out = edit.headers.apply(vec![]);
             assert_eq!(
                 header(&out, ":status"),

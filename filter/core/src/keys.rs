@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 use switchyard_config::{
-    Budget, CustomerRecord, KeyRecord, CUSTOMER_CACHE_PREFIX, KEY_CACHE_PREFIX,
+    Budget, Changes, CustomerRecord, KeyRecord, CUSTOMER_CACHE_PREFIX, KEY_CACHE_PREFIX,
     PENDING_SPEND_PREFIX,
 };
 
@@ -36,6 +36,34 @@ struct Cached<T> {
     record: Option<T>,
     #[serde(default)]
     acked: Vec<(String, f64)>,
+    /// The cache's generation when stored: a record of an older one is dropped.
+    #[serde(default)]
+    generation: u64,
+}
+
+/// Shared-data key of the cache's generation: raised to drop every cached record at once
+/// (shared data cannot list its keys).
+const GENERATION_KEY: &str = "switchyard.cache_generation";
+
+fn generation(host: &dyn Host) -> u64 {
+    host.shared_get(GENERATION_KEY)
+        .and_then(|(b, _)| std::str::from_utf8(&b).ok()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Drops what the sidecar says changed.
+pub fn apply_changes(host: &dyn Host, changes: &Changes) {
+    if changes.all {
+        let next = generation(host) + 1;
+        let _ = host.shared_set(GENERATION_KEY, next.to_string().as_bytes(), None);
+        return;
+    }
+    for token in &changes.keys {
+        forget_key(host, token);
+    }
+    for id in &changes.customers {
+        forget_customer(host, id);
+    }
 }
 
 /// The acknowledged spend of a record's holders when it is asked for (see the module doc).
@@ -94,6 +122,9 @@ fn lookup<T: for<'de> Deserialize<'de>>(host: &dyn Host, key: &str, ttl_ms: u64)
     else {
         return Lookup::Missing;
     };
+    if cached.generation != generation(host) {
+        return Lookup::Missing;
+    }
     let age = host.now_ms().saturating_sub(cached.fetched_ms);
     let entry = |record| Entry {
         record,
@@ -112,6 +143,7 @@ fn store<T: Serialize>(host: &dyn Host, key: &str, record: Option<&T>, snapshot:
         fetched_ms: host.now_ms(),
         record,
         acked: snapshot.0,
+        generation: generation(host),
     };
     if let Ok(bytes) = serde_json::to_vec(&cached) {
         let _ = host.shared_set(key, &bytes, None);
@@ -130,7 +162,12 @@ pub fn lookup_key(host: &dyn Host, token: &str, ttl_ms: u64) -> Lookup<KeyRecord
 /// Caches the sidecar's answer for a key (None: unknown), with the snapshot taken when it
 /// was asked for.
 pub fn store_key(host: &dyn Host, token: &str, record: Option<&KeyRecord>, snapshot: Snapshot) {
-    store(host, &format!("{KEY_CACHE_PREFIX}{token}"), record, snapshot);
+    store(
+        host,
+        &format!("{KEY_CACHE_PREFIX}{token}"),
+        record,
+        snapshot,
+    );
 }
 
 pub fn forget_key(host: &dyn Host, token: &str) {
@@ -147,7 +184,12 @@ pub fn store_customer(
     record: Option<&CustomerRecord>,
     snapshot: Snapshot,
 ) {
-    store(host, &format!("{CUSTOMER_CACHE_PREFIX}{id}"), record, snapshot);
+    store(
+        host,
+        &format!("{CUSTOMER_CACHE_PREFIX}{id}"),
+        record,
+        snapshot,
+    );
 }
 
 pub fn forget_customer(host: &dyn Host, id: &str) {
@@ -308,7 +350,8 @@ pub fn check_model(r: &KeyRecord, requested: &str, group: &str) -> Result<(), Ap
                 m == "all-proxy-models"
                     || m == requested
                     || m == group
-                    || m.strip_suffix('*').is_some_and(|p| requested.starts_with(p) || group.starts_with(p))
+                    || m.strip_suffix('*')
+                        .is_some_and(|p| requested.starts_with(p) || group.starts_with(p))
             })
     };
     if !allowed(&r.models) {
@@ -378,15 +421,53 @@ mod tests {
         let host = MemoryHost::at(1_000);
         assert_eq!(lookup_key(&host, "abc", 60_000), Lookup::Missing);
         store_key(&host, "abc", Some(&record()), Snapshot::default());
-        assert_eq!(lookup_key(&host, "abc", 60_000), Lookup::Known(entry(record())));
+        assert_eq!(
+            lookup_key(&host, "abc", 60_000),
+            Lookup::Known(entry(record()))
+        );
         host.now.set(62_000);
-        assert_eq!(lookup_key(&host, "abc", 60_000), Lookup::Stale(entry(record())));
+        assert_eq!(
+            lookup_key(&host, "abc", 60_000),
+            Lookup::Stale(entry(record()))
+        );
         forget_key(&host, "abc");
         assert_eq!(lookup_key(&host, "abc", 60_000), Lookup::Missing);
         store_key(&host, "bad", None, Snapshot::default());
         assert_eq!(lookup_key(&host, "bad", 60_000), Lookup::Unknown);
         host.now.set(62_000 + UNKNOWN_TTL_MS);
-        assert_eq!(lookup_key(&host, "bad", 60_000), Lookup::Missing, "asked again");
+        assert_eq!(
+            lookup_key(&host, "bad", 60_000),
+            Lookup::Missing,
+            "asked again"
+        );
+    }
+
+    #[test]
+    fn changes_drop_records_one_by_one_or_all_at_once() {
+        let host = MemoryHost::at(0);
+        store_key(&host, "a", Some(&record()), Snapshot::default());
+        store_key(&host, "b", Some(&record()), Snapshot::default());
+        apply_changes(
+            &host,
+            &Changes {
+                seq: 1,
+                keys: vec!["a".into()],
+                ..Changes::default()
+            },
+        );
+        assert_eq!(lookup_key(&host, "a", 60_000), Lookup::Missing);
+        assert!(matches!(lookup_key(&host, "b", 60_000), Lookup::Known(_)));
+        apply_changes(
+            &host,
+            &Changes {
+                seq: 2,
+                all: true,
+                ..Changes::default()
+            },
+        );
+        assert_eq!(lookup_key(&host, "b", 60_000), Lookup::Missing);
+        store_key(&host, "b", Some(&record()), Snapshot::default());
+        assert!(matches!(lookup_key(&host, "b", 60_000), Lookup::Known(_)));
     }
 
     #[test]
@@ -444,7 +525,10 @@ mod tests {
         assert_eq!((e.status, e.kind), (401, "key_model_access_denied"));
         r.models.clear();
         r.team_models = vec!["fast".into()];
-        assert!(check_model(&r, "alias-of-fast", "fast").is_ok(), "the group counts");
+        assert!(
+            check_model(&r, "alias-of-fast", "fast").is_ok(),
+            "the group counts"
+        );
         assert_eq!(
             check_model(&r, "slow", "slow").unwrap_err().kind,
             "team_model_access_denied"

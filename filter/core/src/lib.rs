@@ -5,6 +5,7 @@
 //! (upstream, once per attempt).
 
 pub mod error;
+pub mod feeds;
 pub mod framing;
 pub mod gateway;
 pub mod headers;

@@ -426,8 +426,11 @@ impl EmbeddingsRequest {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
+    #[serde(default)]
     pub prompt_tokens: u64,
+    #[serde(default)]
     pub completion_tokens: u64,
+    #[serde(default)]
     pub total_tokens: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens_details: Option<PromptTokensDetails>,
@@ -784,8 +787,9 @@ impl StreamWriter {
         self.usage = Some(usage);
     }
 
-    pub fn total_tokens(&self) -> Option<u64> {
-        self.usage.as_ref().map(|u| u.total_tokens)
+    /// The usage the provider reported so far.
+    pub fn reported_usage(&self) -> Option<Usage> {
+        self.usage.clone()
     }
 
     /// Ends the stream: the finish chunk, the usage, `[DONE]`. Once only.

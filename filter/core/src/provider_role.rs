@@ -11,8 +11,8 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use switchyard_config::{
-    Auth, DeploymentConfig, ErrorClass, ProviderConfig, RequestInfo, Strategy, DEPLOYMENT_HEADER,
-    REPLAN_HEADER, RETRY_HEADER, TOKEN_KEY,
+    Auth, DeploymentConfig, ErrorClass, ProviderConfig, RequestInfo, SpendEvent, Strategy,
+    DEPLOYMENT_HEADER, REPLAN_HEADER, RETRY_HEADER, TOKEN_KEY,
 };
 
 use crate::error::{classify, scrub, ApiError};
@@ -20,10 +20,13 @@ use crate::framing::Decoder;
 use crate::headers::{HeaderEdits, HeaderMap};
 use crate::host::Host;
 use crate::json::RawObject;
+use crate::openai::Usage;
 use crate::providers::{translator, Credentials, Ctx, Translator};
 use crate::router::decide::{self, FallbackKind, Next};
 use crate::router::replan::{self, Replan};
+use crate::router::rng::Rng;
 use crate::router::state::{self, Outcome};
+use crate::spend;
 
 /// Headers the provider role sets itself, whatever the provider: a client never sets them.
 const OWNED: &[&str] = &[
@@ -176,6 +179,7 @@ impl ProviderRole {
                 credentials,
                 authority: d.authority.clone(),
                 request_id: String::new(),
+                request_bytes: 0,
                 drop_params: d.drop_params,
                 started_ms: host.now_ms(),
             },
@@ -245,6 +249,8 @@ struct AttemptCx {
     authority: String,
     /// Envoy's x-request-id.
     request_id: String,
+    /// The client's body size, to estimate a prompt the provider gave no usage for.
+    request_bytes: usize,
     /// Parameters the provider cannot take are dropped (the deployment's setting, or the
     /// request's `drop_params`).
     drop_params: bool,
@@ -350,6 +356,7 @@ impl Attempt {
         if let Some((_, id)) = current.iter().find(|(n, _)| n == "x-request-id") {
             self.cx.request_id = id.clone();
         }
+        self.cx.request_bytes = body.len();
         let body = self.prepare_body(body)?;
         let ctx = self.cx.ctx();
         let req = self.translator.request(&ctx, &body)?;
@@ -461,13 +468,9 @@ impl Attempt {
             ),
         );
         self.outcome = Some(Outcome::Failure(ErrorClass::InternalServer));
-        self.finished(
-            err.status,
-            err.body(),
-            current,
-            Next::Deliver,
-            host.now_ms(),
-        )
+        let now_ms = host.now_ms();
+        self.spend(err.status, None, 0, host, now_ms);
+        self.finished(err.status, err.body(), current, Next::Deliver, now_ms)
     }
 
     /// Translates a buffered answer (a success or an error) and decides what happens next.
@@ -487,14 +490,19 @@ impl Attempt {
         };
         match result {
             Ok(out) => {
+                let usage = answer_usage(&out);
+                let (cost, tokens) = self.spend(self.status, usage, out.len(), host, now_ms);
                 self.outcome = Some(Outcome::Success {
                     latency_ms: now_ms.saturating_sub(self.cx.started_ms),
                     ttft_ms: None,
-                    tokens: (self.cx.role.cfg.strategy == Strategy::UsageBasedRouting).then(|| {
-                        crate::providers::openai::total_tokens(&out).unwrap_or(out.len() as u64 / 4)
-                    }),
+                    tokens: (self.cx.role.cfg.strategy == Strategy::UsageBasedRouting)
+                        .then_some(tokens),
                 });
-                self.finished(self.status, out, current, Next::Deliver, now_ms)
+                let mut f = self.finished(self.status, out, current, Next::Deliver, now_ms);
+                f.headers
+                    .set
+                    .push(("x-litellm-response-cost".into(), cost.to_string()));
+                f
             }
             Err(mut err) => {
                 err.message = self.cx.scrub(&err.message);
@@ -509,6 +517,9 @@ impl Attempt {
                 match next {
                     Next::Fallback(kind) => self.hand_off(kind, err, current, now_ms),
                     next => {
+                        if next == Next::Deliver {
+                            self.spend(err.status, None, 0, host, now_ms);
+                        }
                         let mut f = self.finished(err.status, err.body(), current, next, now_ms);
                         // A wait the translator read from the error body (Google's RetryInfo)
                         // when the provider sent no retry-after header.
@@ -694,12 +705,7 @@ impl Attempt {
             st.holding = false;
             st.first_event_ms = Some(host.now_ms());
         }
-        // Tokens the stream reported, else about a quarter of its bytes.
-        let (ok, first, tokens) = (
-            !st.failed,
-            st.first_event_ms,
-            Some(self.translator.stream_tokens().unwrap_or(st.bytes / 4)),
-        );
+        let (ok, first, bytes) = (!st.failed, st.first_event_ms, st.bytes);
         let release = first.filter(|_| releasing).map(|now_ms| {
             let mut edits = self.answer_headers(current, now_ms);
             edits
@@ -708,11 +714,16 @@ impl Attempt {
             edits
         });
         if end {
+            let usage = self.translator.stream_usage();
+            let now_ms = host.now_ms();
+            let status = if ok { 200 } else { 502 };
+            let (_, used) = self.spend(status, usage, bytes as usize, host, now_ms);
+            let tokens = Some(used);
             self.outcome = Some(if ok {
                 Outcome::Success {
                     // The clock is read once more only for the strategies that use it.
                     latency_ms: if needs_stats {
-                        host.now_ms().saturating_sub(self.cx.started_ms)
+                        now_ms.saturating_sub(self.cx.started_ms)
                     } else {
                         0
                     },
@@ -729,10 +740,89 @@ impl Attempt {
         }
     }
 
+    /// Logs what the answer delivered to the client cost (a retry or a fallback hand-off
+    /// delivers nothing): prices the usage, counts it against the budgets it touches and
+    /// queues the event for the sidecar. Without usage from the provider, a success is
+    /// estimated at about four bytes a token (and says so). Returns the cost and the tokens.
+    fn spend(
+        &self,
+        status: u16,
+        usage: Option<Usage>,
+        answer_bytes: usize,
+        host: &dyn Host,
+        now_ms: u64,
+    ) -> (f64, u64) {
+        let cx = &self.cx;
+        let d = &cx.role.cfg.deployment;
+        let info = &cx.info;
+        let success = (200..300).contains(&status);
+        let key = info.key.as_ref();
+        let mut metadata = key.map(|k| k.metadata.clone()).unwrap_or_default();
+        let usage = match usage {
+            Some(u) => u,
+            None if success => {
+                metadata.insert("usage_estimated".into(), true.into());
+                Usage::new(cx.request_bytes as u64 / 4, answer_bytes as u64 / 4)
+            }
+            None => Usage::default(),
+        };
+        let cost = if success {
+            spend::cost(&d.prices, &usage)
+        } else {
+            0.0
+        };
+        let event = SpendEvent {
+            request_id: if cx.request_id.is_empty() {
+                format!("switchyard-{:016x}", Rng::from_entropy().next_u64())
+            } else {
+                cx.request_id.clone()
+            },
+            key_hash: key.map(|k| k.hash.clone()).unwrap_or_default(),
+            key_alias: key.and_then(|k| k.alias.clone()),
+            user_id: key.and_then(|k| k.user_id.clone()),
+            team_id: key.and_then(|k| k.team_id.clone()),
+            end_user: info.end_user.clone(),
+            requested_model: info.requested_model.clone(),
+            model_group: info.group.clone(),
+            deployment: d.id.clone(),
+            provider: d.provider.name().to_string(),
+            model: d.model.clone(),
+            endpoint: info.endpoint.name().to_string(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            cached_tokens: usage
+                .prompt_tokens_details
+                .as_ref()
+                .map_or(0, |p| p.cached_tokens),
+            reasoning_tokens: usage
+                .completion_tokens_details
+                .as_ref()
+                .map_or(0, |c| c.reasoning_tokens),
+            cost,
+            start_ms: info.received_ms,
+            end_ms: now_ms,
+            status: if success { "success" } else { "failure" }.to_string(),
+            http_status: status,
+            cache_hit: false,
+            metadata,
+        };
+        spend::record(host, &event);
+        (cost, usage.total_tokens)
+    }
+
     /// Whether the response headers are still held (a stream with no event yet).
     pub fn holding(&self) -> bool {
         self.stream.as_ref().is_some_and(|s| s.holding)
     }
+}
+
+/// The usage of an OpenAI answer (the rest of the body is skipped, not built).
+fn answer_usage(body: &[u8]) -> Option<Usage> {
+    #[derive(serde::Deserialize)]
+    struct WithUsage {
+        usage: Option<Usage>,
+    }
+    serde_json::from_slice::<WithUsage>(body).ok()?.usage
 }
 
 #[cfg(test)]
@@ -951,6 +1041,114 @@ mod tests {
         assert!(
             !body.contains(token) && body.contains("[redacted]"),
             "{body}"
+        );
+    }
+
+    #[test]
+    fn delivered_answers_are_priced_logged_and_counted() {
+        let mut c = config(Provider::Openai, "gpt-4o-mini", "/v1", "OA_KEY");
+        c.deployment.prices = switchyard_config::Prices {
+            input: 0.001,
+            output: 0.002,
+            ..Default::default()
+        };
+        let role = Rc::new(ProviderRole::new(c, env));
+        let host = MemoryHost::at(5_000);
+        let mut i = info(false, &["openai-dep"]);
+        i.received_ms = 4_000;
+        i.key = Some(switchyard_config::KeyIdentity {
+            hash: "kh".into(),
+            team_id: Some("t".into()),
+            ..Default::default()
+        });
+        i.end_user = Some("eu".into());
+        let mut a = role.attempt(i, 1, &host).unwrap();
+        a.request(
+            &[("x-request-id".into(), "req-1".into())],
+            br#"{"model":"g","messages":[]}"#,
+            None,
+        )
+        .unwrap();
+        a.on_response_headers(200, Some("application/json"));
+        let f = a.finish_body(
+            br#"{"id":"x","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}"#,
+            &[],
+            &host,
+        );
+        let out = f.headers.apply(vec![]);
+        assert_eq!(get(&out, "x-litellm-response-cost"), Some("0.02"));
+        let events = crate::spend::drain(&host);
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(
+            (
+                e.request_id.as_str(),
+                e.key_hash.as_str(),
+                e.status.as_str()
+            ),
+            ("req-1", "kh", "success")
+        );
+        assert_eq!(
+            (e.prompt_tokens, e.completion_tokens, e.cost),
+            (10, 5, 0.02)
+        );
+        assert_eq!(
+            (e.team_id.as_deref(), e.end_user.as_deref()),
+            (Some("t"), Some("eu"))
+        );
+        assert_eq!((e.start_ms, e.end_ms, e.http_status), (4_000, 5_000, 200));
+
+        // A delivered error costs nothing but is logged; a retried one is not logged at all.
+        let mut a = role
+            .attempt(info(false, &["openai-dep", "other"]), 1, &host)
+            .unwrap();
+        a.on_response_headers(500, Some("application/json"));
+        a.finish_body(b"{}", &[], &host);
+        assert!(
+            crate::spend::drain(&host).is_empty(),
+            "retried: nothing delivered"
+        );
+        let mut a = role
+            .attempt(info(false, &["openai-dep"]), 1, &host)
+            .unwrap();
+        a.on_response_headers(500, Some("application/json"));
+        a.finish_body(b"{}", &[], &host);
+        let events = crate::spend::drain(&host);
+        assert_eq!(
+            (events[0].status.as_str(), events[0].cost),
+            ("failure", 0.0)
+        );
+    }
+
+    #[test]
+    fn a_stream_is_logged_at_its_end_with_its_usage() {
+        let role = openai();
+        let host = MemoryHost::at(0);
+        let mut a = role.attempt(info(true, &["openai-dep"]), 1, &host).unwrap();
+        let (_, body) = a
+            .request(&[], br#"{"model":"g","stream":true,"messages":[]}"#, None)
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body["stream_options"]["include_usage"], true,
+            "asked for spend's sake"
+        );
+        a.on_response_headers(200, Some("text/event-stream"));
+        let p = a.stream_chunk(
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\ndata: [DONE]\n\n",
+            true,
+            &[],
+            &host,
+        );
+        let text = String::from_utf8(p.bytes).unwrap();
+        assert!(
+            !text.contains("usage"),
+            "the client did not ask for the usage chunk: {text}"
+        );
+        let events = crate::spend::drain(&host);
+        assert_eq!(
+            (events[0].prompt_tokens, events[0].completion_tokens),
+            (3, 1)
         );
     }
 

@@ -28,6 +28,8 @@ pub fn info(plan: &[&str]) -> RequestInfo {
         client: Default::default(),
         forward_x_headers: false,
         strip_params: false,
+        key: None,
+        end_user: None,
     }
 }
 
@@ -136,5 +138,6 @@ pub fn gateway_config(name: &str, deployments: &[&str], extra: usize) -> Gateway
         forward: ForwardPolicy::default(),
         max_fallbacks: 5,
         pre_call_checks: false,
+        key_cache_ttl_ms: 60_000,
     }
 }

@@ -7,7 +7,7 @@
 use std::rc::Rc;
 
 use switchyard_config::Provider;
-use switchyard_core::gateway::{local_reply_error, Gateway, OnHeaders};
+use switchyard_core::gateway::{local_reply_error, Gateway, OnHeaders, Sidecar};
 use switchyard_core::host::MemoryHost;
 use switchyard_core::provider_role::ProviderRole;
 use switchyard_core::router::rng::Rng as PlanRng;
@@ -71,7 +71,7 @@ fn gateway_never_panics() {
             (":path".to_string(), path.to_string()),
             ("authorization".to_string(), "Bearer sk-master".to_string()),
         ];
-        match g.on_headers(&headers) {
+        match g.on_headers(&headers, &host, Sidecar::Unasked) {
             OnHeaders::ReadBody(p) => pending.get_or_insert_with(Vec::new).push(p),
             other => panic!("{other:?}"),
         }
@@ -80,7 +80,8 @@ fn gateway_never_panics() {
     for input in inputs() {
         let text = String::from_utf8_lossy(&input).into_owned();
         for p in &pending {
-            let _ = g.on_body(p, &input, &host, &mut rng);
+            let _ = g.on_body(p, &input, &host, &mut rng, Sidecar::Unasked);
+            let _ = g.on_body(p, &input, &host, &mut rng, Sidecar::Unreachable);
         }
         let headers = vec![
             (":method".to_string(), text.clone()),
@@ -89,7 +90,8 @@ fn gateway_never_panics() {
             ("x-switchyard-replan".to_string(), text.clone()),
             ("x-litellm-timeout".to_string(), text.clone()),
         ];
-        let _ = g.on_headers(&headers);
+        let _ = g.on_headers(&headers, &host, Sidecar::Unasked);
+        let _ = g.on_headers(&headers, &host, Sidecar::Unreachable);
         let _ = local_reply_error(503, &text);
     }
 }

@@ -1,25 +1,58 @@
 //! The gateway role's callbacks (downstream, once per request and once per fallback pass).
+//! The core decides; this carries its effects out: answer, read the body, ask the sidecar
+//! (and wait), route, resume.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY};
+use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY, SIDECAR_AUTHORITY, SIDECAR_CLUSTER};
 use switchyard_core::gateway::{
-    edits_response, on_response, Answered, Gateway, Local, OnHeaders, Pending,
+    edits_response, on_response, Answered, Gateway, Local, OnBody, OnHeaders, Pending, Sidecar,
+    SidecarCall,
 };
 use switchyard_core::host::Host;
 use switchyard_core::router::rng::Rng;
 use switchyard_core::ApiError;
 
-use super::{pairs, property_string, reply, send_error, EnvoyHost};
+use super::calls::{self, Failed};
+use super::{log_failure, pairs, reply, send_error, EnvoyHost};
+
+/// How long a request waits for the sidecar's answer about its key or end user.
+const SIDECAR_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the request is.
+enum Phase {
+    /// Headers not decided yet (or a request the gateway let pass).
+    Start,
+    /// Waiting for the sidecar: the call's token, what it asks, and what then resumes.
+    Asking(u32, SidecarCall, After),
+    /// Reading the body.
+    Body(Box<Pending>),
+    /// Routed (or answered).
+    Done,
+}
+
+/// What resumes once the sidecar answered.
+enum After {
+    Headers,
+    Body(Box<Pending>),
+}
+
+/// What the callback that decided must do.
+enum Next {
+    Continue,
+    Pause,
+}
 
 pub struct GatewayHttp {
     gateway: Rc<Gateway>,
     /// The request headers as they arrived.
     headers: Vec<(String, String)>,
-    /// Set while the request body is being read.
-    pending: Option<Box<Pending>>,
+    phase: Phase,
+    /// The body's size once its end arrived (while the request waits for the sidecar).
+    body_done: Option<usize>,
     /// The request as routed, for the response's headers.
     info: Option<RequestInfo>,
     /// This filter answered itself: leave the response alone.
@@ -35,7 +68,8 @@ impl GatewayHttp {
         GatewayHttp {
             gateway,
             headers: Vec::new(),
-            pending: None,
+            phase: Phase::Start,
+            body_done: None,
             info: None,
             answered: false,
             replacement: None,
@@ -43,23 +77,170 @@ impl GatewayHttp {
         }
     }
 
-    fn answer(&mut self, local: &Local) -> Action {
+    fn answer(&mut self, local: &Local) -> Next {
         self.answered = true;
+        self.phase = Phase::Done;
         let mut headers = vec![("content-type", "application/json")];
         headers.extend(local.headers.iter().map(|(n, v)| (*n, v.as_str())));
-        self.send_http_response(u32::from(local.status), headers, Some(&local.body));
-        Action::Pause
+        if let Err(e) = calls::send_response(local.status, headers, &local.body) {
+            log_failure(&e);
+        }
+        Next::Pause
     }
 
-    fn fail(&mut self, err: &ApiError) -> Action {
+    fn fail(&mut self, err: &ApiError) -> Next {
         self.answered = true;
-        self.pending = None;
-        send_error(self, err);
-        Action::Pause
+        self.phase = Phase::Done;
+        send_error(err);
+        Next::Pause
+    }
+
+    /// A host call failed: answer the client rather than guess.
+    fn broken(&mut self, e: Failed) -> Next {
+        log_failure(&e);
+        self.fail(&ApiError::internal(format!(
+            "Switchyard could not handle this request ({e}). Retry; if it persists, check Envoy's log."
+        )))
+    }
+
+    fn ask(&mut self, call: SidecarCall, after: After) -> Next {
+        let headers = vec![
+            (":method", "GET"),
+            (":path", call.path.as_str()),
+            (":authority", SIDECAR_AUTHORITY),
+        ];
+        match calls::dispatch(SIDECAR_CLUSTER, headers, None, SIDECAR_TIMEOUT) {
+            Ok(token) => {
+                self.phase = Phase::Asking(token, call, after);
+                Next::Pause
+            }
+            // The sidecar's cluster is not there: as if it did not answer.
+            Err(_) => self.resume(after, Sidecar::Unreachable),
+        }
+    }
+
+    /// Decides from the headers (again, once the sidecar answered).
+    fn decide_headers(&mut self, sidecar: Sidecar, end_of_stream: bool) -> Next {
+        match self.gateway.on_headers(&self.headers, &EnvoyHost, sidecar) {
+            OnHeaders::Respond(local) => self.answer(&local),
+            OnHeaders::PassThrough => {
+                self.phase = Phase::Done;
+                Next::Continue
+            }
+            OnHeaders::Ask(call) => self.ask(call, After::Headers),
+            OnHeaders::ReadBody(pending) => {
+                if !self.admitted {
+                    if !self.gateway.admit(&EnvoyHost, pending.replan.is_none()) {
+                        return self.fail(&self.gateway.at_capacity());
+                    }
+                    self.admitted = true;
+                }
+                if end_of_stream {
+                    return self.fail(&ApiError::bad_request("The request has no body."));
+                }
+                self.phase = Phase::Body(pending);
+                match self.body_done {
+                    Some(size) => self.decide_body(size, Sidecar::Unasked),
+                    None => Next::Pause,
+                }
+            }
+        }
+    }
+
+    /// Decides from the whole body (again, once the sidecar answered).
+    fn decide_body(&mut self, size: usize, sidecar: Sidecar) -> Next {
+        let Phase::Body(pending) = std::mem::replace(&mut self.phase, Phase::Done) else {
+            return Next::Continue;
+        };
+        let body = match calls::request_body(0, size) {
+            Ok(b) => b,
+            Err(e) => return self.broken(e),
+        };
+        let mut rng = Rng::from_entropy();
+        match self
+            .gateway
+            .on_body(&pending, &body, &EnvoyHost, &mut rng, sidecar)
+        {
+            Err(e) => self.fail(&e),
+            Ok(OnBody::Ask(call)) => self.ask(call, After::Body(pending)),
+            Ok(OnBody::Route(routed)) => {
+                let info = match serde_json::to_vec(&routed.info) {
+                    Ok(info) => info,
+                    Err(e) => return self.fail(&ApiError::internal(e.to_string())),
+                };
+                let edits = routed.request_edits(&self.headers);
+                let set = calls::set_property(vec![REQUEST_INFO_PROPERTY], &info)
+                    .and_then(|()| {
+                        edits
+                            .remove
+                            .iter()
+                            .try_for_each(|n| calls::set_request_header(n, None))
+                    })
+                    .and_then(|()| {
+                        edits
+                            .set
+                            .iter()
+                            .try_for_each(|(n, v)| calls::set_request_header(n, Some(v)))
+                    });
+                if let Err(e) = set {
+                    return self.broken(e);
+                }
+                self.info = Some(routed.info);
+                Next::Continue
+            }
+        }
+    }
+
+    fn resume(&mut self, after: After, sidecar: Sidecar) -> Next {
+        match after {
+            After::Headers => self.decide_headers(sidecar, false),
+            After::Body(pending) => {
+                self.phase = Phase::Body(pending);
+                match self.body_done {
+                    Some(size) => self.decide_body(size, sidecar),
+                    None => Next::Pause,
+                }
+            }
+        }
+    }
+}
+
+fn action(next: Next) -> Action {
+    match next {
+        Next::Continue => Action::Continue,
+        Next::Pause => Action::Pause,
     }
 }
 
 impl Context for GatewayHttp {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
+        let Phase::Asking(expected, call, after) = std::mem::replace(&mut self.phase, Phase::Done)
+        else {
+            return;
+        };
+        if token != expected {
+            self.phase = Phase::Asking(expected, call, after);
+            return;
+        }
+        let settled = match calls::call_response_status() {
+            Some(status) => {
+                let body = calls::call_response_body(body_size).unwrap_or_default();
+                self.gateway.on_answer(&call, status, &body, &EnvoyHost)
+            }
+            None => false,
+        };
+        let sidecar = if settled {
+            Sidecar::Unasked
+        } else {
+            Sidecar::Unreachable
+        };
+        if let Next::Continue = self.resume(after, sidecar) {
+            if let Err(e) = calls::resume_request() {
+                log_failure(&e);
+            }
+        }
+    }
+
     // On done rather than on log: a request handed to a fallback group is recreated by
     // Envoy, and its first filter chain goes away without logging.
     fn on_done(&mut self) -> bool {
@@ -74,57 +255,35 @@ impl Context for GatewayHttp {
 impl HttpContext for GatewayHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // One host call for every header: cheaper than one per header we look at.
-        self.headers = self.get_http_request_headers();
-        match self.gateway.on_headers(&self.headers) {
-            OnHeaders::Respond(local) => self.answer(&local),
-            OnHeaders::PassThrough => Action::Continue,
-            OnHeaders::ReadBody(pending) => {
-                if !self.gateway.admit(&EnvoyHost, pending.replan.is_none()) {
-                    return self.fail(&self.gateway.at_capacity());
-                }
-                self.admitted = true;
-                if end_of_stream {
-                    return self.fail(&ApiError::bad_request("The request has no body."));
-                }
-                self.pending = Some(pending);
-                Action::Pause
-            }
-        }
+        self.headers = match calls::request_headers() {
+            Ok(h) => h,
+            Err(e) => return action(self.broken(e)),
+        };
+        action(self.decide_headers(Sidecar::Unasked, end_of_stream))
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if self.pending.is_none() {
-            return Action::Continue;
-        }
-        if body_size as u64 > self.gateway.max_request_bytes() {
-            return self.fail(&ApiError::too_large(self.gateway.max_request_bytes()));
-        }
-        if !end_of_stream {
-            return Action::Pause;
-        }
-        let Some(pending) = self.pending.take() else {
-            return Action::Continue;
-        };
-        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
-        let mut rng = Rng::from_entropy();
-        match self.gateway.on_body(&pending, &body, &EnvoyHost, &mut rng) {
-            Err(e) => self.fail(&e),
-            Ok(routed) => {
-                let info = match serde_json::to_vec(&routed.info) {
-                    Ok(info) => info,
-                    Err(e) => return self.fail(&ApiError::internal(e.to_string())),
-                };
-                self.set_property(vec![REQUEST_INFO_PROPERTY], Some(&info));
-                let edits = routed.request_edits(&self.headers);
-                for name in &edits.remove {
-                    self.set_http_request_header(name, None);
+        match &self.phase {
+            Phase::Asking(..) => {
+                // Held until the sidecar answers.
+                if end_of_stream {
+                    self.body_done = Some(body_size);
                 }
-                for (name, value) in &edits.set {
-                    self.set_http_request_header(name, Some(value));
-                }
-                self.info = Some(routed.info);
-                Action::Continue
+                Action::Pause
             }
+            Phase::Body(_) => {
+                if body_size as u64 > self.gateway.max_request_bytes() {
+                    return action(
+                        self.fail(&ApiError::too_large(self.gateway.max_request_bytes())),
+                    );
+                }
+                if !end_of_stream {
+                    return Action::Pause;
+                }
+                self.body_done = Some(body_size);
+                action(self.decide_body(body_size, Sidecar::Unasked))
+            }
+            Phase::Start | Phase::Done => Action::Continue,
         }
     }
 
@@ -133,22 +292,41 @@ impl HttpContext for GatewayHttp {
             return Action::Continue;
         }
         // One header, not the map: most answers need nothing more.
-        let status: u16 = self
-            .get_http_response_header(":status")
+        let status: u16 = calls::response_header(":status")
+            .ok()
+            .flatten()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         if !edits_response(status) {
             return Action::Continue;
         }
-        let headers = self.get_http_response_headers();
-        let details = property_string(self, vec!["response", "code_details"]).unwrap_or_default();
-        let edit = on_response(&Answered {
-            status,
-            headers: &headers,
-            details: &details,
-            info: self.info.as_ref(),
-            now_ms: EnvoyHost.now_ms(),
-        });
+        let headers = match calls::response_headers() {
+            Ok(h) => h,
+            Err(e) => {
+                log_failure(&e);
+                return Action::Continue;
+            }
+        };
+        let details = calls::property(vec!["response", "code_details"])
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default();
+        let request_id = self
+            .headers
+            .iter()
+            .find(|(n, _)| n == "x-request-id")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        let edit = on_response(
+            &Answered {
+                status,
+                headers: &headers,
+                details: &details,
+                info: self.info.as_ref(),
+                now_ms: EnvoyHost.now_ms(),
+                request_id,
+            },
+            &EnvoyHost,
+        );
         let headers = edit.headers.apply(headers);
         if let (Some(body), true) = (&edit.body, end_of_stream) {
             // A headers-only response cannot be given a body: reply instead.
@@ -158,9 +336,11 @@ impl HttpContext for GatewayHttp {
                 .and_then(|(_, v)| v.parse().ok())
                 .unwrap_or(502);
             self.answered = true;
-            return reply(self, status, &headers, body);
+            return reply(status, &headers, body);
         }
-        self.set_http_response_headers(pairs(&headers));
+        if let Err(e) = calls::set_response_headers(pairs(&headers)) {
+            log_failure(&e);
+        }
         self.replacement = edit.body;
         Action::Continue
     }
@@ -173,7 +353,9 @@ impl HttpContext for GatewayHttp {
             return Action::Pause;
         }
         if let Some(body) = self.replacement.take() {
-            self.set_http_response_body(0, body_size, &body);
+            if let Err(e) = calls::set_response_body(0, body_size, &body) {
+                log_failure(&e);
+            }
         }
         Action::Continue
     }

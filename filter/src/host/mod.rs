@@ -1,6 +1,7 @@
 //! Host glue: the root context reads the plugin configuration once and hands each request an
 //! `Rc` of the role it plays; [`EnvoyHost`] is switchyard-core's `Host` on proxy-wasm calls.
 
+mod calls;
 mod gateway;
 mod provider;
 
@@ -9,56 +10,90 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, Bytes, ContextType, LogLevel, Status};
+use proxy_wasm::types::{Action, ContextType, LogLevel, Status};
 use switchyard_config::{
-    token_path, Auth, FilterConfig, TokenAnswer, SIDECAR_CLUSTER, TOKEN_KEY, VM_ID,
+    Auth, FilterConfig, SIDECAR_AUTHORITY, SIDECAR_CLUSTER, SPEND_QUEUE, VM_ID,
 };
+use switchyard_core::feeds::{Call, GatewayFeeds, TokenFeed};
 use switchyard_core::gateway::Gateway;
 use switchyard_core::host::{CasMismatch, Host};
 use switchyard_core::provider_role::ProviderRole;
 use switchyard_core::ApiError;
+
+use calls::Failed;
 
 pub enum Configured {
     Gateway(Rc<Gateway>),
     Provider(Rc<ProviderRole>),
 }
 
-#[derive(Default)]
-pub struct Root {
-    role: Option<Configured>,
-    /// A deployment whose access token the sidecar mints (Vertex AI with a service account):
-    /// this root context keeps the token in shared data fresh.
-    token_for: Option<String>,
+/// What a root context keeps running between requests.
+enum Feeds {
+    None,
+    /// The gateway's: spend to the sidecar, changes from it.
+    Gateway(GatewayFeeds),
+    /// A provider role whose access token the sidecar mints.
+    Token(TokenFeed),
 }
 
-/// How soon the token is fetched again: soon while there is none, then well within its hour.
-const TOKEN_RETRY: Duration = Duration::from_secs(2);
-const TOKEN_REFRESH: Duration = Duration::from_secs(60);
+pub struct Root {
+    role: Option<Configured>,
+    feeds: Feeds,
+}
 
-impl Context for Root {
-    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _: usize) {
-        let Some(id) = &self.token_for else { return };
-        let status = self.get_http_call_response_header(":status");
-        let answer = self
-            .get_http_call_response_body(0, body_size)
-            .and_then(|b| serde_json::from_slice::<TokenAnswer>(&b).ok());
-        match (status.as_deref(), answer) {
-            (Some("200"), Some(answer)) => {
-                let _ = hostcalls::set_shared_data(
-                    &format!("{TOKEN_KEY}{id}"),
-                    Some(answer.access_token.as_bytes()),
-                    None,
-                );
-                self.set_tick_period(TOKEN_REFRESH);
-            }
-            _ => {
-                log(
-                    LogLevel::Warn,
-                    &format!("no access token for deployment {id} from the sidecar yet (status {status:?}); see the sidecar's log"),
-                );
-                self.set_tick_period(TOKEN_RETRY);
+impl Default for Root {
+    fn default() -> Self {
+        Root {
+            role: None,
+            feeds: Feeds::None,
+        }
+    }
+}
+
+/// How often the feeds are looked at.
+const TICK: Duration = Duration::from_millis(200);
+
+impl Root {
+    /// Makes the feeds' calls; tells the feeds the tokens.
+    fn dispatch(&mut self, calls: Vec<Call>) {
+        for call in calls {
+            let headers = vec![
+                (":method", call.method),
+                (":path", call.path.as_str()),
+                (":authority", SIDECAR_AUTHORITY),
+                ("content-type", "application/json"),
+            ];
+            let token = calls::dispatch(
+                SIDECAR_CLUSTER,
+                headers,
+                call.body.as_deref(),
+                Duration::from_millis(call.timeout_ms),
+            )
+            .ok();
+            match &mut self.feeds {
+                Feeds::Gateway(f) => f.sent(call.kind, token, &EnvoyHost),
+                Feeds::Token(f) => f.sent(token, &EnvoyHost),
+                Feeds::None => {}
             }
         }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
+        let status = calls::call_response_status();
+        let body = calls::call_response_body(body_size).unwrap_or_default();
+        let next = match &mut self.feeds {
+            Feeds::Gateway(f) => f.on_answer(token, status, &body, &EnvoyHost),
+            Feeds::Token(f) => {
+                if let Err(message) = f.on_answer(token, status, &body, &EnvoyHost) {
+                    log(LogLevel::Warn, &message);
+                }
+                Vec::new()
+            }
+            Feeds::None => Vec::new(),
+        };
+        self.dispatch(next);
     }
 }
 
@@ -66,12 +101,27 @@ impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         match self.configure() {
             Ok(role) => {
-                if let Configured::Provider(p) = &role {
-                    if p.deployment().auth == Auth::GoogleServiceAccount {
-                        self.token_for = Some(p.deployment().id.clone());
-                        // The first fetch right away; on_tick paces the rest.
-                        self.set_tick_period(Duration::from_millis(10));
+                self.feeds = match &role {
+                    Configured::Gateway(_) => {
+                        // Where the provider roles put spend events (one queue per Envoy
+                        // process; a second gateway context finds it there).
+                        if let Err(s) = hostcalls::register_shared_queue(SPEND_QUEUE) {
+                            log(
+                                LogLevel::Error,
+                                &format!("cannot open the spend queue: {s:?}"),
+                            );
+                        }
+                        Feeds::Gateway(GatewayFeeds::default())
                     }
+                    Configured::Provider(p)
+                        if p.deployment().auth == Auth::GoogleServiceAccount =>
+                    {
+                        Feeds::Token(TokenFeed::new(&p.deployment().id))
+                    }
+                    Configured::Provider(_) => Feeds::None,
+                };
+                if !matches!(self.feeds, Feeds::None) {
+                    calls::set_tick_period(TICK);
                 }
                 self.role = Some(role);
                 true
@@ -85,25 +135,12 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        let Some(id) = &self.token_for else { return };
-        let path = token_path(id);
-        let call = self.dispatch_http_call(
-            SIDECAR_CLUSTER,
-            vec![
-                (":method", "GET"),
-                (":path", &path),
-                (":authority", "switchyard-sidecar"),
-            ],
-            None,
-            vec![],
-            Duration::from_secs(25),
-        );
-        // Wait for the answer before asking again.
-        self.set_tick_period(if call.is_ok() {
-            TOKEN_REFRESH
-        } else {
-            TOKEN_RETRY
-        });
+        let calls = match &mut self.feeds {
+            Feeds::Gateway(f) => f.on_tick(&EnvoyHost),
+            Feeds::Token(f) => f.on_tick(&EnvoyHost).into_iter().collect(),
+            Feeds::None => Vec::new(),
+        };
+        self.dispatch(calls);
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -120,9 +157,14 @@ impl RootContext for Root {
 
 impl Root {
     fn configure(&self) -> Result<Configured, String> {
-        let bytes = self
-            .get_plugin_configuration()
-            .ok_or("the plugin configuration is empty")?;
+        let bytes = hostcalls::get_buffer(
+            proxy_wasm::types::BufferType::PluginConfiguration,
+            0,
+            usize::MAX,
+        )
+        .ok()
+        .flatten()
+        .ok_or("the plugin configuration is empty")?;
         let cfg: FilterConfig = serde_json::from_slice(&bytes)
             .map_err(|e| format!("the plugin configuration is not Switchyard's: {e}"))?;
         let env = |name: &str| std::env::var(name).ok();
@@ -189,37 +231,53 @@ pub fn log(level: LogLevel, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
+/// A host call that failed, in Envoy's log.
+pub fn log_failure(e: &Failed) {
+    log(LogLevel::Error, &e.to_string());
+}
+
+/// The result of a host call the request can do without, its failure logged.
+pub fn logged<T>(r: Result<T, Failed>) -> Option<T> {
+    r.map_err(|e| log_failure(&e)).ok()
+}
+
+/// A host call the request cannot do without failed: logged, and the client's 500.
+pub fn internal(e: Failed) -> ApiError {
+    log_failure(&e);
+    ApiError::internal(format!(
+        "Switchyard could not handle this request ({e}). Retry; if it persists, check Envoy's log."
+    ))
+}
+
 /// Answers with an OpenAI-shaped error from this filter.
-pub fn send_error(ctx: &dyn HttpContext, err: &ApiError) {
+pub fn send_error(err: &ApiError) {
     let retry_after = err.retry_after_s.map(|s| s.to_string());
     let mut headers = vec![("content-type", "application/json")];
     if let Some(s) = &retry_after {
         headers.push(("retry-after", s.as_str()));
     }
-    ctx.send_http_response(u32::from(err.status), headers, Some(&err.body()));
+    if let Err(e) = calls::send_response(err.status, headers, &err.body()) {
+        log_failure(&e);
+    }
 }
 
 /// Replaces a response that has no body with a local reply carrying `body`, keeping the
 /// headers that are not about the body's framing.
-pub fn reply(
-    ctx: &dyn HttpContext,
-    status: u16,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> Action {
+pub fn reply(status: u16, headers: &[(String, String)], body: &[u8]) -> Action {
     let headers: Vec<(&str, &str)> = headers
         .iter()
         .filter(|(n, _)| !n.starts_with(':') && n != "content-length" && n != "transfer-encoding")
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    ctx.send_http_response(u32::from(status), headers, Some(body));
+    if let Err(e) = calls::send_response(status, headers, body) {
+        log_failure(&e);
+    }
     Action::Pause
 }
 
 /// A property as UTF-8 text.
-pub fn property_string(ctx: &dyn Context, path: Vec<&str>) -> Option<String> {
-    ctx.get_property(path)
-        .and_then(|b: Bytes| String::from_utf8(b).ok())
+pub fn property_string(path: Vec<&str>) -> Option<String> {
+    calls::property(path).and_then(|b| String::from_utf8(b).ok())
 }
 
 /// proxy-wasm wants borrowed pairs.

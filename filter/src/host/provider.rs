@@ -8,7 +8,8 @@ use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY};
 use switchyard_core::provider_role::{Attempt, ProviderRole, ResponsePlan};
 use switchyard_core::ApiError;
 
-use super::{pairs, property_string, reply, send_error, EnvoyHost};
+use super::calls;
+use super::{internal, logged, pairs, property_string, reply, send_error, EnvoyHost};
 
 pub struct ProviderHttp {
     role: Rc<ProviderRole>,
@@ -43,7 +44,7 @@ impl ProviderHttp {
     /// A local reply: Envoy never retries it, so only for what no other deployment can fix.
     fn fail(&mut self, err: &ApiError) -> Action {
         self.attempt = None;
-        send_error(self, err);
+        send_error(err);
         Action::Pause
     }
 
@@ -54,13 +55,12 @@ impl ProviderHttp {
         };
         let (headers, body) =
             attempt.request(&self.request_headers, body, self.authority.as_deref())?;
-        self.set_http_request_headers(pairs(&headers));
+        calls::set_request_headers(pairs(&headers)).map_err(internal)?;
         Ok(body)
     }
 
     fn start(&self, headers: &[(String, String)]) -> Result<Attempt, ApiError> {
-        let info: RequestInfo = self
-            .get_property(vec![REQUEST_INFO_PROPERTY])
+        let info: RequestInfo = calls::property(vec![REQUEST_INFO_PROPERTY])
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| {
                 ApiError::internal("The request did not pass Switchyard's gateway filter.")
@@ -86,23 +86,23 @@ impl Context for ProviderHttp {
 
 impl HttpContext for ProviderHttp {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let headers = self.get_http_request_headers();
+        let headers = match calls::request_headers() {
+            Ok(h) => h,
+            Err(e) => return self.fail(&internal(e)),
+        };
         let mut attempt = match self.start(&headers) {
             Ok(a) => a,
             Err(e) => return self.fail(&e),
         };
         attempt.start(&EnvoyHost);
         self.authority = if self.role.has_replicas() {
-            property_string(
-                self,
-                vec![
-                    "xds",
-                    "upstream_host_metadata",
-                    "filter_metadata",
-                    "switchyard",
-                    "authority",
-                ],
-            )
+            property_string(vec![
+                "xds",
+                "upstream_host_metadata",
+                "filter_metadata",
+                "switchyard",
+                "authority",
+            ])
         } else {
             None
         };
@@ -127,10 +127,15 @@ impl HttpContext for ProviderHttp {
         if self.attempt.is_none() {
             return Action::Continue;
         }
-        let body = self.get_http_request_body(0, body_size).unwrap_or_default();
+        let body = match calls::request_body(0, body_size) {
+            Ok(b) => b,
+            Err(e) => return self.fail(&internal(e)),
+        };
         match self.translate(&body) {
             Ok(new) => {
-                self.set_http_request_body(0, body_size, &new);
+                if let Err(e) = calls::set_request_body(0, body_size, &new) {
+                    return self.fail(&internal(e));
+                }
                 Action::Continue
             }
             Err(e) => self.fail(&e),
@@ -141,7 +146,9 @@ impl HttpContext for ProviderHttp {
         if self.attempt.is_none() {
             return Action::Continue;
         }
-        let headers = self.get_http_response_headers();
+        let Some(headers) = logged(calls::response_headers()) else {
+            return Action::Continue;
+        };
         let Some(attempt) = self.attempt.as_mut() else {
             return Action::Continue;
         };
@@ -160,10 +167,10 @@ impl HttpContext for ProviderHttp {
             let finished = attempt.finish_body(b"", &headers, &EnvoyHost);
             let headers = finished.headers.apply(headers);
             if finished.body.is_empty() || finished.retries() || finished.status == 307 {
-                self.set_http_response_headers(pairs(&headers));
+                logged(calls::set_response_headers(pairs(&headers)));
                 return Action::Continue;
             }
-            return reply(self, finished.status, &headers, &finished.body);
+            return reply(finished.status, &headers, &finished.body);
         }
         // Buffer the answer, or hold a stream until its first event: either way the router
         // sees nothing yet and can still retry.
@@ -174,7 +181,7 @@ impl HttpContext for ProviderHttp {
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if self.discard {
-            self.set_http_response_body(0, body_size, b"");
+            logged(calls::set_response_body(0, body_size, b""));
             return Action::Continue;
         }
         match self.plan {
@@ -184,8 +191,7 @@ impl HttpContext for ProviderHttp {
                 };
                 if attempt.holding() {
                     // Paused: the buffer grows; parse only what is new.
-                    let new = self
-                        .get_http_response_body(self.seen, body_size.saturating_sub(self.seen))
+                    let new = calls::response_body(self.seen, body_size.saturating_sub(self.seen))
                         .unwrap_or_default();
                     self.seen = body_size;
                     let Some(attempt) = self.attempt.as_mut() else {
@@ -201,18 +207,16 @@ impl HttpContext for ProviderHttp {
                         return Action::Pause;
                     };
                     let headers = release.apply(std::mem::take(&mut self.response_headers));
-                    self.set_http_response_headers(pairs(&headers));
-                    self.set_http_response_body(0, body_size, &piece.bytes);
+                    logged(calls::set_response_headers(pairs(&headers)));
+                    logged(calls::set_response_body(0, body_size, &piece.bytes));
                     return Action::Continue;
                 }
-                let chunk = self
-                    .get_http_response_body(0, body_size)
-                    .unwrap_or_default();
+                let chunk = calls::response_body(0, body_size).unwrap_or_default();
                 let Some(attempt) = self.attempt.as_mut() else {
                     return Action::Continue;
                 };
                 let piece = attempt.stream_chunk(&chunk, end_of_stream, &[], &EnvoyHost);
-                self.set_http_response_body(0, body_size, &piece.bytes);
+                logged(calls::set_response_body(0, body_size, &piece.bytes));
                 Action::Continue
             }
             Some(ResponsePlan::Buffer) => {
@@ -224,17 +228,15 @@ impl HttpContext for ProviderHttp {
                     let headers = finished
                         .headers
                         .apply(std::mem::take(&mut self.response_headers));
-                    self.set_http_response_headers(pairs(&headers));
-                    self.set_http_response_body(0, body_size, &finished.body);
+                    logged(calls::set_response_headers(pairs(&headers)));
+                    logged(calls::set_response_body(0, body_size, &finished.body));
                     self.discard = true;
                     return Action::Continue;
                 }
                 if !end_of_stream {
                     return Action::Pause;
                 }
-                let body = self
-                    .get_http_response_body(0, body_size)
-                    .unwrap_or_default();
+                let body = calls::response_body(0, body_size).unwrap_or_default();
                 let Some(attempt) = self.attempt.as_mut() else {
                     return Action::Continue;
                 };
@@ -242,8 +244,8 @@ impl HttpContext for ProviderHttp {
                 let headers = finished
                     .headers
                     .apply(std::mem::take(&mut self.response_headers));
-                self.set_http_response_headers(pairs(&headers));
-                self.set_http_response_body(0, body_size, &finished.body);
+                logged(calls::set_response_headers(pairs(&headers)));
+                logged(calls::set_response_body(0, body_size, &finished.body));
                 Action::Continue
             }
             None => Action::Continue,

@@ -194,8 +194,8 @@ impl Translator for Anthropic {
         }
     }
 
-    fn stream_tokens(&self) -> Option<u64> {
-        self.stream.as_ref().and_then(|s| s.writer.total_tokens())
+    fn stream_usage(&self) -> Option<Usage> {
+        self.stream.as_ref().and_then(|s| s.writer.reported_usage())
     }
 
     fn error(&self, ctx: &Ctx, status: u16, headers: &[(String, String)], body: &[u8]) -> ApiError {
@@ -1799,7 +1799,7 @@ mod tests {
             "{out}"
         );
         assert!(out.contains(r#""arguments":"{}""#), "{out}");
-        assert_eq!(t.stream_tokens(), Some(29));
+        assert_eq!(t.stream_usage().map(|u| u.total_tokens), Some(29));
         let (out, result) = stream(&mut t, &c, &[json!({"type": "message_stop"})]);
         assert!(result.is_ok());
         assert!(out.contains(r#""finish_reason":"tool_calls""#), "{out}");

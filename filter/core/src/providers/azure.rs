@@ -51,8 +51,8 @@ impl Translator for Azure {
         self.0.stream_end(ctx, out)
     }
 
-    fn stream_tokens(&self) -> Option<u64> {
-        self.0.stream_tokens()
+    fn stream_usage(&self) -> Option<crate::openai::Usage> {
+        self.0.stream_usage()
     }
 
     fn error(&self, ctx: &Ctx, status: u16, headers: &[(String, String)], body: &[u8]) -> ApiError {

@@ -319,8 +319,8 @@ impl Translator for Bedrock {
         }
     }
 
-    fn stream_tokens(&self) -> Option<u64> {
-        self.stream.as_ref().and_then(|s| s.writer.total_tokens())
+    fn stream_usage(&self) -> Option<Usage> {
+        self.stream.as_ref().and_then(|s| s.writer.reported_usage())
     }
 
     fn error(&self, ctx: &Ctx, status: u16, headers: &[(String, String)], body: &[u8]) -> ApiError {
@@ -1836,7 +1836,7 @@ mod tests {
         let last = c.last().unwrap();
         assert_eq!(last["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(last["usage"]["total_tokens"], 16);
-        assert_eq!(t.stream_tokens(), Some(16));
+        assert_eq!(t.stream_usage().map(|u| u.total_tokens), Some(16));
     }
 
     #[test]

@@ -221,8 +221,8 @@ impl Translator for Gemini {
         Ok(())
     }
 
-    fn stream_tokens(&self) -> Option<u64> {
-        self.stream.as_ref().and_then(|s| s.writer.total_tokens())
+    fn stream_usage(&self) -> Option<Usage> {
+        self.stream.as_ref().and_then(|s| s.writer.reported_usage())
     }
 
     fn error(&self, ctx: &Ctx, status: u16, headers: &[(String, String)], body: &[u8]) -> ApiError {
@@ -2128,7 +2128,7 @@ mod tests {
         t.stream_frame(&c, &frame(r#"{"candidates":[{"content":{"parts":[{"text":""}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":4,"totalTokenCount":7},"responseId":"r9"}"#), &mut out)
             .unwrap();
         t.stream_end(&c, &mut out).unwrap();
-        assert_eq!(t.stream_tokens(), Some(7));
+        assert_eq!(t.stream_usage().map(|u| u.total_tokens), Some(7));
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains(r#""id":"call_r9_0""#), "{text}");
         assert!(text.contains(r#""finish_reason":"tool_calls""#), "{text}");

@@ -18,6 +18,7 @@ use switchyard_config::{DeploymentConfig, RequestInfo, Wire};
 
 use crate::error::{classify, kind_for_status, ApiError};
 use crate::framing::{Frame, Framing};
+use crate::openai::Usage;
 use switchyard_config::ErrorClass;
 
 /// What a translator sees of the attempt.
@@ -152,8 +153,8 @@ pub trait Translator {
     /// `[DONE]`), or say why it is incomplete (cut off before the provider finished).
     fn stream_end(&mut self, ctx: &Ctx, out: &mut Vec<u8>) -> Result<(), ApiError>;
 
-    /// usage.total_tokens of the stream so far, when the provider reported it.
-    fn stream_tokens(&self) -> Option<u64>;
+    /// The stream's usage so far, when the provider reported it.
+    fn stream_usage(&self) -> Option<Usage>;
 
     /// The OpenAI error for a provider's error response (its headers: `retry-after`,
     /// `x-amzn-errortype`, ...).

@@ -163,8 +163,8 @@ impl Translator for Ollama {
         }
     }
 
-    fn stream_tokens(&self) -> Option<u64> {
-        self.writer.as_ref().and_then(StreamWriter::total_tokens)
+    fn stream_usage(&self) -> Option<Usage> {
+        self.writer.as_ref().and_then(StreamWriter::reported_usage)
     }
 
     fn error(&self, ctx: &Ctx, status: u16, headers: &[(String, String)], body: &[u8]) -> ApiError {

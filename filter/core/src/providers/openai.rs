@@ -2,17 +2,22 @@
 //! openrouter, xai, perplexity, vLLM, LM Studio, a custom api_base): same schema, so the body
 //! passes through with only `model` changed; the answer gets the model name the client asked for.
 
+use serde::de::IgnoredAny;
+use switchyard_config::Provider;
+
 use super::{provider_error, stream_cut, Ctx, ProviderRequest, Translator};
 use crate::error::ApiError;
 use crate::framing::Frame;
-use crate::json::{replace_str_member, with_str_member};
+use crate::json::{replace_str_member, with_str_member, RawObject};
+use crate::openai::{StreamOptions, Usage};
 
-/// The passthrough keeps what it learns from the stream: whether it ended properly, and
-/// its usage.
+/// The passthrough keeps what it learns from the stream: whether it ended properly, its
+/// usage, and whether the usage chunk is Switchyard's to keep (the client did not ask).
 #[derive(Default)]
 pub struct OpenAi {
     done: bool,
-    tokens: Option<u64>,
+    usage: Option<Usage>,
+    hide_usage_chunk: bool,
 }
 
 impl Translator for OpenAi {
@@ -34,10 +39,21 @@ impl Translator for OpenAi {
         {
             headers.push(("openai-organization".into(), org.clone()));
         }
+        // Spend needs the usage of a stream too: OpenAI and Azure send it when asked. The
+        // usage chunk then goes to Switchyard only, unless the client asked for it as well.
+        let body = if ctx.info.stream
+            && matches!(ctx.deployment.provider, Provider::Openai | Provider::Azure)
+        {
+            let (body, added) = stream_with_usage(ctx, body)?;
+            self.hide_usage_chunk = added;
+            body
+        } else {
+            request_body(ctx, body)?
+        };
         Ok(ProviderRequest {
             path,
             headers,
-            body: request_body(ctx, body)?,
+            body,
         })
     }
 
@@ -64,7 +80,20 @@ impl Translator for OpenAi {
         if data == "[DONE]" || data.starts_with("{\"error\"") {
             self.done = true;
         } else if data.contains("\"usage\"") {
-            self.tokens = total_tokens(data.as_bytes()).or(self.tokens);
+            #[derive(serde::Deserialize)]
+            struct Chunk {
+                usage: Option<Usage>,
+                #[serde(default)]
+                choices: Vec<IgnoredAny>,
+            }
+            if let Ok(chunk) = serde_json::from_str::<Chunk>(data) {
+                if let Some(usage) = chunk.usage {
+                    self.usage = Some(usage);
+                    if self.hide_usage_chunk && chunk.choices.is_empty() {
+                        return Ok(());
+                    }
+                }
+            }
         }
         rewrite_chunk(ctx.answer_model(), frame, out);
         Ok(())
@@ -78,8 +107,8 @@ impl Translator for OpenAi {
         }
     }
 
-    fn stream_tokens(&self) -> Option<u64> {
-        self.tokens
+    fn stream_usage(&self) -> Option<Usage> {
+        self.usage.clone()
     }
 
     fn error(&self, ctx: &Ctx, status: u16, headers: &[(String, String)], body: &[u8]) -> ApiError {
@@ -91,6 +120,29 @@ impl Translator for OpenAi {
 pub(crate) fn request_body(ctx: &Ctx, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     set_model(body, &ctx.deployment.model)
         .map_err(|e| ApiError::bad_request(format!("Request body is not a JSON object: {e}")))
+}
+
+/// A stream request with `stream_options.include_usage` set; true when Switchyard set it
+/// (the client did not ask).
+fn stream_with_usage(ctx: &Ctx, body: &[u8]) -> Result<(Vec<u8>, bool), ApiError> {
+    let bad = |e: serde_json::Error| {
+        ApiError::bad_request(format!("Request body is not a JSON object: {e}"))
+    };
+    let mut obj = RawObject::parse(body).map_err(bad)?;
+    obj.set_str("model", &ctx.deployment.model);
+    let asked = obj
+        .get("stream_options")
+        .and_then(|v| serde_json::from_str::<StreamOptions>(v.get()).ok())
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false);
+    if !asked {
+        if let Ok(raw) =
+            serde_json::value::to_raw_value(&serde_json::json!({"include_usage": true}))
+        {
+            obj.set_raw("stream_options", raw);
+        }
+    }
+    Ok((obj.to_vec(), !asked))
 }
 
 /// Replaces the top-level `model` of a JSON object.
@@ -212,7 +264,7 @@ mod tests {
         .unwrap();
         t.stream_frame(&ctx, &frame("[DONE]"), &mut out).unwrap();
         assert!(t.stream_end(&ctx, &mut out).is_ok());
-        assert_eq!(t.stream_tokens(), Some(9));
+        assert_eq!(t.stream_usage().map(|u| u.total_tokens), Some(9));
         assert!(String::from_utf8(out)
             .unwrap()
             .starts_with("data: {\"id\":\"c\",\"model\":\"fast\",\"choices\":[]}\n\ndata: "));

@@ -1,0 +1,285 @@
+//! What a root context keeps running between requests, as state machines the glue drives
+//! with ticks and call answers: the gateway's spend feed (drain the queue, send a batch,
+//! again until the sidecar acknowledges it) and change feed (a long poll of the sidecar's
+//! changes, which drops cached records at once), and the provider role's token feed (a
+//! Vertex AI access token the sidecar mints, kept fresh in shared data).
+
+use switchyard_config::{
+    changes_path, token_path, Changes, SpendBatch, SpendEvent, TokenAnswer, CHANGES_WAIT_S,
+    SPEND_PATH, TOKEN_KEY,
+};
+
+use crate::host::Host;
+use crate::{keys, spend};
+
+/// A call for the glue to make on the sidecar's cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub method: &'static str,
+    pub path: String,
+    pub body: Option<Vec<u8>>,
+    pub timeout_ms: u64,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Spend,
+    Changes,
+    Token,
+}
+
+/// How long to wait before asking again after a failure.
+const RETRY_MS: u64 = 2_000;
+
+/// The gateway's feeds.
+#[derive(Debug, Default)]
+pub struct GatewayFeeds {
+    /// The batch on its way (its token), or waiting to be sent again.
+    batch: Vec<SpendEvent>,
+    batch_token: Option<u32>,
+    changes_token: Option<u32>,
+    seq: u64,
+    /// No change poll before this (ms since the epoch): after a failure.
+    changes_after_ms: u64,
+}
+
+impl GatewayFeeds {
+    /// Called every tick: the calls to make now.
+    pub fn on_tick(&mut self, host: &dyn Host) -> Vec<Call> {
+        let mut calls = Vec::new();
+        if self.batch_token.is_none() {
+            if self.batch.is_empty() {
+                self.batch = spend::drain(host);
+            }
+            if !self.batch.is_empty() {
+                calls.push(self.spend_call());
+            }
+        }
+        if self.changes_token.is_none() && host.now_ms() >= self.changes_after_ms {
+            calls.push(self.changes_call());
+        }
+        calls
+    }
+
+    fn spend_call(&self) -> Call {
+        let body = serde_json::to_vec(&SpendBatch {
+            events: self.batch.clone(),
+        })
+        .ok();
+        Call {
+            method: "POST",
+            path: SPEND_PATH.to_string(),
+            body,
+            timeout_ms: 10_000,
+            kind: Kind::Spend,
+        }
+    }
+
+    fn changes_call(&self) -> Call {
+        Call {
+            method: "GET",
+            path: changes_path(self.seq),
+            body: None,
+            timeout_ms: (CHANGES_WAIT_S + 10) * 1000,
+            kind: Kind::Changes,
+        }
+    }
+
+    /// The glue dispatched a call (`token`), or could not (None).
+    pub fn sent(&mut self, kind: Kind, token: Option<u32>, host: &dyn Host) {
+        match kind {
+            Kind::Spend => self.batch_token = token,
+            Kind::Changes => {
+                self.changes_token = token;
+                if token.is_none() {
+                    self.changes_after_ms = host.now_ms() + RETRY_MS;
+                }
+            }
+            Kind::Token => {}
+        }
+    }
+
+    /// A call's answer (`status` None: no answer); the calls to make next.
+    pub fn on_answer(
+        &mut self,
+        token: u32,
+        status: Option<u16>,
+        body: &[u8],
+        host: &dyn Host,
+    ) -> Vec<Call> {
+        if self.batch_token == Some(token) {
+            self.batch_token = None;
+            if status == Some(200) {
+                spend::acknowledged(host, &self.batch);
+                self.batch.clear();
+            }
+            // Otherwise the batch stays and goes again at the next tick: the sidecar stores
+            // each event once, however often it arrives.
+            return Vec::new();
+        }
+        if self.changes_token == Some(token) {
+            self.changes_token = None;
+            match (status, serde_json::from_slice::<Changes>(body)) {
+                (Some(200), Ok(changes)) => {
+                    keys::apply_changes(host, &changes);
+                    self.seq = changes.seq;
+                    return vec![self.changes_call()];
+                }
+                _ => self.changes_after_ms = host.now_ms() + RETRY_MS,
+            }
+        }
+        Vec::new()
+    }
+}
+
+/// A provider role's access token, minted by the sidecar: fetched at once, then every
+/// minute (well within its hour), every two seconds while there is none.
+#[derive(Debug)]
+pub struct TokenFeed {
+    pub deployment: String,
+    token: Option<u32>,
+    next_ms: u64,
+}
+
+/// How often a token is fetched once there is one.
+pub const TOKEN_REFRESH_MS: u64 = 60_000;
+
+impl TokenFeed {
+    pub fn new(deployment: &str) -> TokenFeed {
+        TokenFeed {
+            deployment: deployment.to_string(),
+            token: None,
+            next_ms: 0,
+        }
+    }
+
+    pub fn on_tick(&mut self, host: &dyn Host) -> Option<Call> {
+        if self.token.is_some() || host.now_ms() < self.next_ms {
+            return None;
+        }
+        Some(Call {
+            method: "GET",
+            path: token_path(&self.deployment),
+            body: None,
+            timeout_ms: 25_000,
+            kind: Kind::Token,
+        })
+    }
+
+    pub fn sent(&mut self, token: Option<u32>, host: &dyn Host) {
+        self.token = token;
+        if token.is_none() {
+            self.next_ms = host.now_ms() + RETRY_MS;
+        }
+    }
+
+    /// Stores the token the sidecar answered; an error message for the log when it did not.
+    pub fn on_answer(
+        &mut self,
+        token: u32,
+        status: Option<u16>,
+        body: &[u8],
+        host: &dyn Host,
+    ) -> Result<(), String> {
+        if self.token != Some(token) {
+            return Ok(());
+        }
+        self.token = None;
+        match (status, serde_json::from_slice::<TokenAnswer>(body)) {
+            (Some(200), Ok(answer)) => {
+                let _ = host.shared_set(
+                    &format!("{TOKEN_KEY}{}", self.deployment),
+                    answer.access_token.as_bytes(),
+                    None,
+                );
+                self.next_ms = host.now_ms() + TOKEN_REFRESH_MS;
+                Ok(())
+            }
+            _ => {
+                self.next_ms = host.now_ms() + RETRY_MS;
+                Err(format!(
+                    "no access token for deployment {} from the sidecar yet (status {status:?}); see the sidecar's log",
+                    self.deployment
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::host::MemoryHost;
+
+    fn event(id: &str) -> SpendEvent {
+        SpendEvent {
+            request_id: id.into(),
+            key_hash: "k".into(),
+            cost: 1.0,
+            ..SpendEvent::default()
+        }
+    }
+
+    #[test]
+    fn spend_goes_again_until_acknowledged() {
+        let host = MemoryHost::at(0);
+        let mut f = GatewayFeeds::default();
+        spend::record(&host, &event("a"));
+        let calls = f.on_tick(&host);
+        assert_eq!(calls.len(), 2, "a batch and the change poll");
+        assert_eq!(calls[0].path, SPEND_PATH);
+        f.sent(Kind::Spend, Some(1), &host);
+        f.sent(Kind::Changes, Some(2), &host);
+        spend::record(&host, &event("b"));
+        assert!(f.on_tick(&host).is_empty(), "one batch at a time");
+        f.on_answer(1, Some(503), b"", &host);
+        let again = f.on_tick(&host);
+        let batch: SpendBatch = serde_json::from_slice(again[0].body.as_ref().unwrap()).unwrap();
+        assert_eq!(batch.events, [event("a")], "the same batch, not more");
+        f.sent(Kind::Spend, Some(3), &host);
+        f.on_answer(3, Some(200), b"{}", &host);
+        let next = f.on_tick(&host);
+        let batch: SpendBatch = serde_json::from_slice(next[0].body.as_ref().unwrap()).unwrap();
+        assert_eq!(batch.events, [event("b")]);
+    }
+
+    #[test]
+    fn changes_poll_again_at_once_or_after_a_pause() {
+        let host = MemoryHost::at(1_000);
+        let mut f = GatewayFeeds::default();
+        let calls = f.on_tick(&host);
+        assert_eq!(calls[0].path, "/internal/v1/changes?after=0");
+        f.sent(Kind::Changes, Some(7), &host);
+        let body = serde_json::to_vec(&Changes {
+            seq: 5,
+            keys: vec!["k".into()],
+            ..Changes::default()
+        })
+        .unwrap();
+        let next = f.on_answer(7, Some(200), &body, &host);
+        assert_eq!(next[0].path, "/internal/v1/changes?after=5");
+        f.sent(Kind::Changes, Some(8), &host);
+        assert!(f.on_answer(8, None, b"", &host).is_empty());
+        assert!(f.on_tick(&host).is_empty(), "not before the pause");
+        host.now.set(1_000 + RETRY_MS);
+        assert_eq!(f.on_tick(&host)[0].path, "/internal/v1/changes?after=5");
+    }
+
+    #[test]
+    fn tokens_are_fetched_and_refreshed() {
+        let host = MemoryHost::at(0);
+        let mut f = TokenFeed::new("v1");
+        let call = f.on_tick(&host).unwrap();
+        assert_eq!(call.path, "/internal/v1/token/v1");
+        f.sent(Some(1), &host);
+        assert!(f.on_tick(&host).is_none());
+        let body = br#"{"access_token":"ya29.x","expires_in":3599}"#;
+        f.on_answer(1, Some(200), body, &host).unwrap();
+        assert_eq!(host.shared_get("switchyard.token.v1").unwrap().0, b"ya29.x");
+        assert!(f.on_tick(&host).is_none());
+        host.now.set(TOKEN_REFRESH_MS);
+        assert!(f.on_tick(&host).is_some());
+    }
+}
