@@ -1,4 +1,6 @@
-//! The switchyard binary: the CLI (`up`, `render`, `check`, `sidecar`) and the sidecar service.
+//! The switchyard binary: the CLI (`up`, `render`, `check`, `sidecar`), the sidecar service and
+//! its store.
 
 pub mod cli;
 pub mod service;
+pub mod store;

@@ -237,6 +237,8 @@ mod up_with_a_fake_envoy {
                 &admin.to_string(),
             ])
             .args(["--sidecar-port", &sidecar.to_string()])
+            .arg("--database-path")
+            .arg(dir.path().join("switchyard.db"))
             .env("FAKE_ENVOY_MODE", mode)
             .env("FAKE_ENVOY_ADMIN_PORT", admin.to_string())
             .env("FAKE_ENVOY_RECORD", &record)
@@ -345,6 +347,8 @@ mod up_with_a_fake_envoy {
         // The sidecar runs in the same process.
         let readiness = get(up.sidecar_port, "/health/readiness");
         assert!(readiness.starts_with("HTTP/1.1 200"), "{readiness}");
+        // With its store, in the file --database-path names.
+        assert!(readiness.contains(r#""db":"connected""#), "{readiness}");
 
         let record = up.record();
         let argv: Vec<String> = serde_json::from_value(record["argv"].clone()).unwrap();
@@ -409,5 +413,124 @@ mod up_with_a_fake_envoy {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert!(!alive(envoy_pid), "Envoy outlived a SIGKILLed `up`");
+    }
+}
+
+/// `switchyard sidecar` with its store: a SQLite file by default, PostgreSQL by URL.
+mod sidecar {
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::write;
+
+    const CONFIG: &str = "
+model_list:
+  - model_name: demo
+    litellm_params:
+      model: switchyard_demo/demo
+general_settings:
+  master_key: sk-cli-master
+";
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn start(config: &str, port: u16, db: &std::path::Path) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["sidecar", "--config", config, "--port", &port.to_string()])
+            .arg("--database-path")
+            .arg(db)
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    async fn ready(port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("http://127.0.0.1:{port}/health/readiness"))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the sidecar did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn stop(mut child: Child) {
+        // SAFETY: SIGTERM to the child we started.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn keys_outlive_a_restart_in_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write(dir.path(), "config.yaml", CONFIG);
+        let db = dir.path().join("keys.db");
+        let port = free_port();
+        let child = start(&config, port, &db);
+        ready(port).await;
+        let client = reqwest::Client::new();
+        let made: serde_json::Value = client
+            .post(format!("http://127.0.0.1:{port}/key/generate"))
+            .header("authorization", "Bearer sk-cli-master")
+            .json(&serde_json::json!({"key_alias": "kept"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = made["key"].as_str().unwrap().to_string();
+        stop(child);
+        assert!(db.is_file());
+
+        let port = free_port();
+        let child = start(&config, port, &db);
+        ready(port).await;
+        let info = client
+            .get(format!("http://127.0.0.1:{port}/key/info"))
+            .header("authorization", format!("Bearer {key}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(info.status(), 200);
+        let info: serde_json::Value = info.json().await.unwrap();
+        assert_eq!(info["info"]["key_alias"], "kept");
+        stop(child);
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_opened_stops_it_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write(dir.path(), "config.yaml", CONFIG);
+        let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args([
+                "sidecar",
+                "--config",
+                &config,
+                "--port",
+                &free_port().to_string(),
+            ])
+            .env(
+                "DATABASE_URL",
+                "postgres://postgres:pw-do-not-print@127.0.0.1:1/nothing",
+            )
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("cannot open the postgres database of DATABASE_URL"),
+            "{err}"
+        );
+        assert!(!err.contains("pw-do-not-print"), "{err}");
     }
 }

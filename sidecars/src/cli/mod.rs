@@ -9,7 +9,7 @@ mod up;
 
 use std::fmt;
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -121,6 +121,31 @@ fn init_tracing(detailed_debug: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// Where the store lives: database_url / DATABASE_URL, else the SQLite file.
+fn store_target(
+    config: &ProxyConfig,
+    flag_path: Option<&Path>,
+) -> Result<crate::store::Target, Failure> {
+    let env = |name: &str| std::env::var(name).ok();
+    let target = crate::store::Target::choose(config, flag_path, &env).map_err(Failure)?;
+    if flag_path.is_some() && matches!(target, crate::store::Target::Url { .. }) {
+        eprintln!(
+            "warning: --database-path is ignored: {} is set",
+            target.describe()
+        );
+    }
+    Ok(target)
+}
+
+/// Opens the store and applies its migrations.
+async fn open_store(target: &crate::store::Target) -> Result<crate::store::Store, Failure> {
+    crate::store::Store::open(target).await.map_err(|e| {
+        Failure(format!(
+            "{e}\n(keys and spend live there: check that the database is reachable, or point --database-path / general_settings.database_url elsewhere)"
+        ))
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

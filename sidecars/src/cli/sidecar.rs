@@ -1,5 +1,7 @@
 //! `switchyard sidecar`: only the sidecar service (docker-compose runs Envoy on its own).
 
+use std::path::PathBuf;
+
 use clap::Args;
 
 use super::{shutdown_signal, ConfigSource, Failure};
@@ -13,6 +15,10 @@ pub struct SidecarArgs {
     host: String,
     #[arg(long, default_value_t = 4001)]
     port: u16,
+    /// The SQLite file of keys and spend (default: general_settings.database_path, else
+    /// switchyard.db here); database_url or DATABASE_URL select PostgreSQL instead.
+    #[arg(long, value_name = "FILE")]
+    database_path: Option<PathBuf>,
     /// Debug logs.
     #[arg(long)]
     detailed_debug: bool,
@@ -21,10 +27,12 @@ pub struct SidecarArgs {
 pub fn run(args: SidecarArgs) -> Result<(), Failure> {
     let config = args.source.load()?;
     super::init_tracing(args.detailed_debug);
+    let target = super::store_target(&config, args.database_path.as_deref())?;
     let state = AppState::new(config).map_err(Failure)?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
+        let state = state.with_store(super::open_store(&target).await?);
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await
             .map_err(|e| {

@@ -34,6 +34,10 @@ pub struct UpArgs {
     /// The sidecar's port (on 127.0.0.1).
     #[arg(long, default_value_t = 4001)]
     sidecar_port: u16,
+    /// The SQLite file of keys and spend (default: general_settings.database_path, else
+    /// switchyard.db here); database_url or DATABASE_URL select PostgreSQL instead.
+    #[arg(long, value_name = "FILE")]
+    database_path: Option<PathBuf>,
     /// The Envoy binary (default: `envoy` on PATH, else .venv/bin/envoy).
     #[arg(long, env = "ENVOY_BIN", value_name = "PATH")]
     envoy: Option<PathBuf>,
@@ -67,6 +71,7 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         detailed_debug: args.detailed_debug,
     };
     let rendered = render(&config, &options).map_err(|e| Failure(e.to_string()))?;
+    let target = super::store_target(&config, args.database_path.as_deref())?;
 
     port_is_free(&args.host, args.port, "--port")?;
     port_is_free("127.0.0.1", args.admin_port, "--admin-port")?;
@@ -105,6 +110,8 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
     };
     let runtime = super::runtime()?;
     let state = AppState::new(config).map_err(Failure)?;
+    // Before Envoy starts: a database that cannot be opened stops `up` with its reason.
+    let state = state.with_store(runtime.block_on(super::open_store(&target))?);
     let result = runtime.block_on(supervise(run, sidecar_listener, state));
     drop(runtime);
     drop(dir);

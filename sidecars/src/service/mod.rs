@@ -1,38 +1,77 @@
-//! The sidecar HTTP service: readiness for the public `/health/readiness`, the internal API
-//! under `/internal/v1/...` (reached only through Envoy's sidecar cluster) and the built-in
-//! demo model under `/demo/v1`.
+//! The sidecar HTTP service: readiness for the public `/health/readiness`, LiteLLM's management
+//! API (`/key/...`, `/user/...`, `/team/...`, `/customer/...`, `/spend/...`, `/model/info`; the
+//! gateway passes these paths through), the internal API under `/internal/v1/...` (reached
+//! only through Envoy's sidecar cluster) and the built-in demo model under `/demo/v1`.
 
+mod auth;
+mod customers;
 mod demo;
 mod error;
+mod extract;
 mod health;
+mod internal;
+mod keys;
+mod models;
+mod spend;
+mod teams;
 pub mod tokens;
+mod ui;
+mod users;
 
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use switchyard_config::ProxyConfig;
 use tokio::net::TcpListener;
 
+pub use auth::MasterKey;
 pub use error::ApiError;
+
+use crate::store::Store;
+
+/// The largest spend batch accepted, in bytes.
+const SPEND_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// What every handler can read.
 #[derive(Clone, Default)]
 pub struct AppState {
-    /// The loaded config.yaml (keys, budgets, ... will read it).
+    /// The loaded config.yaml.
     pub config: Arc<ProxyConfig>,
     /// Vertex AI access tokens minted from service accounts.
     pub tokens: Arc<tokens::Tokens>,
+    /// Keys, users, teams, spend. None only where a test serves without one: the routes
+    /// that need it then answer 503.
+    pub store: Option<Arc<Store>>,
+    /// What the management API checks callers against.
+    pub master_key: MasterKey,
 }
 
 impl AppState {
     /// The state for a config; fails when a deployment's service account cannot be read.
     pub fn new(config: ProxyConfig) -> Result<AppState, String> {
         let tokens = tokens::from_config(&config)?;
+        let master_key = MasterKey::from_config(&config, &|name| std::env::var(name).ok());
         Ok(AppState {
             config: Arc::new(config),
             tokens,
+            store: None,
+            master_key,
+        })
+    }
+
+    /// The same state, serving keys and spend from `store`.
+    pub fn with_store(mut self, store: Store) -> AppState {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The store, or 503 when this sidecar runs without one.
+    fn store(&self) -> Result<&Store, ApiError> {
+        self.store.as_deref().ok_or_else(|| {
+            ApiError::unavailable("this sidecar runs without a database: keys and spend are off")
         })
     }
 }
@@ -43,14 +82,51 @@ pub fn router(state: AppState) -> Router {
         .route("/health/readiness", get(health::readiness))
         .route("/internal/v1/health", get(health::internal))
         .route("/internal/v1/token/{deployment}", get(tokens::token))
+        .route("/internal/v1/keys/{token}", get(internal::key))
+        .route("/internal/v1/customers/{id}", get(internal::customer))
+        // A batch of spend events may be larger than axum's default 2 MB.
+        .route(
+            "/internal/v1/spend",
+            post(internal::spend).layer(DefaultBodyLimit::max(SPEND_BODY_LIMIT)),
+        )
+        .route("/internal/v1/changes", get(internal::changes))
+        .route("/key/generate", post(keys::generate))
+        .route("/key/info", get(keys::info))
+        .route("/key/update", post(keys::update))
+        .route("/key/delete", post(keys::delete))
+        .route("/key/list", get(keys::list))
+        .route("/key/regenerate", post(keys::regenerate))
+        .route("/key/{key}/regenerate", post(keys::regenerate_path))
+        .route("/key/block", post(keys::block))
+        .route("/key/unblock", post(keys::unblock))
+        .route("/user/new", post(users::new))
+        .route("/user/info", get(users::info))
+        .route("/user/update", post(users::update))
+        .route("/user/delete", post(users::delete))
+        .route("/user/list", get(users::list))
+        .route("/team/new", post(teams::new))
+        .route("/team/info", get(teams::info))
+        .route("/team/update", post(teams::update))
+        .route("/team/delete", post(teams::delete))
+        .route("/team/list", get(teams::list))
+        .route("/team/member_add", post(teams::member_add))
+        .route("/team/member_delete", post(teams::member_delete))
+        .merge(customers::routes("/customer"))
+        .merge(customers::routes("/end_user"))
+        .route("/spend/logs", get(spend::logs))
+        .route("/global/spend", get(spend::global))
+        .route("/global/spend/report", get(spend::report))
+        .route("/model/info", get(models::info))
+        .route("/v1/model/info", get(models::info))
         .route("/demo/v1/chat/completions", post(demo::chat_completions))
         .route("/demo/v1/completions", post(demo::completions))
         .route("/demo/v1/embeddings", post(demo::embeddings))
+        .merge(ui::routes())
         .with_state(state)
 }
 
 /// Serves the sidecar on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish.
+/// finish (the changes long-polls answer at once).
 pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
@@ -58,6 +134,13 @@ where
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("sidecar listening on http://{addr}");
     }
+    let store = state.store.clone();
+    let shutdown = async move {
+        shutdown.await;
+        if let Some(store) = store {
+            store.close();
+        }
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -1,0 +1,128 @@
+//! Budgets with a period (`budget_duration`): the store keeps when the period ends
+//! (`budget_reset_at`) and starts it again lazily, when the holder is read or spends, so no
+//! timer has to run and a sidecar that was down catches up on its first read.
+
+use sqlx::AnyConnection;
+
+use super::time::{next_reset, parse_budget_period};
+use super::StoreResult;
+
+/// The tables that hold a budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Holder {
+    Key,
+    User,
+    Team,
+    EndUser,
+}
+
+impl Holder {
+    fn table(self) -> &'static str {
+        match self {
+            Holder::Key => "keys",
+            Holder::User => "users",
+            Holder::Team => "teams",
+            Holder::EndUser => "end_users",
+        }
+    }
+
+    fn id_column(self) -> &'static str {
+        match self {
+            Holder::Key => "token",
+            Holder::User | Holder::EndUser => "user_id",
+            Holder::Team => "team_id",
+        }
+    }
+}
+
+/// A holder's budget columns as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Period {
+    pub spend: f64,
+    pub budget_duration: Option<String>,
+    pub budget_reset_at: Option<i64>,
+}
+
+/// When the period has ended: spend back to 0 and the next reset time, in the database and in
+/// `period`. The update is conditional on the old reset time, so two sidecars resetting at once
+/// reset once.
+pub async fn refresh(
+    conn: &mut AnyConnection,
+    holder: Holder,
+    id: &str,
+    period: &mut Period,
+    now: i64,
+) -> StoreResult<()> {
+    let (Some(duration), Some(reset_at)) = (&period.budget_duration, period.budget_reset_at) else {
+        return Ok(());
+    };
+    if reset_at > now {
+        return Ok(());
+    }
+    // Validated when it was set; an unreadable one never resets.
+    let Ok(parsed) = parse_budget_period(duration) else {
+        return Ok(());
+    };
+    let next = next_reset(parsed, now);
+    let sql = format!(
+        "UPDATE {} SET spend = 0.0, budget_reset_at = $1 WHERE {} = $2 AND budget_reset_at = $3",
+        holder.table(),
+        holder.id_column()
+    );
+    sqlx::query(&sql)
+        .bind(next)
+        .bind(id)
+        .bind(reset_at)
+        .execute(&mut *conn)
+        .await?;
+    period.spend = 0.0;
+    period.budget_reset_at = Some(next);
+    Ok(())
+}
+
+/// Reads a holder's period, starts it again if it ended, and adds `cost` to its spend. Returns
+/// false when the holder does not exist.
+pub async fn add_spend(
+    conn: &mut AnyConnection,
+    holder: Holder,
+    id: &str,
+    cost: f64,
+    now: i64,
+) -> StoreResult<bool> {
+    let select = format!(
+        "SELECT spend, budget_duration, budget_reset_at FROM {} WHERE {} = $1",
+        holder.table(),
+        holder.id_column()
+    );
+    let row: Option<(f64, Option<String>, Option<i64>)> = sqlx::query_as(&select)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some((spend, budget_duration, budget_reset_at)) = row else {
+        return Ok(false);
+    };
+    let mut period = Period {
+        spend,
+        budget_duration,
+        budget_reset_at,
+    };
+    refresh(conn, holder, id, &mut period, now).await?;
+    let update = format!(
+        "UPDATE {} SET spend = spend + $1 WHERE {} = $2",
+        holder.table(),
+        holder.id_column()
+    );
+    sqlx::query(&update)
+        .bind(cost)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(true)
+}
+
+/// The reset time of a period set now, or None without one.
+pub fn first_reset(budget_duration: Option<&str>, now: i64) -> Result<Option<i64>, String> {
+    budget_duration
+        .map(|d| parse_budget_period(d).map(|p| next_reset(p, now)))
+        .transpose()
+}
