@@ -5,8 +5,8 @@
 
 use axum::extract::Path;
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
-    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
 };
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -36,7 +36,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "text/css; charset=utf-8",
         include_str!("ui/style.css"),
     ),
-    ("favicon.svg", "image/svg+xml", include_str!("ui/favicon.svg")),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("ui/favicon.svg"),
+    ),
 ];
 
 /// `GET /ui`, `/ui/` (the page) and `/ui/{asset}`; anything else under `/ui/` is 404.
@@ -147,8 +151,14 @@ mod tests {
         // Nothing inline: every script and style is a file this module serves.
         for (name, _, body) in ASSETS {
             if name.ends_with(".html") {
-                assert!(!body.contains("<script>") && !body.contains("style="), "{name}");
-                assert!(!body.contains("http://") && !body.contains("https://"), "{name}");
+                assert!(
+                    !body.contains("<script>") && !body.contains("style="),
+                    "{name}"
+                );
+                assert!(
+                    !body.contains("http://") && !body.contains("https://"),
+                    "{name}"
+                );
             }
         }
     }

@@ -11,6 +11,7 @@
 //! failing test prints the logs of its Switchyard.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_ui;
 mod auth;
 mod chat;
 mod common;

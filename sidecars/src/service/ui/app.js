@@ -330,11 +330,11 @@
 
   // ---- spend ----
 
-  /** Rounds up to 1, 2, 2.5 or 5 times a power of ten. */
-  function niceMax(v) {
-    if (!(v > 0)) return 1;
-    const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v * (1 - 1e-9)) return m * p;
+  /** A step of 1, 2, 2.5 or 5 times a power of ten, at least `raw`. */
+  function niceStep(raw) {
+    if (!(raw > 0)) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 2.5, 5]) if (m * p >= raw * (1 - 1e-9)) return m * p;
     return 10 * p;
   }
 
@@ -354,10 +354,12 @@
     const W = 1160, H = 260, left = 70, right = 12, top = 14, bottom = 34;
     const plotW = W - left - right, plotH = H - top - bottom;
     const root = chartSvg(W, H, "Spend per day");
-    const max = niceMax(Math.max(0, ...days.map((d) => d[1])));
-    const ticks = 4;
+    const highest = Math.max(0, ...days.map((d) => d[1]));
+    const step = niceStep(highest / 4);
+    const ticks = Math.max(1, Math.ceil(highest / step - 1e-9));
+    const max = step * ticks;
     for (let i = 0; i <= ticks; i++) {
-      const v = (max * i) / ticks;
+      const v = step * i;
       const y = top + plotH - (plotH * i) / ticks;
       root.append(svg("line", { class: i ? "grid-line" : "axis", x1: left, x2: W - right, y1: y, y2: y }));
       root.append(svg("text", { x: left - 8, y: y + 4, "text-anchor": "end" }, money(v)));
@@ -464,7 +466,8 @@
       }
       $("stat-total").textContent = money(total && total.spend);
       $("stat-month").textContent = money(month);
-      $("stat-requests").textContent = logs.length >= 50 ? "50+" : count(logs.length);
+      const usable = keys.filter((k) => keyStatus(k)[0] === "active").length;
+      $("stat-keys").textContent = `${count(usable)} of ${count(keys.length)}`;
       $("stat-tokens").textContent = count(tokens);
       dayChart($("chart-days"), [...perDay.entries()]);
       barChart($("chart-keys"), [...perKey.entries()], "Spend by key");
