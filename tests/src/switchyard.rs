@@ -46,7 +46,8 @@ impl Switchyard {
 
     /// Starts `switchyard up --config <file> --host 127.0.0.1 --port P --admin-port A
     /// --sidecar-port S --wasm W --envoy E --base-id P <extra_args>` and waits until
-    /// `GET /health/liveliness` answers 200. Set `SWITCHYARD_E2E_DEBUG=1` to add
+    /// `GET /health/liveliness` answers 200. Keys and spend go to a SQLite file in its own
+    /// temporary directory unless `extra_args` name `--database-path`. Set `SWITCHYARD_E2E_DEBUG=1` to add
     /// `--detailed-debug`.
     pub fn try_start(
         config_yaml: &str,
@@ -89,6 +90,12 @@ impl Switchyard {
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
+        // Each gateway gets its own store, never the repo's switchyard.db.
+        if !extra_args.contains(&"--database-path") {
+            command
+                .arg("--database-path")
+                .arg(dir.path().join("switchyard.db"));
+        }
         if std::env::var_os("SWITCHYARD_E2E_DEBUG").is_some_and(|v| !v.is_empty() && v != "0") {
             command.arg("--detailed-debug");
         }
@@ -305,7 +312,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Forks `command` from a thread that lives as long as the process, with the parent-death
 /// signal set: the child gets SIGTERM when this process dies, however it dies.
 /// (PR_SET_PDEATHSIG fires when the forking *thread* ends, so not from a test's thread.)
-fn spawn_tied_to_process(mut command: Command) -> std::io::Result<Child> {
+pub(crate) fn spawn_tied_to_process(mut command: Command) -> std::io::Result<Child> {
     static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
     let spawner = SPAWNER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Job>();
@@ -351,13 +358,13 @@ fn spawn_tied_to_process(mut command: Command) -> std::io::Result<Child> {
 /// Live children and their directories, for the atexit handler.
 static LIVE: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
 
-fn register(pid: u32, dir: &Path) {
+pub(crate) fn register(pid: u32, dir: &Path) {
     LIVE.lock()
         .unwrap_or_else(|e| e.into_inner())
         .push((pid, dir.to_path_buf()));
 }
 
-fn unregister(pid: u32) {
+pub(crate) fn unregister(pid: u32) {
     LIVE.lock()
         .unwrap_or_else(|e| e.into_inner())
         .retain(|(p, _)| *p != pid);

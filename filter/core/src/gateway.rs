@@ -58,6 +58,26 @@ const ADMIN_PREFIXES: &[&str] = &[
     "/ui",
 ];
 
+/// Management paths whose POSTs change records the gateway caches.
+const CHANGING_PREFIXES: &[&str] = &["/key/", "/user/", "/team/", "/customer/", "/end_user/"];
+
+/// After a management call that went through this gateway: a success drops every cached
+/// record, so the very next request through this Envoy sees a blocked or deleted key, a
+/// changed budget. (Other Envoys learn it from the sidecar's change feed, milliseconds later.)
+/// Dropping all is simple and cheap: management calls are rare, and each key costs one
+/// lookup to fill again.
+pub fn after_change(status: u16, host: &dyn Host) {
+    if (200..300).contains(&status) {
+        keys::apply_changes(
+            host,
+            &switchyard_config::Changes {
+                all: true,
+                ..Default::default()
+            },
+        );
+    }
+}
+
 pub fn classify(method: &str, path: &str) -> Route {
     let path = path.split('?').next().unwrap_or(path);
     let path = path
@@ -114,6 +134,9 @@ pub enum OnHeaders {
     ReadBody(Box<Pending>),
     /// Not for the gateway (readiness, the management API): let Envoy route it.
     PassThrough,
+    /// A management call that may change keys, users, teams or end users: let Envoy route it,
+    /// and give the answer's status to [`after_change`].
+    Change,
     /// Ask the sidecar, give its answer to [`Gateway::on_answer`], then call
     /// [`Gateway::on_headers`] again.
     Ask(SidecarCall),
@@ -255,7 +278,7 @@ impl Gateway {
             }
             (Some(_), Some(key)) => Some(sha256(key.as_bytes())),
         };
-        let models_body = models_list(&cfg);
+        let models_body = models_list(&cfg, &|_, _| true);
         Ok(Gateway {
             cfg,
             master_key_hash,
@@ -295,6 +318,9 @@ impl Gateway {
                     headers: vec![],
                 })
             }
+            Route::Admin if method == "POST" && CHANGING_PREFIXES.iter().any(|p| path.starts_with(p)) => {
+                return OnHeaders::Change
+            }
             Route::Readiness | Route::Admin => return OnHeaders::PassThrough,
             Route::NotFound => {
                 return OnHeaders::Respond(
@@ -333,11 +359,22 @@ impl Gateway {
         };
         let endpoint = match route {
             Route::Models => {
+                // A key limited to some models sees only those, as with LiteLLM.
+                let body = match &identity {
+                    Identity::Key(e)
+                        if !e.record.models.is_empty() || !e.record.team_models.is_empty() =>
+                    {
+                        models_list(&self.cfg, &|id, group| {
+                            keys::check_model(&e.record, id, group).is_ok()
+                        })
+                    }
+                    _ => self.models_body.clone(),
+                };
                 return OnHeaders::Respond(Local {
                     status: 200,
-                    body: self.models_body.clone(),
+                    body,
                     headers: vec![],
-                })
+                });
             }
             Route::Api(endpoint) => endpoint,
             _ => return OnHeaders::PassThrough,
@@ -961,7 +998,8 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
 }
 
 /// GET /v1/models: every model group and alias, as OpenAI lists models.
-fn models_list(cfg: &GatewayConfig) -> Vec<u8> {
+/// The model list (groups, then aliases), with the ids `allowed(id, group)` admits.
+fn models_list(cfg: &GatewayConfig, allowed: &dyn Fn(&str, &str) -> bool) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct Model<'a> {
         id: &'a str,
@@ -974,11 +1012,12 @@ fn models_list(cfg: &GatewayConfig) -> Vec<u8> {
         object: &'static str,
         data: Vec<Model<'a>>,
     }
-    let data = cfg
-        .groups
-        .keys()
-        .chain(cfg.aliases.keys())
-        .map(|id| Model {
+    let groups = cfg.groups.keys().map(|g| (g.as_str(), g.as_str()));
+    let aliases = cfg.aliases.iter().map(|(a, g)| (a.as_str(), g.as_str()));
+    let data = groups
+        .chain(aliases)
+        .filter(|(id, group)| allowed(id, group))
+        .map(|(id, _)| Model {
             id,
             object: "model",
             created: 1_677_610_602,
@@ -1003,6 +1042,8 @@ pub struct Answered<'a> {
     pub now_ms: u64,
     /// Envoy's x-request-id (for the spend log of a request Envoy failed itself).
     pub request_id: &'a str,
+    /// The request went to the sidecar (readiness, the management API), not to a provider.
+    pub to_sidecar: bool,
 }
 
 /// Whether a response needs [`on_response`]. A provider's answer was finished by the
@@ -1062,7 +1103,11 @@ pub fn on_response(a: &Answered, host: &dyn Host) -> ResponseEdit {
     {
         // Envoy answered itself (a provider role's own replies carry the deployment header):
         // say it OpenAI's way.
-        let e = local_reply_error(a.status, a.details);
+        let e = if a.to_sidecar {
+            sidecar_down(a.details)
+        } else {
+            local_reply_error(a.status, a.details)
+        };
         replace(e.status, e.body(), &mut set, &mut remove);
     }
     if let (Some(info), Some(_)) = (a.info, &edit.body) {
@@ -1111,6 +1156,17 @@ fn failure_event(info: &RequestInfo, request_id: &str, status: u16, now_ms: u64)
         metadata: key.map(|k| k.metadata.clone()).unwrap_or_default(),
         ..SpendEvent::default()
     }
+}
+
+/// Envoy could not reach the sidecar for a management call or the readiness check.
+fn sidecar_down(details: &str) -> ApiError {
+    ApiError::new(
+        503,
+        "service_unavailable",
+        format!(
+            "Switchyard's sidecar (keys, spend, the management API) does not answer ({details}). Check that it runs (`switchyard up`, or the sidecar container) and its log; requests with known keys keep being served meanwhile."
+        ),
+    )
 }
 
 /// The client's error for a reply Envoy made itself (no provider answered), from the stream's
@@ -1413,6 +1469,31 @@ mod tests {
     }
 
     #[test]
+    fn a_key_limited_to_some_models_lists_only_those() {
+        let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
+        let host = MemoryHost::at(1_000);
+        let record = virtual_key(&["gpt-4o"]);
+        keys::store_key(&host, &record.token, Some(&record), Snapshot::default());
+        let models = h(&[
+            (":method", "GET"),
+            (":path", "/v1/models"),
+            ("authorization", "Bearer sk-virtual"),
+        ]);
+        let OnHeaders::Respond(l) = g.on_headers(&models, &host, Sidecar::Unasked) else {
+            panic!()
+        };
+        let v: serde_json::Value = serde_json::from_slice(&l.body).unwrap();
+        let ids: Vec<_> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].clone())
+            .collect();
+        // The group, and the alias that names it.
+        assert_eq!(ids, ["gpt-4o", "fast"]);
+    }
+
+    #[test]
     fn without_the_sidecar_known_keys_work_and_unknown_ones_wait() {
         let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
         let host = MemoryHost::at(1_000);
@@ -1495,16 +1576,26 @@ mod tests {
     #[test]
     fn the_management_api_goes_to_the_sidecar_and_the_internal_one_nowhere() {
         let g = Gateway::new(cfg(true), Some("sk-1234")).unwrap();
+        for path in ["/global/spend/report", "/ui", "/ui/keys", "/model/info"] {
+            assert_eq!(
+                g.headers(&h(&[(":method", "POST"), (":path", path)])),
+                OnHeaders::PassThrough,
+                "{path}"
+            );
+        }
         for path in [
             "/key/generate",
+            "/key/block",
             "/team/new",
-            "/global/spend/report",
-            "/ui",
-            "/ui/keys",
-            "/model/info",
+            "/customer/delete",
         ] {
             assert_eq!(
                 g.headers(&h(&[(":method", "POST"), (":path", path)])),
+                OnHeaders::Change,
+                "{path}"
+            );
+            assert_eq!(
+                g.headers(&h(&[(":method", "GET"), (":path", path)])),
                 OnHeaders::PassThrough,
                 "{path}"
             );
@@ -1517,6 +1608,20 @@ mod tests {
             .status,
             404
         );
+    }
+
+    #[test]
+    fn a_management_change_through_this_gateway_drops_the_cache_at_once() {
+        let host = MemoryHost::at(0);
+        let record = KeyRecord::default();
+        keys::store_key(&host, "abc", Some(&record), Snapshot::default());
+        after_change(400, &host);
+        assert!(matches!(
+            keys::lookup_key(&host, "abc", 60_000),
+            Lookup::Known(_)
+        ));
+        after_change(200, &host);
+        assert_eq!(keys::lookup_key(&host, "abc", 60_000), Lookup::Missing);
     }
 
     #[test]
@@ -1831,6 +1936,7 @@ mod tests {
                 info: Some(&info),
                 now_ms: 145,
                 request_id: "r",
+                to_sidecar: false,
             },
             &MemoryHost::at(0),
         );
@@ -1851,6 +1957,7 @@ mod tests {
                 info: Some(&info),
                 now_ms: 145,
                 request_id: "r",
+                to_sidecar: false,
             },
             &MemoryHost::at(0),
         );
@@ -1888,6 +1995,7 @@ mod tests {
                     info: None,
                     now_ms: 1,
                     request_id: "r",
+                    to_sidecar: false,
                 },
                 &MemoryHost::at(0),
             );
@@ -1905,5 +2013,28 @@ mod tests {
                 .retry_after_s,
             Some(1)
         );
+    }
+
+    #[test]
+    fn a_management_call_that_cannot_reach_the_sidecar_says_so() {
+        let details = "upstream_reset_before_response_started{remote_connection_failure}";
+        let edit = on_response(
+            &Answered {
+                status: 503,
+                headers: &h(&[(":status", "503")]),
+                details,
+                info: None,
+                now_ms: 1,
+                request_id: "r",
+                to_sidecar: true,
+            },
+            &MemoryHost::at(0),
+        );
+        let out = edit.headers.apply(vec![]);
+        assert_eq!(header(&out, ":status"), Some("503"));
+        let v: serde_json::Value = serde_json::from_slice(&edit.body.unwrap()).unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("sidecar"), "{message}");
+        assert!(!message.contains("provider"), "{message}");
     }
 }

@@ -9,8 +9,8 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY, SIDECAR_AUTHORITY, SIDECAR_CLUSTER};
 use switchyard_core::gateway::{
-    edits_response, on_response, Answered, Gateway, Local, OnBody, OnHeaders, Pending, Sidecar,
-    SidecarCall,
+    after_change, edits_response, on_response, Answered, Gateway, Local, OnBody, OnHeaders,
+    Pending, Sidecar, SidecarCall,
 };
 use switchyard_core::host::Host;
 use switchyard_core::router::rng::Rng;
@@ -61,6 +61,10 @@ pub struct GatewayHttp {
     replacement: Option<Vec<u8>>,
     /// Counted against global_max_parallel_requests.
     admitted: bool,
+    /// A management call that may change cached records (see `after_change`).
+    change: bool,
+    /// Routed to the sidecar (readiness, the management API), not to a provider.
+    to_sidecar: bool,
 }
 
 impl GatewayHttp {
@@ -74,6 +78,8 @@ impl GatewayHttp {
             answered: false,
             replacement: None,
             admitted: false,
+            change: false,
+            to_sidecar: false,
         }
     }
 
@@ -124,6 +130,13 @@ impl GatewayHttp {
         match self.gateway.on_headers(&self.headers, &EnvoyHost, sidecar) {
             OnHeaders::Respond(local) => self.answer(&local),
             OnHeaders::PassThrough => {
+                self.to_sidecar = true;
+                self.phase = Phase::Done;
+                Next::Continue
+            }
+            OnHeaders::Change => {
+                self.change = true;
+                self.to_sidecar = true;
                 self.phase = Phase::Done;
                 Next::Continue
             }
@@ -297,6 +310,9 @@ impl HttpContext for GatewayHttp {
             .flatten()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        if self.change {
+            after_change(status, &EnvoyHost);
+        }
         if !edits_response(status) {
             return Action::Continue;
         }
@@ -324,6 +340,7 @@ impl HttpContext for GatewayHttp {
                 info: self.info.as_ref(),
                 now_ms: EnvoyHost.now_ms(),
                 request_id,
+                to_sidecar: self.to_sidecar,
             },
             &EnvoyHost,
         );

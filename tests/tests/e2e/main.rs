@@ -21,6 +21,7 @@ mod every_provider;
 mod failover;
 mod fallbacks;
 mod headers;
+mod keys_and_spend;
 mod provider_anthropic;
 mod provider_bedrock;
 mod provider_cohere;
