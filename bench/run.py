@@ -5,6 +5,9 @@ One run, target after target, the same load generator (wrk) and the same request
   upstream   the fake OpenAI upstream itself (bench-upstream), for the floor of the floor
   envoy      plain Envoy, router only, routing to it
   switchyard `switchyard up` (the filter, master key on) routing to it
+  switchyard-vkey  the same, called with a virtual key from /key/generate (looked up in the
+             sidecar's store once, then cached; every request's spend logged): the cost of
+             keys and spend against the master-key path
   litellm    the LiteLLM proxy from PyPI (BENCH_LITELLM=1; installed into bench/.litellm-venv)
 
 On 2 cores the targets run pinned to core 0 (Envoy with one worker) and the load generator
@@ -239,13 +242,17 @@ def start_target(name, upstream, work, with_anthropic):
         wait_http(admin, "/ready", proc=p.p)
         return p, port, []
     headers = [f"Authorization: Bearer {MASTER_KEY}"]
-    if name == "switchyard":
+    if name in ("switchyard", "switchyard-vkey"):
         cfg = work / "switchyard.yaml"
         cfg.write_text(switchyard_config(upstream, with_anthropic))
+        db = work / f"{name}.db"
         p = Proc([SWITCHYARD, "up", "--config", cfg, "--host", "127.0.0.1", "--port", port,
                   "--admin-port", free_port(), "--sidecar-port", free_port(), "--concurrency", "1",
-                  "--wasm", WASM, "--envoy", ENVOY], TARGET_CPU, work / "switchyard.log")
+                  "--database-path", db, "--wasm", WASM, "--envoy", ENVOY], TARGET_CPU,
+                 work / f"{name}.log")
         wait_http(port, "/health/liveliness", proc=p.p)
+        if name == "switchyard-vkey":
+            headers = [f"Authorization: Bearer {generate_key(port)}"]
         return p, port, headers
     if name == "litellm":
         cfg = work / "litellm.yaml"
@@ -256,6 +263,18 @@ def start_target(name, upstream, work, with_anthropic):
         wait_http(port, "/health/liveliness", timeout=180, proc=p.p)
         return p, port, headers
     raise ValueError(name)
+
+
+def generate_key(port):
+    """A virtual key from the gateway's /key/generate, made with the master key."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/key/generate", body=json.dumps({"key_alias": "bench"}),
+                 headers={"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"})
+    answer = conn.getresponse()
+    body = answer.read()
+    if answer.status != 200:
+        sys.exit(f"/key/generate answered {answer.status}: {body[:300]!r}")
+    return json.loads(body)["key"]
 
 
 def ensure_litellm():
@@ -282,28 +301,45 @@ def fmt_table(rows, cols):
     return "\n".join(out)
 
 
+def median_of(results, target, load, key):
+    """The median of a measure over a target's runs of a load (None without runs)."""
+    runs = [r[key] for r in results.get(target, {}).get(load, {}).get("runs", []) if key in r]
+    return statistics.median(runs) if runs else None
+
+
 def ratios(results, loads):
     """Switchyard against plain Envoy and LiteLLM, per load, from the median of the two runs."""
-    def med(target, load, key):
-        runs = [r[key] for r in results.get(target, {}).get(load, {}).get("runs", []) if key in r]
-        return statistics.median(runs) if runs else None
-
     rows = []
     for load in loads:
-        sy = {k: med("switchyard", load, k) for k in ("p50_ms", "p99_ms", "rps")}
+        sy = {k: median_of(results, "switchyard", load, k) for k in ("p50_ms", "p99_ms", "rps")}
         if sy["rps"] is None:
             continue
         row = {"load": load}
-        env = {k: med("envoy", load, k) for k in ("p50_ms", "p99_ms", "rps")}
+        env = {k: median_of(results, "envoy", load, k) for k in ("p50_ms", "p99_ms", "rps")}
         if env["rps"]:
             row["added p50 ms"] = round(sy["p50_ms"] - env["p50_ms"], 3)
             row["added p99 ms"] = round(sy["p99_ms"] - env["p99_ms"], 3)
             row["RPS vs envoy"] = f"{sy['rps'] / env['rps']:.0%}"
-        ll = {k: med("litellm", load, k) for k in ("p50_ms", "p99_ms", "rps")}
+        ll = {k: median_of(results, "litellm", load, k) for k in ("p50_ms", "p99_ms", "rps")}
         if ll["rps"]:
             row["RPS vs litellm"] = f"{sy['rps'] / ll['rps']:.1f}x"
             row["p99 vs litellm"] = f"{sy['p99_ms'] / ll['p99_ms']:.2f}x"
         rows.append(row)
+    return rows
+
+
+def vkey_ratios(results, loads):
+    """switchyard-vkey against switchyard (the master key), per load."""
+    rows = []
+    for load in loads:
+        master = {k: median_of(results, "switchyard", load, k) for k in ("p50_ms", "p99_ms", "rps")}
+        vkey = {k: median_of(results, "switchyard-vkey", load, k) for k in ("p50_ms", "p99_ms", "rps")}
+        if not master["rps"] or not vkey["rps"]:
+            continue
+        rows.append({"load": load, "master RPS": round(master["rps"]), "virtual key RPS": round(vkey["rps"]),
+                     "RPS ratio": f"{vkey['rps'] / master['rps']:.0%}",
+                     "added p50 ms": round(vkey["p50_ms"] - master["p50_ms"], 3),
+                     "added p99 ms": round(vkey["p99_ms"] - master["p99_ms"], 3)})
     return rows
 
 
@@ -313,7 +349,8 @@ def main():
                     help="seconds per wrk run (default 8)")
     ap.add_argument("--runs", type=int, default=2, help="runs per load (default 2)")
     ap.add_argument("--stream-requests", type=int, default=200)
-    ap.add_argument("--targets", default=None, help="comma list (default: upstream,envoy,switchyard[,litellm])")
+    ap.add_argument("--targets", default=None,
+                    help="comma list (default: upstream,envoy,switchyard,switchyard-vkey[,litellm])")
     args = ap.parse_args()
 
     if not shutil.which("wrk"):
@@ -321,7 +358,7 @@ def main():
     if os.cpu_count() and os.cpu_count() < 2:
         sys.exit("make bench pins targets and load to separate cores: it needs 2 cores")
 
-    targets = ["upstream", "envoy", "switchyard"]
+    targets = ["upstream", "envoy", "switchyard", "switchyard-vkey"]
     if os.environ.get("BENCH_LITELLM") == "1":
         ensure_litellm()
         targets.append("litellm")
@@ -329,7 +366,7 @@ def main():
         targets = args.targets.split(",")
 
     needed = [(ENVOY, "make setup"), (UPSTREAM, "cargo build --release -p switchyard-bench")]
-    if "switchyard" in targets:
+    if any(t.startswith("switchyard") for t in targets):
         needed += [(SWITCHYARD, "make build"), (WASM, "make build")]
     for path, how in needed:
         if not path.exists():
@@ -356,6 +393,8 @@ def main():
                 for load, body, conc, path in LOADS:
                     if body == "anthropic" and (target in ("upstream", "envoy", "litellm") or not with_anthropic):
                         continue
+                    if target == "switchyard-vkey" and body != "chat":
+                        continue  # what a key costs shows on plain chat
                     runs = []
                     for i in range(args.runs):
                         r = run_wrk(port, path, bodies[body], headers, conc, args.duration)
@@ -363,7 +402,7 @@ def main():
                         print(f"  {load:15} run {i + 1}: {r['rps']:>9} req/s  p50 {r['p50_ms']:.3f} ms  "
                               f"p99 {r['p99_ms']:.3f} ms  p99.9 {r['p999_ms']:.3f} ms  errors {r['errors']}", flush=True)
                     res[load] = {"runs": runs}
-                for i in range(args.runs):
+                for i in range(args.runs if target != "switchyard-vkey" else 0):
                     s = measure_stream(port, "/v1/chat/completions", BODIES["stream"], headers, args.stream_requests)
                     res.setdefault("stream c1 (ttfb/ttlb)", {"runs": []})["runs"].append(s)
                     print(f"  stream c1       run {i + 1}: ttfb p50 {s['ttfb_p50_ms']} ms p99 {s['ttfb_p99_ms']} ms,"
@@ -391,6 +430,7 @@ def main():
     stream_rows = [{"target": t, "run": i + 1, **r}
                    for t, res in results.items() for i, r in enumerate(res.get("stream c1 (ttfb/ttlb)", {}).get("runs", []))]
     ratio_rows = ratios(results, load_names)
+    vkey_rows = vkey_ratios(results, load_names)
 
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -404,12 +444,15 @@ def main():
           fmt_table(stream_rows, list(stream_rows[0].keys()) if stream_rows else ["target"]), "",
           "## Switchyard against plain Envoy and LiteLLM (median of the runs)", "",
           fmt_table(ratio_rows, ["load", "added p50 ms", "added p99 ms", "RPS vs envoy", "RPS vs litellm", "p99 vs litellm"]), ""]
+    if vkey_rows:
+        md += ["## A virtual key against the master key (median of the runs)", "",
+               fmt_table(vkey_rows, ["load", "master RPS", "virtual key RPS", "RPS ratio", "added p50 ms", "added p99 ms"]), ""]
     md += [f"Note: {n}" for n in notes]
     report = "\n".join(md) + "\n"
     print("\n" + report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = meta["date"].replace(":", "").replace("+0000", "Z")
-    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "results": results, "ratios": ratio_rows, "notes": notes}, indent=2))
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "results": results, "ratios": ratio_rows, "vkey": vkey_rows, "notes": notes}, indent=2))
     (RESULTS / f"bench-{stamp}.md").write_text(report)
     (RESULTS / "latest.md").write_text(report)
     print(f"written: bench/results/bench-{stamp}.json, .md and latest.md")
