@@ -109,7 +109,7 @@ fn full_example_parses_every_field() {
         ]
     );
 
-    // Only the fields full.yaml marks "warns", and the deployments the price table does not know.
+    // Only the fields full.yaml marks "warns".
     let (priceless, others): (Vec<&Warning>, Vec<&Warning>) = loaded
         .warnings
         .iter()
@@ -121,14 +121,10 @@ fn full_example_parses_every_field() {
         ["litellm_settings.set_verbose"],
         "rpm, tpm and max_retries are acted on by the router, drop_params by the translators"
     );
-    let priceless: Vec<&str> = priceless.iter().map(|w| w.path.as_str()).collect();
-    for priced in 0..3 {
-        let path = format!("model_list[{priced}].litellm_params.model");
-        assert!(
-            !priceless.contains(&path.as_str()),
-            "OpenAI, Azure with base_model, embeddings are in the price table: {priceless:?}"
-        );
-    }
+    assert!(
+        priceless.is_empty(),
+        "every deployment is priced, from the table or its own fields: {priceless:?}"
+    );
 }
 
 #[test]

@@ -663,6 +663,11 @@ async fn spend_is_idempotent(kind: Kind) {
     let mut mixed = vec![batch[0].clone()];
     mixed.push(event("req-3", &hash, 0.25));
     assert_eq!(s.spend(mixed).await, json!({"stored": 1, "duplicates": 1}));
+    // One event twice in a batch, and a batch longer than one INSERT: each counted once.
+    let long: Vec<Value> = (100..350)
+        .map(|i| event(&format!("req-{}", i.min(101)), &hash, 0.0))
+        .collect();
+    assert_eq!(s.spend(long).await, json!({"stored": 2, "duplicates": 248}));
     // The same batch sent at once by several gateways: still once.
     let again: Vec<Value> = (10..20)
         .map(|i| event(&format!("req-{i}"), &hash, 0.5))
@@ -698,7 +703,7 @@ async fn spend_is_idempotent(kind: Kind) {
     let team = s.get("/team/info?team_id=t").await;
     assert_eq!(team["team_memberships"][0]["spend"], 0.75);
     assert_eq!(s.get("/customer/info?end_user_id=c").await["spend"], 0.75);
-    assert_eq!(s.get("/spend/logs").await.as_array().unwrap().len(), 14);
+    assert_eq!(s.get("/spend/logs").await.as_array().unwrap().len(), 16);
     assert_eq!(s.get("/global/spend").await["spend"], 6.0);
     // A bad event refuses the whole batch: nothing of it is stored.
     let mut bad = vec![event("req-ok", &hash, 1.0), event("", &hash, 1.0)];

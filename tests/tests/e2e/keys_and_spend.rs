@@ -294,7 +294,15 @@ async fn changes_to_a_key_apply_at_once() {
     let base = sy.base_url();
     let admin = Client::new(&base).with_key(MASTER);
     let key = new_key(&base, json!({"key_alias": "changing"})).await;
-    assert_eq!(chat_as(&base, &key, MODEL).await.status, 200);
+    let first = chat_as(&base, &key, MODEL).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        first
+            .header("x-litellm-response-cost")
+            .and_then(|c| c.parse::<f64>().ok()),
+        Some(COST),
+        "the answer carries its cost"
+    );
 
     admin
         .post("/key/block", &json!({"key": key}))
