@@ -32,12 +32,24 @@ pub enum Kind {
 /// How long to wait before asking again after a failure.
 const RETRY_MS: u64 = 2_000;
 
+/// Spend events one worker holds while the sidecar does not take them, at most (about 0.5 KB
+/// each). Beyond, new events are dropped and counted: their cost still counts against the
+/// budgets at this Envoy, but the store never sees them. Without a bound, an outage would
+/// grow Envoy's memory with the request rate until it is killed.
+pub const MAX_HELD_EVENTS: usize = 100_000;
+
 /// The gateway's feeds.
 #[derive(Debug, Default)]
 pub struct GatewayFeeds {
     /// The batch on its way (its token), or waiting to be sent again.
     batch: Vec<SpendEvent>,
     batch_token: Option<u32>,
+    /// The last batch failed: the sidecar does not take spend now.
+    failing: bool,
+    /// Events taken off the queue while failing, to send after the batch.
+    held: std::collections::VecDeque<SpendEvent>,
+    /// Events dropped because `held` was full, not yet reported.
+    dropped: u64,
     changes_token: Option<u32>,
     seq: u64,
     /// No change poll before this (ms since the epoch): after a failure.
@@ -48,9 +60,12 @@ impl GatewayFeeds {
     /// Called every tick: the calls to make now.
     pub fn on_tick(&mut self, host: &dyn Host) -> Vec<Call> {
         let mut calls = Vec::new();
+        if self.failing {
+            self.hold(host);
+        }
         if self.batch_token.is_none() {
             if self.batch.is_empty() {
-                self.batch = spend::drain(host);
+                self.batch = self.next_batch(host);
             }
             if !self.batch.is_empty() {
                 calls.push(self.spend_call());
@@ -60,6 +75,43 @@ impl GatewayFeeds {
             calls.push(self.changes_call());
         }
         calls
+    }
+
+    /// The held events first, then the queue's.
+    fn next_batch(&mut self, host: &dyn Host) -> Vec<SpendEvent> {
+        if self.held.is_empty() {
+            return spend::drain(host);
+        }
+        let n = self.held.len().min(spend::MAX_BATCH);
+        self.held.drain(..n).collect()
+    }
+
+    /// Takes everything off the queue into `held`, up to [`MAX_HELD_EVENTS`].
+    fn hold(&mut self, host: &dyn Host) {
+        loop {
+            let events = spend::drain(host);
+            if events.is_empty() {
+                return;
+            }
+            for e in events {
+                if self.held.len() < MAX_HELD_EVENTS {
+                    self.held.push_back(e);
+                } else {
+                    self.dropped += 1;
+                }
+            }
+        }
+    }
+
+    /// What the glue should log, once: spend events dropped since the last call.
+    pub fn take_warning(&mut self) -> Option<String> {
+        if self.dropped == 0 {
+            return None;
+        }
+        let n = std::mem::take(&mut self.dropped);
+        Some(format!(
+            "the sidecar has not taken spend for a while and this worker holds {MAX_HELD_EVENTS} events already: {n} more were dropped (their cost still counts against budgets here, but not in the spend logs). Check the sidecar and its database."
+        ))
     }
 
     fn spend_call(&self) -> Call {
@@ -110,16 +162,17 @@ impl GatewayFeeds {
     ) -> Vec<Call> {
         if self.batch_token == Some(token) {
             self.batch_token = None;
+            self.failing = status != Some(200);
             if status == Some(200) {
                 spend::acknowledged(host, &self.batch);
                 // A full batch: more are waiting, send them now, so the feed keeps up with any
                 // request rate (one batch per tick would cap it at 2,500 events a second per
                 // worker, and the queue would grow without end above that). Otherwise wait for
                 // the tick: fewer, larger batches cost the sidecar less per event.
-                let full = self.batch.len() >= spend::MAX_BATCH;
+                let full = self.batch.len() >= spend::MAX_BATCH || !self.held.is_empty();
                 self.batch.clear();
                 if full {
-                    self.batch = spend::drain(host);
+                    self.batch = self.next_batch(host);
                     if !self.batch.is_empty() {
                         return vec![self.spend_call()];
                     }
@@ -250,13 +303,52 @@ mod tests {
         let batch: SpendBatch = serde_json::from_slice(again[0].body.as_ref().unwrap()).unwrap();
         assert_eq!(batch.events, [event("a")], "the same batch, not more");
         f.sent(Kind::Spend, Some(3), &host);
+        let next = f.on_answer(3, Some(200), b"{}", &host);
+        let batch: SpendBatch = serde_json::from_slice(next[0].body.as_ref().unwrap()).unwrap();
+        assert_eq!(batch.events, [event("b")], "held while failing: sent at once");
+        f.sent(Kind::Spend, Some(4), &host);
+        spend::record(&host, &event("c"));
         assert!(
-            f.on_answer(3, Some(200), b"{}", &host).is_empty(),
-            "a batch that was not full: the rest waits for the tick"
+            f.on_answer(4, Some(200), b"{}", &host).is_empty(),
+            "a batch that was not full, nothing held: the rest waits for the tick"
         );
         let next = f.on_tick(&host);
         let batch: SpendBatch = serde_json::from_slice(next[0].body.as_ref().unwrap()).unwrap();
-        assert_eq!(batch.events, [event("b")]);
+        assert_eq!(batch.events, [event("c")]);
+    }
+
+    #[test]
+    fn while_the_sidecar_fails_events_are_held_up_to_a_bound_then_sent_in_order() {
+        let host = MemoryHost::at(0);
+        let mut f = GatewayFeeds::default();
+        spend::record(&host, &event("first"));
+        f.on_tick(&host);
+        f.sent(Kind::Spend, Some(1), &host);
+        f.sent(Kind::Changes, Some(2), &host);
+        f.on_answer(1, Some(503), b"", &host);
+        for i in 0..MAX_HELD_EVENTS + 7 {
+            spend::record(&host, &event(&format!("e{i}")));
+        }
+        let calls = f.on_tick(&host);
+        assert_eq!(spend::drain(&host), [], "the queue is emptied");
+        let warning = f.take_warning().unwrap();
+        assert!(warning.contains("7 more were dropped"), "{warning}");
+        assert_eq!(f.take_warning(), None, "said once");
+        let batch: SpendBatch = serde_json::from_slice(calls[0].body.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            batch.events,
+            [event("first")],
+            "the failed batch goes first"
+        );
+        f.sent(Kind::Spend, Some(3), &host);
+        let next = f.on_answer(3, Some(200), b"{}", &host);
+        let batch: SpendBatch = serde_json::from_slice(next[0].body.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            batch.events.len(),
+            spend::MAX_BATCH,
+            "then the held ones, at once"
+        );
+        assert_eq!(batch.events[0], event("e0"));
     }
 
     #[test]

@@ -136,7 +136,13 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         let calls = match &mut self.feeds {
-            Feeds::Gateway(f) => f.on_tick(&EnvoyHost),
+            Feeds::Gateway(f) => {
+                let calls = f.on_tick(&EnvoyHost);
+                if let Some(warning) = f.take_warning() {
+                    log(LogLevel::Warn, &warning);
+                }
+                calls
+            }
             Feeds::Token(f) => f.on_tick(&EnvoyHost).into_iter().collect(),
             Feeds::None => Vec::new(),
         };
