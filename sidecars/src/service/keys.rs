@@ -87,6 +87,33 @@ pub(super) fn money(field: &str, value: Option<f64>) -> Result<Option<f64>, ApiE
     }
 }
 
+/// `metadata` as given, else as stored, with `tags` in it when given (LiteLLM keeps them there).
+pub(super) fn merged_metadata(
+    given: Option<Map<String, Value>>,
+    tags: Option<Vec<String>>,
+    stored: &str,
+) -> String {
+    let mut metadata = given.unwrap_or_else(|| from_json(stored));
+    if let Some(tags) = tags {
+        metadata.insert("tags".into(), Value::from(tags));
+    }
+    json_text(&metadata)
+}
+
+/// Pages are numbered from 1 and hold 1 to 100 rows (`size_field` names the size).
+pub(super) fn check_page(page: i64, size: i64, size_field: &str) -> Result<(), ApiError> {
+    if page < 1 {
+        return Err(ApiError::invalid("page", "page: pages start at 1"));
+    }
+    if !(1..=100).contains(&size) {
+        return Err(ApiError::invalid(
+            size_field,
+            format!("{size_field}: between 1 and 100"),
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn limit(value: Option<u64>) -> Option<i64> {
     value.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
@@ -171,14 +198,7 @@ impl KeyFields {
         if let Some(aliases) = &self.aliases {
             row.aliases = json_text(aliases);
         }
-        let mut metadata: Map<String, Value> = match self.metadata {
-            Some(m) => m,
-            None => from_json(&row.metadata),
-        };
-        if let Some(tags) = self.tags {
-            metadata.insert("tags".into(), Value::from(tags));
-        }
-        row.metadata = json_text(&metadata);
+        row.metadata = merged_metadata(self.metadata, self.tags, &row.metadata);
         if self.max_parallel_requests.is_some() {
             row.max_parallel_requests = limit(self.max_parallel_requests);
         }
@@ -490,12 +510,7 @@ pub async fn list(
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state.master_key, &headers)?;
-    if q.page < 1 {
-        return Err(ApiError::invalid("page", "page: pages start at 1"));
-    }
-    if !(1..=100).contains(&q.size) {
-        return Err(ApiError::invalid("size", "size: between 1 and 100"));
-    }
+    check_page(q.page, q.size, "size")?;
     let store = state.store()?;
     let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
     let filter = keys::Filter {

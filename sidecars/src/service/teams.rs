@@ -12,8 +12,8 @@ use sqlx::AnyConnection;
 use super::auth::require_admin;
 use super::error::ApiError;
 use super::extract::{parse, Body, Params};
-use super::keys::{budget_period, key_info, limit, money};
-use super::users::{blank_user, new_id, user_info};
+use super::keys::{budget_period, key_info, limit, merged_metadata, money};
+use super::users::{blank_user, chosen_id, new_id, user_info};
 use super::AppState;
 use crate::store::changes::{self, Kind};
 use crate::store::keys as key_store;
@@ -130,14 +130,7 @@ impl TeamFields {
         if let Some(models) = &self.models {
             t.models = json_text(models);
         }
-        let mut metadata: Map<String, Value> = match self.metadata {
-            Some(m) => m,
-            None => from_json(&t.metadata),
-        };
-        if let Some(tags) = self.tags {
-            metadata.insert("tags".into(), Value::from(tags));
-        }
-        t.metadata = json_text(&metadata);
+        t.metadata = merged_metadata(self.metadata, self.tags, &t.metadata);
         if self.tpm_limit.is_some() {
             t.tpm_limit = limit(self.tpm_limit);
         }
@@ -244,13 +237,7 @@ pub async fn new(
     let fields: TeamFields = parse(&body)?;
     let store = state.store()?;
     let now = now_ms();
-    let team_id = match req.team_id {
-        Some(id) if id.trim().is_empty() => {
-            return Err(ApiError::invalid("team_id", "team_id: must not be empty"))
-        }
-        Some(id) => id,
-        None => new_id()?,
-    };
+    let team_id = chosen_id("team_id", req.team_id)?;
     let mut tx = store.begin().await?;
     if store_teams::get(&mut tx, &team_id, now).await?.is_some() {
         return Err(ApiError::conflict(

@@ -11,7 +11,9 @@ use sqlx::AnyConnection;
 use super::auth::require_admin;
 use super::error::ApiError;
 use super::extract::{parse, Body, Params};
-use super::keys::{budget_period, create, generated, key_info, limit, money, KeyFields};
+use super::keys::{
+    budget_period, check_page, create, generated, key_info, limit, money, KeyFields,
+};
 use super::teams::team_info;
 use super::AppState;
 use crate::store::changes::{self, Kind};
@@ -188,6 +190,18 @@ fn yes() -> bool {
     true
 }
 
+/// The id the caller chose (not blank), else a new one.
+pub(super) fn chosen_id(field: &str, given: Option<String>) -> Result<String, ApiError> {
+    match given {
+        Some(id) if id.trim().is_empty() => Err(ApiError::invalid(
+            field,
+            format!("{field}: must not be empty"),
+        )),
+        Some(id) => Ok(id),
+        None => new_id(),
+    }
+}
+
 /// A new id where the caller gave none (LiteLLM uses a UUID; any unique text will do).
 pub(super) fn new_id() -> Result<String, ApiError> {
     let mut bytes = [0u8; 16];
@@ -226,13 +240,7 @@ pub async fn new(
     let fields: UserFields = parse(&body)?;
     let store = state.store()?;
     let now = now_ms();
-    let user_id = match req.user_id {
-        Some(id) if id.trim().is_empty() => {
-            return Err(ApiError::invalid("user_id", "user_id: must not be empty"))
-        }
-        Some(id) => id,
-        None => new_id()?,
-    };
+    let user_id = chosen_id("user_id", req.user_id)?;
     let mut tx = store.begin().await?;
     if store_users::get(&mut tx, &user_id, now).await?.is_some() {
         return Err(ApiError::conflict(
@@ -450,15 +458,7 @@ pub async fn list(
     Params(q): Params<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state.master_key, &headers)?;
-    if q.page < 1 {
-        return Err(ApiError::invalid("page", "page: pages start at 1"));
-    }
-    if !(1..=100).contains(&q.page_size) {
-        return Err(ApiError::invalid(
-            "page_size",
-            "page_size: between 1 and 100",
-        ));
-    }
+    check_page(q.page, q.page_size, "page_size")?;
     let store = state.store()?;
     let now = now_ms();
     let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;

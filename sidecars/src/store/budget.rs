@@ -43,6 +43,44 @@ pub struct Period {
     pub budget_reset_at: Option<i64>,
 }
 
+/// A row of a table that holds a budget.
+pub trait Budgeted {
+    const HOLDER: Holder;
+    /// Its spend, budget_duration and budget_reset_at.
+    fn period(&mut self) -> (&mut f64, Option<&str>, &mut Option<i64>);
+}
+
+/// The row with this id, read by `sql` (one `$1`), its budget period started again if it
+/// ended: what every holder's `get` is.
+pub async fn get_row<R>(
+    conn: &mut AnyConnection,
+    sql: &str,
+    id: &str,
+    now: i64,
+) -> StoreResult<Option<R>>
+where
+    R: Budgeted + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    let row: Option<R> = sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(mut row) = row else {
+        return Ok(None);
+    };
+    let (spend, duration, reset_at) = row.period();
+    let mut period = Period {
+        spend: *spend,
+        budget_duration: duration.map(str::to_string),
+        budget_reset_at: *reset_at,
+    };
+    refresh(conn, R::HOLDER, id, &mut period, now).await?;
+    let (spend, _, reset_at) = row.period();
+    *spend = period.spend;
+    *reset_at = period.budget_reset_at;
+    Ok(Some(row))
+}
+
 /// When the period has ended: spend back to 0 and the next reset time, in the database and in
 /// `period`. The update is conditional on the old reset time, so two sidecars resetting at once
 /// reset once.

@@ -5,7 +5,7 @@
 use sqlx::AnyConnection;
 use switchyard_config::{Budget, CustomerRecord};
 
-use super::budget::{refresh, Holder, Period};
+use super::budget::{get_row, Budgeted, Holder};
 use super::{StoreResult, Usd};
 
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
@@ -87,22 +87,18 @@ pub async fn get(
     now: i64,
 ) -> StoreResult<Option<EndUserRow>> {
     let sql = format!("SELECT {COLUMNS} FROM end_users WHERE user_id = $1");
-    let row: Option<EndUserRow> = sqlx::query_as(&sql)
-        .bind(user_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(mut row) = row else {
-        return Ok(None);
-    };
-    let mut period = Period {
-        spend: row.spend,
-        budget_duration: row.budget_duration.clone(),
-        budget_reset_at: row.budget_reset_at,
-    };
-    refresh(conn, Holder::EndUser, user_id, &mut period, now).await?;
-    row.spend = period.spend;
-    row.budget_reset_at = period.budget_reset_at;
-    Ok(Some(row))
+    get_row(conn, &sql, user_id, now).await
+}
+
+impl Budgeted for EndUserRow {
+    const HOLDER: Holder = Holder::EndUser;
+    fn period(&mut self) -> (&mut f64, Option<&str>, &mut Option<i64>) {
+        (
+            &mut self.spend,
+            self.budget_duration.as_deref(),
+            &mut self.budget_reset_at,
+        )
+    }
 }
 
 pub async fn delete(conn: &mut AnyConnection, user_id: &str) -> StoreResult<bool> {

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 use switchyard_config::{Budget, KeyRecord};
 
-use super::budget::{refresh, Holder, Period};
+use super::budget::{get_row, Budgeted, Holder};
 use super::{from_json, teams, users, StoreResult, Usd};
 
 /// A row of `keys`.
@@ -130,22 +130,18 @@ pub async fn save(conn: &mut AnyConnection, old_token: &str, k: &KeyRow) -> Stor
 /// The key by its hash, its budget period started again if it ended.
 pub async fn get(conn: &mut AnyConnection, token: &str, now: i64) -> StoreResult<Option<KeyRow>> {
     let sql = format!("SELECT {COLUMNS} FROM keys WHERE token = $1");
-    let row: Option<KeyRow> = sqlx::query_as(&sql)
-        .bind(token)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(mut row) = row else {
-        return Ok(None);
-    };
-    let mut period = Period {
-        spend: row.spend,
-        budget_duration: row.budget_duration.clone(),
-        budget_reset_at: row.budget_reset_at,
-    };
-    refresh(conn, Holder::Key, token, &mut period, now).await?;
-    row.spend = period.spend;
-    row.budget_reset_at = period.budget_reset_at;
-    Ok(Some(row))
+    get_row(conn, &sql, token, now).await
+}
+
+impl Budgeted for KeyRow {
+    const HOLDER: Holder = Holder::Key;
+    fn period(&mut self) -> (&mut f64, Option<&str>, &mut Option<i64>) {
+        (
+            &mut self.spend,
+            self.budget_duration.as_deref(),
+            &mut self.budget_reset_at,
+        )
+    }
 }
 
 /// Tokens of the keys with these aliases.

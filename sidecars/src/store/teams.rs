@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use super::budget::{refresh, Holder, Period};
+use super::budget::{get_row, Budgeted, Holder};
 use super::{StoreResult, Usd};
 
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
@@ -100,22 +100,18 @@ pub async fn get(
     now: i64,
 ) -> StoreResult<Option<TeamRow>> {
     let sql = format!("SELECT {COLUMNS} FROM teams WHERE team_id = $1");
-    let row: Option<TeamRow> = sqlx::query_as(&sql)
-        .bind(team_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(mut row) = row else {
-        return Ok(None);
-    };
-    let mut period = Period {
-        spend: row.spend,
-        budget_duration: row.budget_duration.clone(),
-        budget_reset_at: row.budget_reset_at,
-    };
-    refresh(conn, Holder::Team, team_id, &mut period, now).await?;
-    row.spend = period.spend;
-    row.budget_reset_at = period.budget_reset_at;
-    Ok(Some(row))
+    get_row(conn, &sql, team_id, now).await
+}
+
+impl Budgeted for TeamRow {
+    const HOLDER: Holder = Holder::Team;
+    fn period(&mut self) -> (&mut f64, Option<&str>, &mut Option<i64>) {
+        (
+            &mut self.spend,
+            self.budget_duration.as_deref(),
+            &mut self.budget_reset_at,
+        )
+    }
 }
 
 /// Deletes the team and its memberships (its keys are the caller's to delete).
