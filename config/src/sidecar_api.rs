@@ -63,13 +63,13 @@ pub struct KeyRecord {
     pub team_budget: Budget,
     #[serde(default)]
     pub team_blocked: bool,
-    /// Limits enforced per key (issue 9's concern; carried now so the record is whole).
+    /// The key's, its user's and its team's rate limits.
     #[serde(default)]
-    pub rpm_limit: Option<u64>,
+    pub key_limits: Limits,
     #[serde(default)]
-    pub tpm_limit: Option<u64>,
+    pub user_limits: Limits,
     #[serde(default)]
-    pub max_parallel_requests: Option<u64>,
+    pub team_limits: Limits,
     /// Logged with every request of the key (`tags` included).
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
@@ -103,6 +103,28 @@ pub struct CustomerRecord {
     pub blocked: bool,
     #[serde(default)]
     pub budget: Budget,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// A holder's rate limits (LiteLLM's names); None: no limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Requests per minute.
+    #[serde(default)]
+    pub rpm_limit: Option<u64>,
+    /// Tokens (prompt and completion) per minute.
+    #[serde(default)]
+    pub tpm_limit: Option<u64>,
+    /// Requests in flight at once.
+    #[serde(default)]
+    pub max_parallel_requests: Option<u64>,
+}
+
+impl Limits {
+    pub fn is_empty(&self) -> bool {
+        self.rpm_limit.is_none() && self.tpm_limit.is_none() && self.max_parallel_requests.is_none()
+    }
 }
 
 pub fn key_path(token_sha256_hex: &str) -> String {
@@ -256,6 +278,9 @@ pub const PENDING_SPEND_PREFIX: &str = "switchyard.pending.";
 /// The shared queue [`SpendEvent`]s wait in (JSON, one per item) until the gateway's root
 /// context sends them to the sidecar.
 pub const SPEND_QUEUE: &str = "switchyard.spend";
+/// Rate-limit counters per holder (`key.<hash>`, `user.<id>`, `team.<id>`, `customer.<id>`
+/// follow): the minute, its requests and tokens, and the requests in flight, as 4 u64 LE.
+pub const RATE_LIMIT_PREFIX: &str = "switchyard.limit.";
 
 // ---------------------------------------------------------------------------------------
 // Errors

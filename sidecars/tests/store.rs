@@ -77,7 +77,7 @@ async fn key_lifecycle(kind: Kind) {
     assert_eq!(updated["key_alias"], "ci");
     let (_, record) = s.record(&hash).await;
     assert_eq!(record["key_budget"]["max_budget"], 20.0);
-    assert_eq!(record["rpm_limit"], 5);
+    assert_eq!(record["key_limits"]["rpm_limit"], 5);
 
     // Block and unblock (by the hash, as LiteLLM accepts).
     let blocked = s.post("/key/block", json!({"key": hash})).await;
@@ -143,12 +143,12 @@ async fn key_fields_in_litellm_names(kind: Kind) {
     let s = Server::start(kind).await;
     s.post(
         "/team/new",
-        json!({"team_id": "t1", "models": ["gpt-4o", "claude"], "max_budget": 100.0}),
+        json!({"team_id": "t1", "models": ["gpt-4o", "claude"], "max_budget": 100.0, "rpm_limit": 60}),
     )
     .await;
     s.post(
         "/user/new",
-        json!({"user_id": "u1", "max_budget": 50.0, "auto_create_key": false}),
+        json!({"user_id": "u1", "max_budget": 50.0, "auto_create_key": false, "tpm_limit": 5000}),
     )
     .await;
     let made = s
@@ -214,8 +214,13 @@ async fn key_fields_in_litellm_names(kind: Kind) {
     assert_eq!(r["user_budget"]["max_budget"], 50.0);
     assert_eq!(r["team_budget"]["max_budget"], 100.0);
     assert_eq!(r["team_blocked"], false);
-    assert_eq!(r["tpm_limit"], 1000);
-    assert_eq!(r["max_parallel_requests"], 3);
+    assert_eq!(r["key_limits"]["tpm_limit"], 1000);
+    assert_eq!(r["key_limits"]["max_parallel_requests"], 3);
+    assert_eq!(
+        r["user_limits"]["tpm_limit"], 5000,
+        "the user's limits ride along"
+    );
+    assert_eq!(r["team_limits"]["rpm_limit"], 60, "and the team's");
     assert!(r["expires_ms"].as_u64().unwrap().abs_diff(expires_ms) < 1000);
 
     // A key of one's own choosing (keys moved over from a LiteLLM proxy).
@@ -462,13 +467,13 @@ async fn customers(kind: Kind) {
     assert_eq!(status, 200);
     assert_eq!(
         c,
-        json!({"user_id": "some one", "blocked": false, "budget": {"max_budget": null, "spend": 0.0, "resets_at_ms": null}})
+        json!({"user_id": "some one", "blocked": false, "budget": {"max_budget": null, "spend": 0.0, "resets_at_ms": null}, "limits": {"rpm_limit": null, "tpm_limit": null, "max_parallel_requests": null}})
     );
 
     let made = s
         .post(
             "/customer/new",
-            json!({"user_id": "acme", "alias": "ACME", "max_budget": 5.0, "budget_duration": "1mo", "allowed_model_region": "eu"}),
+            json!({"user_id": "acme", "alias": "ACME", "max_budget": 5.0, "budget_duration": "1mo", "allowed_model_region": "eu", "rpm_limit": 30}),
         )
         .await;
     assert_eq!(made["user_id"], "acme");
@@ -482,6 +487,7 @@ async fn customers(kind: Kind) {
         .await;
     assert_eq!(r["budget"]["max_budget"], 5.0);
     assert!(r["budget"]["resets_at_ms"].as_u64().unwrap() > now_ms());
+    assert_eq!(r["limits"]["rpm_limit"], 30);
 
     let seq = s.changes(u64::MAX).await["seq"].as_u64().unwrap();
     let updated = s

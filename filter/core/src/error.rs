@@ -14,6 +14,8 @@ pub struct ApiError {
     pub param: Option<String>,
     /// Seconds the client should wait before retrying (a `retry-after` header).
     pub retry_after_s: Option<u64>,
+    /// More response headers (a rate limit's `x-ratelimit-*`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 #[derive(Serialize)]
@@ -38,7 +40,19 @@ impl ApiError {
             kind,
             param: None,
             retry_after_s: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// The headers the error's response carries besides its content-type.
+    pub fn response_headers(&self) -> Vec<(&'static str, String)> {
+        let mut out: Vec<(&'static str, String)> = self
+            .retry_after_s
+            .map(|s| ("retry-after", s.to_string()))
+            .into_iter()
+            .collect();
+        out.extend(self.headers.iter().cloned());
+        out
     }
 
     pub fn with_param(mut self, param: &str) -> Self {

@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::headers::HeaderEdits;
 use crate::host::{update_shared, Host};
 use crate::keys::{self, Entry, Holder, Lookup, Snapshot};
+use crate::limits;
 use crate::router::decide::FallbackKind;
 use crate::router::plan::{self, Ask, NoPlan, Plan};
 use crate::router::replan::{self, Replan};
@@ -57,6 +58,14 @@ const ADMIN_PREFIXES: &[&str] = &[
     "/model_group/info",
     "/ui",
 ];
+
+/// The request is over (answered, failed or handed to a fallback pass): it no longer counts
+/// as in flight against its rate limits. A fallback pass was not counted again.
+pub fn on_done(info: Option<&RequestInfo>, host: &dyn Host) {
+    if let Some(info) = info.filter(|i| i.fallback_depth == 0) {
+        limits::release(host, &info.rate_limited);
+    }
+}
 
 /// Management paths whose POSTs change records the gateway caches.
 const CHANGING_PREFIXES: &[&str] = &["/key/", "/user/", "/team/", "/customer/", "/end_user/"];
@@ -116,11 +125,7 @@ impl From<ApiError> for Local {
         Local {
             status: e.status,
             body: e.body(),
-            headers: e
-                .retry_after_s
-                .map(|s| ("retry-after", s.to_string()))
-                .into_iter()
-                .collect(),
+            headers: e.response_headers(),
         }
     }
 }
@@ -612,13 +617,15 @@ impl Gateway {
                 .filter(|u| !u.is_empty())
                 .map(str::to_string),
         };
+        let mut customer_limits = None;
         if let (Some(id), None) = (&end_user, &pending.replan) {
             match (
                 keys::lookup_customer(host, id, self.cfg.key_cache_ttl_ms),
                 sidecar,
             ) {
                 (Lookup::Known(c), _) | (Lookup::Stale(c), Sidecar::Unreachable) => {
-                    keys::check_customer(host, &c)?
+                    keys::check_customer(host, &c)?;
+                    customer_limits = Some(c.record.limits);
                 }
                 // Unknown to the sidecar, or it cannot say: no budget to hold the request to.
                 (Lookup::Unknown, _) | (Lookup::Missing, Sidecar::Unreachable) => {}
@@ -689,6 +696,46 @@ impl Gateway {
                 }
             }
         };
+        // Rate limits, once the request is known to go (a fallback pass was counted on its
+        // first pass).
+        let admitted = match &pending.replan {
+            Some(r) => limits::Admitted {
+                counters: r.info.rate_limited.clone(),
+                headers: r.info.rate_limit_headers.clone(),
+            },
+            None => {
+                let mut subjects = Vec::new();
+                if let Some(r) = record {
+                    subjects.push(limits::Subject {
+                        kind: "key",
+                        id: &r.token,
+                        limits: &r.key_limits,
+                    });
+                    if let Some(user) = &r.user_id {
+                        subjects.push(limits::Subject {
+                            kind: "user",
+                            id: user,
+                            limits: &r.user_limits,
+                        });
+                    }
+                    if let Some(team) = &r.team_id {
+                        subjects.push(limits::Subject {
+                            kind: "team",
+                            id: team,
+                            limits: &r.team_limits,
+                        });
+                    }
+                }
+                if let (Some(id), Some(l)) = (&end_user, &customer_limits) {
+                    subjects.push(limits::Subject {
+                        kind: "customer",
+                        id,
+                        limits: l,
+                    });
+                }
+                limits::admit(host, &subjects, ask.now_ms)?
+            }
+        };
         // Only a fallback's internal redirect needs it.
         let origin = if pass.has_fallbacks() {
             pending.origin.clone()
@@ -729,6 +776,8 @@ impl Gateway {
                 }),
             },
             end_user,
+            rate_limited: admitted.counters,
+            rate_limit_headers: admitted.headers,
         };
         Ok(OnBody::Route(Box::new(Routed {
             headers: routing_headers(group, &plan),
@@ -1564,6 +1613,7 @@ mod tests {
                 spend: 0.5,
                 resets_at_ms: None,
             },
+            ..CustomerRecord::default()
         };
         assert!(g.on_answer(&call, 200, &serde_json::to_vec(&spent).unwrap(), &host));
         let e = g

@@ -12,6 +12,7 @@ pub mod headers;
 pub mod host;
 pub mod json;
 pub mod keys;
+pub mod limits;
 pub mod openai;
 pub mod provider_role;
 pub mod providers;

@@ -600,8 +600,14 @@ impl Attempt {
         let d = &self.cx.role.cfg.deployment;
         let info = &self.cx.info;
         let mut set: Vec<(String, String)> = Vec::with_capacity(16);
+        // The gateway's own limits take the x-ratelimit-* names; the provider's then go
+        // as llm_provider-x-ratelimit-*, as LiteLLM names them.
+        let own_limits = !info.rate_limit_headers.is_empty();
+        set.extend(info.rate_limit_headers.iter().cloned());
         for (name, value) in current {
-            if name.starts_with("x-ratelimit-") || name == "retry-after" {
+            if name.starts_with("x-ratelimit-") && own_limits {
+                set.push((format!("llm_provider-{name}"), value.clone()));
+            } else if name.starts_with("x-ratelimit-") || name == "retry-after" {
                 set.push((name.clone(), value.clone()));
             } else if name == "x-request-id" {
                 set.push(("llm_provider-x-request-id".into(), value.clone()));
@@ -806,6 +812,7 @@ impl Attempt {
             cache_hit: false,
             metadata,
         };
+        crate::limits::add_tokens(host, &info.rate_limited, usage.total_tokens, now_ms);
         spend::record(host, &event);
         (cost, usage.total_tokens)
     }
@@ -1062,6 +1069,19 @@ mod tests {
             ..Default::default()
         });
         i.end_user = Some("eu".into());
+        // Counted against a tpm limit of 20 by the gateway.
+        let l = switchyard_config::Limits {
+            tpm_limit: Some(20),
+            ..Default::default()
+        };
+        let subject = [crate::limits::Subject {
+            kind: "key",
+            id: "kh",
+            limits: &l,
+        }];
+        let admitted = crate::limits::admit(&host, &subject, 5_000).unwrap();
+        i.rate_limited = admitted.counters;
+        i.rate_limit_headers = admitted.headers;
         let mut a = role.attempt(i, 1, &host).unwrap();
         a.request(
             &[("x-request-id".into(), "req-1".into())],
@@ -1070,13 +1090,31 @@ mod tests {
         )
         .unwrap();
         a.on_response_headers(200, Some("application/json"));
+        let provider = h(&[("x-ratelimit-remaining-tokens", "99999")]);
         let f = a.finish_body(
             br#"{"id":"x","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}"#,
-            &[],
+            &provider,
             &host,
         );
         let out = f.headers.apply(vec![]);
         assert_eq!(get(&out, "x-litellm-response-cost"), Some("0.02"));
+        assert_eq!(
+            get(&out, "x-ratelimit-remaining-tokens"),
+            Some("20"),
+            "the gateway's"
+        );
+        assert_eq!(
+            get(&out, "llm_provider-x-ratelimit-remaining-tokens"),
+            Some("99999"),
+            "the provider's, renamed"
+        );
+        let next = crate::limits::admit(&host, &subject, 5_000).unwrap();
+        assert!(
+            next.headers
+                .contains(&("x-ratelimit-remaining-tokens".into(), "5".into())),
+            "the answer's 15 tokens counted: {:?}",
+            next.headers
+        );
         let events = crate::spend::drain(&host);
         assert_eq!(events.len(), 1);
         let e = &events[0];

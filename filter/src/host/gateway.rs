@@ -9,8 +9,8 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY, SIDECAR_AUTHORITY, SIDECAR_CLUSTER};
 use switchyard_core::gateway::{
-    after_change, edits_response, on_response, Answered, Gateway, Local, OnBody, OnHeaders,
-    Pending, Sidecar, SidecarCall,
+    after_change, edits_response, on_done, on_response, Answered, Gateway, Local, OnBody,
+    OnHeaders, Pending, Sidecar, SidecarCall,
 };
 use switchyard_core::host::Host;
 use switchyard_core::router::rng::Rng;
@@ -261,6 +261,7 @@ impl Context for GatewayHttp {
             self.admitted = false;
             self.gateway.release(&EnvoyHost);
         }
+        on_done(self.info.take().as_ref(), &EnvoyHost);
         true
     }
 }

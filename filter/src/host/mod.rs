@@ -257,11 +257,9 @@ pub fn internal(e: Failed) -> ApiError {
 
 /// Answers with an OpenAI-shaped error from this filter.
 pub fn send_error(err: &ApiError) {
-    let retry_after = err.retry_after_s.map(|s| s.to_string());
+    let extra = err.response_headers();
     let mut headers = vec![("content-type", "application/json")];
-    if let Some(s) = &retry_after {
-        headers.push(("retry-after", s.as_str()));
-    }
+    headers.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
     if let Err(e) = calls::send_response(err.status, headers, &err.body()) {
         log_failure(&e);
     }

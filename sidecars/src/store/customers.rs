@@ -142,6 +142,7 @@ pub async fn record(
                 spend: c.spend,
                 resets_at_ms: c.budget_reset_at.and_then(|t| u64::try_from(t).ok()),
             },
+            limits: super::keys::limits(c.rpm_limit, c.tpm_limit, None),
         },
         None => CustomerRecord {
             user_id: user_id.to_string(),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
-use switchyard_config::{Budget, KeyRecord};
+use switchyard_config::{Budget, KeyRecord, Limits};
 
 use super::budget::{get_row, Budgeted, Holder};
 use super::{from_json, teams, users, StoreResult, Usd};
@@ -279,13 +279,27 @@ pub async fn record(
             .map(|t| budget(t.max_budget, t.spend, t.budget_reset_at))
             .unwrap_or_default(),
         team_blocked: team.as_ref().is_some_and(|t| t.blocked != 0),
-        rpm_limit: key.rpm_limit.and_then(|n| u64::try_from(n).ok()),
-        tpm_limit: key.tpm_limit.and_then(|n| u64::try_from(n).ok()),
-        max_parallel_requests: key
-            .max_parallel_requests
-            .and_then(|n| u64::try_from(n).ok()),
+        key_limits: limits(key.rpm_limit, key.tpm_limit, key.max_parallel_requests),
+        user_limits: user
+            .as_ref()
+            .map(|u| limits(u.rpm_limit, u.tpm_limit, u.max_parallel_requests))
+            .unwrap_or_default(),
+        team_limits: team
+            .as_ref()
+            .map(|t| limits(t.rpm_limit, t.tpm_limit, t.max_parallel_requests))
+            .unwrap_or_default(),
         metadata: from_json(&key.metadata),
     }))
+}
+
+/// Rate limits as the gateway reads them (a negative one, which the API refuses, is none).
+pub(crate) fn limits(rpm: Option<i64>, tpm: Option<i64>, parallel: Option<i64>) -> Limits {
+    let n = |v: Option<i64>| v.and_then(|n| u64::try_from(n).ok());
+    Limits {
+        rpm_limit: n(rpm),
+        tpm_limit: n(tpm),
+        max_parallel_requests: n(parallel),
+    }
 }
 
 #[cfg(test)]

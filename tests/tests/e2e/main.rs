@@ -30,6 +30,7 @@ mod provider_ollama;
 mod providers;
 mod python_sdk;
 mod quickstart;
+mod rate_limits;
 mod retries;
 mod routing;
 mod tls;

@@ -1,0 +1,416 @@
+//! Rate limits at the gateway: requests per minute, tokens per minute and requests in flight
+//! for keys, users, teams and end users (LiteLLM's `rpm_limit`, `tpm_limit`,
+//! `max_parallel_requests`), counted in Envoy's shared data, so every worker of one Envoy
+//! counts against the same numbers.
+//!
+//! Each holder with a limit has one counter: the current minute (since the epoch), the
+//! requests and tokens counted in it, and the requests in flight. A request is admitted when
+//! every holder is under its limits, and counted at once (requests, in flight); its tokens
+//! are counted when its answer says how many, so a tpm limit is overshot by at most the
+//! tokens of the requests in flight when it is reached. Minutes are fixed windows, as
+//! LiteLLM's limiter counts them.
+
+use switchyard_config::{Limits, RATE_LIMIT_PREFIX};
+
+use crate::error::ApiError;
+use crate::host::{update_shared, Host};
+
+const MINUTE_MS: u64 = 60_000;
+
+/// A holder's counter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Counter {
+    minute: u64,
+    requests: u64,
+    tokens: u64,
+    in_flight: u64,
+}
+
+impl Counter {
+    fn decode(bytes: Option<&[u8]>) -> Counter {
+        let word = |i: usize| {
+            bytes
+                .and_then(|b| b.get(i * 8..i * 8 + 8))
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        Counter {
+            minute: word(0),
+            requests: word(1),
+            tokens: word(2),
+            in_flight: word(3),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        [self.minute, self.requests, self.tokens, self.in_flight]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect()
+    }
+
+    /// The counter in `minute`: a new minute starts with no requests or tokens.
+    fn at(mut self, minute: u64) -> Counter {
+        if self.minute != minute {
+            self.minute = minute;
+            self.requests = 0;
+            self.tokens = 0;
+        }
+        self
+    }
+}
+
+/// Who a limit belongs to, for the counter's name and the error message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject<'a> {
+    /// `key`, `user`, `team` or `customer`.
+    pub kind: &'static str,
+    pub id: &'a str,
+    pub limits: &'a Limits,
+}
+
+impl Subject<'_> {
+    fn counter_key(&self) -> String {
+        format!("{RATE_LIMIT_PREFIX}{}.{}", self.kind, self.id)
+    }
+
+    fn who(&self) -> String {
+        let kind = match self.kind {
+            "customer" => "end user",
+            "key" => "api key",
+            other => other,
+        };
+        if self.kind == "key" {
+            // The hash is no secret, but a prefix is enough to tell keys apart.
+            format!("{kind} {}...", self.id.get(..12).unwrap_or(self.id))
+        } else {
+            format!("{kind} {}", self.id)
+        }
+    }
+}
+
+/// What an admitted request carries: the counters it is in, and the `x-ratelimit-*`
+/// headers of the tightest limits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Admitted {
+    pub counters: Vec<String>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Admits a request against every subject's limits and counts it, or refuses it with
+/// LiteLLM's 429 (nothing counted).
+pub fn admit(host: &dyn Host, subjects: &[Subject], now_ms: u64) -> Result<Admitted, ApiError> {
+    let minute = now_ms / MINUTE_MS;
+    let reset_s = (MINUTE_MS - now_ms % MINUTE_MS).div_ceil(1000);
+    let mut admitted = Admitted::default();
+    // (limit, remaining) of the tightest rpm and tpm, for the headers.
+    let mut requests: Option<(u64, u64)> = None;
+    let mut tokens: Option<(u64, u64)> = None;
+    for (i, s) in subjects
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !s.limits.is_empty())
+    {
+        let key = s.counter_key();
+        let mut verdict = Ok(Counter::default());
+        update_shared(host, &key, |current| {
+            let c = Counter::decode(current).at(minute);
+            verdict = refusal(s, &c, reset_s).map_or(Ok(c), Err);
+            let c = verdict.as_ref().ok()?;
+            Some(
+                Counter {
+                    requests: c.requests + 1,
+                    in_flight: c.in_flight + 1,
+                    ..*c
+                }
+                .encode(),
+            )
+        });
+        let before = match verdict {
+            Ok(c) => c,
+            Err(e) => {
+                // Refused here: the holders before it counted a request that does not go.
+                for earlier in subjects[..i].iter().filter(|s| !s.limits.is_empty()) {
+                    uncount(host, &earlier.counter_key(), minute);
+                }
+                return Err(e);
+            }
+        };
+        if let Some(limit) = s.limits.rpm_limit {
+            let remaining = limit.saturating_sub(before.requests + 1);
+            requests = tightest(requests, limit, remaining);
+        }
+        if let Some(limit) = s.limits.tpm_limit {
+            tokens = tightest(tokens, limit, limit.saturating_sub(before.tokens));
+        }
+        admitted.counters.push(key);
+    }
+    for (what, pair) in [("requests", requests), ("tokens", tokens)] {
+        if let Some((limit, remaining)) = pair {
+            admitted.headers.extend([
+                (format!("x-ratelimit-limit-{what}"), limit.to_string()),
+                (
+                    format!("x-ratelimit-remaining-{what}"),
+                    remaining.to_string(),
+                ),
+                (format!("x-ratelimit-reset-{what}"), format!("{reset_s}s")),
+            ]);
+        }
+    }
+    Ok(admitted)
+}
+
+fn tightest(current: Option<(u64, u64)>, limit: u64, remaining: u64) -> Option<(u64, u64)> {
+    match current {
+        Some((_, r)) if r <= remaining => current,
+        _ => Some((limit, remaining)),
+    }
+}
+
+/// Why `c` leaves no room for one more request of `s`, as the client's error.
+fn refusal(s: &Subject, c: &Counter, reset_s: u64) -> Option<ApiError> {
+    let l = s.limits;
+    let (what, limit, used, retry_s) =
+        if let Some(max) = l.max_parallel_requests.filter(|max| c.in_flight >= *max) {
+            ("parallel requests", max, c.in_flight, 1)
+        } else if let Some(max) = l.rpm_limit.filter(|max| c.requests >= *max) {
+            ("requests", max, c.requests, reset_s)
+        } else if let Some(max) = l.tpm_limit.filter(|max| c.tokens >= *max) {
+            ("tokens", max, c.tokens, reset_s)
+        } else {
+            return None;
+        };
+    let field = match what {
+        "parallel requests" => "max_parallel_requests",
+        "requests" => "rpm_limit",
+        _ => "tpm_limit",
+    };
+    let mut e = ApiError::new(
+        429,
+        "rate_limit_error",
+        format!(
+            "Rate limit exceeded for {}. Limit type: {what} ({field}). Current limit: {limit}, used: {used}, remaining: 0. {}",
+            s.who(),
+            if what == "parallel requests" {
+                "Retry when a request in flight is done.".to_string()
+            } else {
+                format!("The limit resets in {reset_s} s.")
+            }
+        ),
+    );
+    e.retry_after_s = Some(retry_s);
+    if what != "parallel requests" {
+        let kind = if what == "requests" {
+            "requests"
+        } else {
+            "tokens"
+        };
+        e.headers = vec![
+            (limit_header(kind), limit.to_string()),
+            (remaining_header(kind), "0".to_string()),
+            (reset_header(kind), format!("{reset_s}s")),
+        ];
+    }
+    Some(e)
+}
+
+fn limit_header(kind: &str) -> &'static str {
+    if kind == "requests" {
+        "x-ratelimit-limit-requests"
+    } else {
+        "x-ratelimit-limit-tokens"
+    }
+}
+
+fn remaining_header(kind: &str) -> &'static str {
+    if kind == "requests" {
+        "x-ratelimit-remaining-requests"
+    } else {
+        "x-ratelimit-remaining-tokens"
+    }
+}
+
+fn reset_header(kind: &str) -> &'static str {
+    if kind == "requests" {
+        "x-ratelimit-reset-requests"
+    } else {
+        "x-ratelimit-reset-tokens"
+    }
+}
+
+/// Takes back a request counted by [`admit`] that does not go.
+fn uncount(host: &dyn Host, key: &str, minute: u64) {
+    update_shared(host, key, |current| {
+        let mut c = Counter::decode(current);
+        if c.minute == minute {
+            c.requests = c.requests.saturating_sub(1);
+        }
+        c.in_flight = c.in_flight.saturating_sub(1);
+        Some(c.encode())
+    });
+}
+
+/// The request is done: no longer in flight.
+pub fn release(host: &dyn Host, counters: &[String]) {
+    for key in counters {
+        update_shared(host, key, |current| {
+            let mut c = Counter::decode(current);
+            c.in_flight = c.in_flight.saturating_sub(1);
+            Some(c.encode())
+        });
+    }
+}
+
+/// The answer used `tokens`: counted in the current minute.
+pub fn add_tokens(host: &dyn Host, counters: &[String], tokens: u64, now_ms: u64) {
+    if tokens == 0 {
+        return;
+    }
+    let minute = now_ms / MINUTE_MS;
+    for key in counters {
+        update_shared(host, key, |current| {
+            let mut c = Counter::decode(current).at(minute);
+            c.tokens += tokens;
+            Some(c.encode())
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::host::MemoryHost;
+
+    fn limits(rpm: Option<u64>, tpm: Option<u64>, parallel: Option<u64>) -> Limits {
+        Limits {
+            rpm_limit: rpm,
+            tpm_limit: tpm,
+            max_parallel_requests: parallel,
+        }
+    }
+
+    #[test]
+    fn requests_per_minute_at_the_edge_then_a_new_minute() {
+        let host = MemoryHost::at(0);
+        let l = limits(Some(3), None, None);
+        let s = [Subject {
+            kind: "key",
+            id: "abcdef0123456789",
+            limits: &l,
+        }];
+        for i in 0..3 {
+            let a = admit(&host, &s, 1_000).unwrap();
+            release(&host, &a.counters);
+            let remaining = a
+                .headers
+                .iter()
+                .find(|(n, _)| n == "x-ratelimit-remaining-requests")
+                .unwrap();
+            assert_eq!(remaining.1, (2 - i).to_string());
+        }
+        let e = admit(&host, &s, 1_000).unwrap_err();
+        assert_eq!((e.status, e.kind), (429, "rate_limit_error"));
+        assert_eq!(e.retry_after_s, Some(59));
+        assert!(
+            e.message.contains("api key abcdef012345..."),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("rpm_limit"), "{}", e.message);
+        assert!(e
+            .headers
+            .contains(&("x-ratelimit-remaining-requests", "0".to_string())));
+        assert!(admit(&host, &s, 60_000).is_ok(), "a new minute");
+    }
+
+    #[test]
+    fn parallel_requests_count_until_released() {
+        let host = MemoryHost::at(0);
+        let l = limits(None, None, Some(2));
+        let s = [Subject {
+            kind: "team",
+            id: "t",
+            limits: &l,
+        }];
+        let a = admit(&host, &s, 0).unwrap();
+        let b = admit(&host, &s, 0).unwrap();
+        let e = admit(&host, &s, 0).unwrap_err();
+        assert!(e.message.contains("team t"), "{}", e.message);
+        assert_eq!(e.retry_after_s, Some(1));
+        release(&host, &a.counters);
+        assert!(admit(&host, &s, 0).is_ok());
+        release(&host, &b.counters);
+    }
+
+    #[test]
+    fn tokens_count_after_the_answer() {
+        let host = MemoryHost::at(0);
+        let l = limits(None, Some(100), None);
+        let s = [Subject {
+            kind: "customer",
+            id: "c",
+            limits: &l,
+        }];
+        let a = admit(&host, &s, 0).unwrap();
+        add_tokens(&host, &a.counters, 99, 0);
+        let b = admit(&host, &s, 0).unwrap();
+        assert!(b
+            .headers
+            .contains(&("x-ratelimit-remaining-tokens".to_string(), "1".to_string())));
+        add_tokens(&host, &b.counters, 10, 0);
+        let e = admit(&host, &s, 0).unwrap_err();
+        assert!(e.message.contains("end user c"), "{}", e.message);
+        assert!(e.message.contains("tpm_limit"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_refusal_takes_back_what_the_holders_before_it_counted() {
+        let host = MemoryHost::at(0);
+        let key = limits(Some(10), None, None);
+        let team = limits(Some(1), None, None);
+        let unlimited = Limits::default();
+        let s = [
+            Subject {
+                kind: "key",
+                id: "k",
+                limits: &key,
+            },
+            Subject {
+                kind: "user",
+                id: "u",
+                limits: &unlimited,
+            },
+            Subject {
+                kind: "team",
+                id: "t",
+                limits: &team,
+            },
+        ];
+        let a = admit(&host, &s, 0).unwrap();
+        assert_eq!(a.counters.len(), 2, "only holders with limits are counted");
+        assert!(admit(&host, &s, 0).is_err());
+        let c = Counter::decode(
+            host.shared_get(&s[0].counter_key())
+                .map(|(v, _)| v)
+                .as_deref(),
+        );
+        assert_eq!(
+            (c.requests, c.in_flight),
+            (1, 1),
+            "the refused one was taken back"
+        );
+    }
+
+    #[test]
+    fn no_limits_no_counters() {
+        let host = MemoryHost::at(0);
+        let none = Limits::default();
+        let s = [Subject {
+            kind: "key",
+            id: "k",
+            limits: &none,
+        }];
+        assert_eq!(admit(&host, &s, 0).unwrap(), Admitted::default());
+    }
+}
