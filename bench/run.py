@@ -8,6 +8,8 @@ One run, target after target, the same load generator (wrk) and the same request
   switchyard-vkey  the same, called with a virtual key from /key/generate (looked up in the
              sidecar's store once, then cached; every request's spend logged): the cost of
              keys and spend against the master-key path
+  switchyard-limited  the same with a key that has rpm, tpm and parallel limits (high enough
+             never to refuse): the cost of counting them against the unlimited key
   litellm    the LiteLLM proxy from PyPI (BENCH_LITELLM=1; installed into bench/.litellm-venv)
 
 On 2 cores the targets run pinned to core 0 (Envoy with one worker) and the load generator
@@ -242,7 +244,7 @@ def start_target(name, upstream, work, with_anthropic):
         wait_http(admin, "/ready", proc=p.p)
         return p, port, []
     headers = [f"Authorization: Bearer {MASTER_KEY}"]
-    if name in ("switchyard", "switchyard-vkey"):
+    if name in ("switchyard", "switchyard-vkey", "switchyard-limited"):
         cfg = work / "switchyard.yaml"
         cfg.write_text(switchyard_config(upstream, with_anthropic))
         db = work / f"{name}.db"
@@ -252,7 +254,11 @@ def start_target(name, upstream, work, with_anthropic):
                  work / f"{name}.log")
         wait_http(port, "/health/liveliness", proc=p.p)
         if name == "switchyard-vkey":
-            headers = [f"Authorization: Bearer {generate_key(port)}"]
+            headers = [f"Authorization: Bearer {generate_key(port, {'key_alias': 'bench'})}"]
+        if name == "switchyard-limited":
+            limits = {"key_alias": "bench-limited", "rpm_limit": 10**9, "tpm_limit": 10**12,
+                      "max_parallel_requests": 10**6}
+            headers = [f"Authorization: Bearer {generate_key(port, limits)}"]
         return p, port, headers
     if name == "litellm":
         cfg = work / "litellm.yaml"
@@ -265,10 +271,10 @@ def start_target(name, upstream, work, with_anthropic):
     raise ValueError(name)
 
 
-def generate_key(port):
-    """A virtual key from the gateway's /key/generate, made with the master key."""
+def generate_key(port, fields):
+    """A virtual key with these fields from the gateway's /key/generate (master key)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("POST", "/key/generate", body=json.dumps({"key_alias": "bench"}),
+    conn.request("POST", "/key/generate", body=json.dumps(fields),
                  headers={"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"})
     answer = conn.getresponse()
     body = answer.read()
@@ -329,17 +335,22 @@ def ratios(results, loads):
 
 
 def vkey_ratios(results, loads):
-    """switchyard-vkey against switchyard (the master key), per load."""
+    """switchyard-vkey against switchyard (the master key), and switchyard-limited against
+    switchyard-vkey, per load."""
     rows = []
     for load in loads:
         master = {k: median_of(results, "switchyard", load, k) for k in ("p50_ms", "p99_ms", "rps")}
         vkey = {k: median_of(results, "switchyard-vkey", load, k) for k in ("p50_ms", "p99_ms", "rps")}
+        limited = median_of(results, "switchyard-limited", load, "rps")
         if not master["rps"] or not vkey["rps"]:
             continue
-        rows.append({"load": load, "master RPS": round(master["rps"]), "virtual key RPS": round(vkey["rps"]),
-                     "RPS ratio": f"{vkey['rps'] / master['rps']:.0%}",
-                     "added p50 ms": round(vkey["p50_ms"] - master["p50_ms"], 3),
-                     "added p99 ms": round(vkey["p99_ms"] - master["p99_ms"], 3)})
+        row = {"load": load, "master RPS": round(master["rps"]), "virtual key RPS": round(vkey["rps"]),
+               "RPS ratio": f"{vkey['rps'] / master['rps']:.0%}",
+               "added p50 ms": round(vkey["p50_ms"] - master["p50_ms"], 3),
+               "added p99 ms": round(vkey["p99_ms"] - master["p99_ms"], 3)}
+        if limited:
+            row["rate-limited key RPS"] = f"{round(limited)} ({limited / vkey['rps']:.0%})"
+        rows.append(row)
     return rows
 
 
@@ -350,7 +361,7 @@ def main():
     ap.add_argument("--runs", type=int, default=2, help="runs per load (default 2)")
     ap.add_argument("--stream-requests", type=int, default=200)
     ap.add_argument("--targets", default=None,
-                    help="comma list (default: upstream,envoy,switchyard,switchyard-vkey[,litellm])")
+                    help="comma list (default: upstream,envoy,switchyard,switchyard-vkey,switchyard-limited[,litellm])")
     args = ap.parse_args()
 
     if not shutil.which("wrk"):
@@ -358,7 +369,7 @@ def main():
     if os.cpu_count() and os.cpu_count() < 2:
         sys.exit("make bench pins targets and load to separate cores: it needs 2 cores")
 
-    targets = ["upstream", "envoy", "switchyard", "switchyard-vkey"]
+    targets = ["upstream", "envoy", "switchyard", "switchyard-vkey", "switchyard-limited"]
     if os.environ.get("BENCH_LITELLM") == "1":
         ensure_litellm()
         targets.append("litellm")
@@ -393,7 +404,7 @@ def main():
                 for load, body, conc, path in LOADS:
                     if body == "anthropic" and (target in ("upstream", "envoy", "litellm") or not with_anthropic):
                         continue
-                    if target == "switchyard-vkey" and body != "chat":
+                    if target in ("switchyard-vkey", "switchyard-limited") and body != "chat":
                         continue  # what a key costs shows on plain chat
                     runs = []
                     for i in range(args.runs):
@@ -402,7 +413,7 @@ def main():
                         print(f"  {load:15} run {i + 1}: {r['rps']:>9} req/s  p50 {r['p50_ms']:.3f} ms  "
                               f"p99 {r['p99_ms']:.3f} ms  p99.9 {r['p999_ms']:.3f} ms  errors {r['errors']}", flush=True)
                     res[load] = {"runs": runs}
-                for i in range(args.runs if target != "switchyard-vkey" else 0):
+                for i in range(args.runs if target not in ("switchyard-vkey", "switchyard-limited") else 0):
                     s = measure_stream(port, "/v1/chat/completions", BODIES["stream"], headers, args.stream_requests)
                     res.setdefault("stream c1 (ttfb/ttlb)", {"runs": []})["runs"].append(s)
                     print(f"  stream c1       run {i + 1}: ttfb p50 {s['ttfb_p50_ms']} ms p99 {s['ttfb_p99_ms']} ms,"
@@ -445,8 +456,9 @@ def main():
           "## Switchyard against plain Envoy and LiteLLM (median of the runs)", "",
           fmt_table(ratio_rows, ["load", "added p50 ms", "added p99 ms", "RPS vs envoy", "RPS vs litellm", "p99 vs litellm"]), ""]
     if vkey_rows:
-        md += ["## A virtual key against the master key (median of the runs)", "",
-               fmt_table(vkey_rows, ["load", "master RPS", "virtual key RPS", "RPS ratio", "added p50 ms", "added p99 ms"]), ""]
+        md += ["## A virtual key against the master key, a rate-limited key against an unlimited one (median of the runs)", "",
+               fmt_table(vkey_rows, ["load", "master RPS", "virtual key RPS", "RPS ratio", "added p50 ms", "added p99 ms",
+                                     "rate-limited key RPS"]), ""]
     md += [f"Note: {n}" for n in notes]
     report = "\n".join(md) + "\n"
     print("\n" + report)

@@ -560,10 +560,12 @@ pub struct RequestInfo {
     /// The request's `user` field (LiteLLM's end user, or customer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_user: Option<String>,
-    /// The rate-limit counters this request was counted in (shared-data keys): its tokens
-    /// are added to them when the answer says how many.
+    /// The rate-limit counters (shared-data keys) this request is in flight in, released
+    /// when it is done, and those its tokens are added to when the answer says how many.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rate_limited: Vec<String>,
+    pub limits_in_flight: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits_tokens: Vec<String>,
     /// The `x-ratelimit-*` headers of the gateway's own limits, for the answer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate_limit_headers: Vec<(String, String)>,

@@ -63,7 +63,7 @@ const ADMIN_PREFIXES: &[&str] = &[
 /// as in flight against its rate limits. A fallback pass was not counted again.
 pub fn on_done(info: Option<&RequestInfo>, host: &dyn Host) {
     if let Some(info) = info.filter(|i| i.fallback_depth == 0) {
-        limits::release(host, &info.rate_limited);
+        limits::release(host, &info.limits_in_flight);
     }
 }
 
@@ -700,7 +700,8 @@ impl Gateway {
         // first pass).
         let admitted = match &pending.replan {
             Some(r) => limits::Admitted {
-                counters: r.info.rate_limited.clone(),
+                in_flight: r.info.limits_in_flight.clone(),
+                tokens: r.info.limits_tokens.clone(),
                 headers: r.info.rate_limit_headers.clone(),
             },
             None => {
@@ -776,7 +777,8 @@ impl Gateway {
                 }),
             },
             end_user,
-            rate_limited: admitted.counters,
+            limits_in_flight: admitted.in_flight,
+            limits_tokens: admitted.tokens,
             rate_limit_headers: admitted.headers,
         };
         Ok(OnBody::Route(Box::new(Routed {

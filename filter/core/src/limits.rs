@@ -89,11 +89,14 @@ impl Subject<'_> {
     }
 }
 
-/// What an admitted request carries: the counters it is in, and the `x-ratelimit-*`
-/// headers of the tightest limits.
+/// What an admitted request carries: the counters it is in flight in (holders with
+/// max_parallel_requests) and those its tokens go to (holders with tpm_limit), and the
+/// `x-ratelimit-*` headers of the tightest limits. Each counter a request touches costs a
+/// compare-and-swap of shared data, so only the limits a holder has are counted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Admitted {
-    pub counters: Vec<String>,
+    pub in_flight: Vec<String>,
+    pub tokens: Vec<String>,
     pub headers: Vec<(String, String)>,
 }
 
@@ -112,6 +115,7 @@ pub fn admit(host: &dyn Host, subjects: &[Subject], now_ms: u64) -> Result<Admit
         .filter(|(_, s)| !s.limits.is_empty())
     {
         let key = s.counter_key();
+        let parallel = s.limits.max_parallel_requests.is_some();
         let mut verdict = Ok(Counter::default());
         update_shared(host, &key, |current| {
             let c = Counter::decode(current).at(minute);
@@ -120,7 +124,7 @@ pub fn admit(host: &dyn Host, subjects: &[Subject], now_ms: u64) -> Result<Admit
             Some(
                 Counter {
                     requests: c.requests + 1,
-                    in_flight: c.in_flight + 1,
+                    in_flight: c.in_flight + u64::from(parallel),
                     ..*c
                 }
                 .encode(),
@@ -131,7 +135,7 @@ pub fn admit(host: &dyn Host, subjects: &[Subject], now_ms: u64) -> Result<Admit
             Err(e) => {
                 // Refused here: the holders before it counted a request that does not go.
                 for earlier in subjects[..i].iter().filter(|s| !s.limits.is_empty()) {
-                    uncount(host, &earlier.counter_key(), minute);
+                    uncount(host, earlier, minute);
                 }
                 return Err(e);
             }
@@ -143,7 +147,12 @@ pub fn admit(host: &dyn Host, subjects: &[Subject], now_ms: u64) -> Result<Admit
         if let Some(limit) = s.limits.tpm_limit {
             tokens = tightest(tokens, limit, limit.saturating_sub(before.tokens));
         }
-        admitted.counters.push(key);
+        if s.limits.tpm_limit.is_some() {
+            admitted.tokens.push(key.clone());
+        }
+        if parallel {
+            admitted.in_flight.push(key);
+        }
     }
     for (what, pair) in [("requests", requests), ("tokens", tokens)] {
         if let Some((limit, remaining)) = pair {
@@ -239,13 +248,15 @@ fn reset_header(kind: &str) -> &'static str {
 }
 
 /// Takes back a request counted by [`admit`] that does not go.
-fn uncount(host: &dyn Host, key: &str, minute: u64) {
-    update_shared(host, key, |current| {
+fn uncount(host: &dyn Host, s: &Subject, minute: u64) {
+    update_shared(host, &s.counter_key(), |current| {
         let mut c = Counter::decode(current);
         if c.minute == minute {
             c.requests = c.requests.saturating_sub(1);
         }
-        c.in_flight = c.in_flight.saturating_sub(1);
+        if s.limits.max_parallel_requests.is_some() {
+            c.in_flight = c.in_flight.saturating_sub(1);
+        }
         Some(c.encode())
     });
 }
@@ -301,7 +312,10 @@ mod tests {
         }];
         for i in 0..3 {
             let a = admit(&host, &s, 1_000).unwrap();
-            release(&host, &a.counters);
+            assert!(
+                a.in_flight.is_empty() && a.tokens.is_empty(),
+                "rpm only: one update"
+            );
             let remaining = a
                 .headers
                 .iter()
@@ -338,9 +352,9 @@ mod tests {
         let e = admit(&host, &s, 0).unwrap_err();
         assert!(e.message.contains("team t"), "{}", e.message);
         assert_eq!(e.retry_after_s, Some(1));
-        release(&host, &a.counters);
+        release(&host, &a.in_flight);
         assert!(admit(&host, &s, 0).is_ok());
-        release(&host, &b.counters);
+        release(&host, &b.in_flight);
     }
 
     #[test]
@@ -353,12 +367,12 @@ mod tests {
             limits: &l,
         }];
         let a = admit(&host, &s, 0).unwrap();
-        add_tokens(&host, &a.counters, 99, 0);
+        add_tokens(&host, &a.tokens, 99, 0);
         let b = admit(&host, &s, 0).unwrap();
         assert!(b
             .headers
             .contains(&("x-ratelimit-remaining-tokens".to_string(), "1".to_string())));
-        add_tokens(&host, &b.counters, 10, 0);
+        add_tokens(&host, &b.tokens, 10, 0);
         let e = admit(&host, &s, 0).unwrap_err();
         assert!(e.message.contains("end user c"), "{}", e.message);
         assert!(e.message.contains("tpm_limit"), "{}", e.message);
@@ -387,18 +401,17 @@ mod tests {
                 limits: &team,
             },
         ];
-        let a = admit(&host, &s, 0).unwrap();
-        assert_eq!(a.counters.len(), 2, "only holders with limits are counted");
+        admit(&host, &s, 0).unwrap();
         assert!(admit(&host, &s, 0).is_err());
         let c = Counter::decode(
             host.shared_get(&s[0].counter_key())
                 .map(|(v, _)| v)
                 .as_deref(),
         );
-        assert_eq!(
-            (c.requests, c.in_flight),
-            (1, 1),
-            "the refused one was taken back"
+        assert_eq!(c.requests, 1, "the refused one was taken back");
+        assert!(
+            host.shared_get(&s[1].counter_key()).is_none(),
+            "a holder without limits has no counter"
         );
     }
 

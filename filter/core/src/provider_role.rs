@@ -812,7 +812,7 @@ impl Attempt {
             cache_hit: false,
             metadata,
         };
-        crate::limits::add_tokens(host, &info.rate_limited, usage.total_tokens, now_ms);
+        crate::limits::add_tokens(host, &info.limits_tokens, usage.total_tokens, now_ms);
         spend::record(host, &event);
         (cost, usage.total_tokens)
     }
@@ -1080,7 +1080,7 @@ mod tests {
             limits: &l,
         }];
         let admitted = crate::limits::admit(&host, &subject, 5_000).unwrap();
-        i.rate_limited = admitted.counters;
+        i.limits_tokens = admitted.tokens;
         i.rate_limit_headers = admitted.headers;
         let mut a = role.attempt(i, 1, &host).unwrap();
         a.request(

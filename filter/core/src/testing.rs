@@ -30,7 +30,8 @@ pub fn info(plan: &[&str]) -> RequestInfo {
         strip_params: false,
         key: None,
         end_user: None,
-        rate_limited: vec![],
+        limits_in_flight: vec![],
+        limits_tokens: vec![],
         rate_limit_headers: vec![],
     }
 }
