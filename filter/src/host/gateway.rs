@@ -177,11 +177,14 @@ impl GatewayHttp {
             Err(e) => self.fail(&e),
             Ok(OnBody::Ask(call)) => self.ask(call, After::Body(pending)),
             Ok(OnBody::Route(routed)) => {
-                let info = match serde_json::to_vec(&routed.info) {
+                let edits = routed.request_edits(&self.headers);
+                // Kept before anything can fail: on_done releases what it counted.
+                let info = serde_json::to_vec(&routed.info);
+                self.info = Some(routed.info);
+                let info = match info {
                     Ok(info) => info,
                     Err(e) => return self.fail(&ApiError::internal(e.to_string())),
                 };
-                let edits = routed.request_edits(&self.headers);
                 let set = calls::set_property(vec![REQUEST_INFO_PROPERTY], &info)
                     .and_then(|()| {
                         edits
@@ -198,7 +201,6 @@ impl GatewayHttp {
                 if let Err(e) = set {
                     return self.broken(e);
                 }
-                self.info = Some(routed.info);
                 Next::Continue
             }
         }
