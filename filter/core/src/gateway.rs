@@ -5,9 +5,9 @@
 
 use std::borrow::Cow;
 
+use crate::digest::{hex, sha256};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use switchyard_config::{
     customer_path, key_path, ClientHeaders, CustomerRecord, Endpoint, GatewayConfig, GroupConfig,
@@ -871,10 +871,6 @@ fn key_service_down() -> ApiError {
     e
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn read_count(bytes: &[u8]) -> u64 {
     bytes
         .get(..8)
@@ -1042,10 +1038,6 @@ fn redact(key: &str) -> String {
     } else {
         format!("****{tail}")
     }
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
 }
 
 /// GET /v1/models: every model group and alias, as OpenAI lists models.

@@ -1386,7 +1386,7 @@ mod tests {
         assert_eq!(get("x-amz-security-token"), Some("session-token"));
         assert_eq!(
             get("x-amz-content-sha256"),
-            Some(super::super::sigv4::sha256_hex(&r.body).as_str())
+            Some(crate::digest::sha256_hex(&r.body).as_str())
         );
         assert!(get("authorization").unwrap().starts_with(
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/eu-west-1/bedrock/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature="

@@ -6,7 +6,9 @@
 //! model id (`...-v1%3A0`) is `%253A` there, as AWS's SDKs sign it.
 
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
+
+use crate::digest::{hex, sha256_hex};
 
 /// The credentials and scope of a signature.
 pub struct Signer<'a> {
@@ -167,14 +169,6 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
         }
         Err(_) => Vec::new(),
     }
-}
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `YYYYMMDDTHHMMSSZ` (UTC) for ms since the epoch.
