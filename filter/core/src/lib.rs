@@ -4,6 +4,7 @@
 //! [`gateway::Gateway`] (downstream, once per request) and [`provider_role::ProviderRole`]
 //! (upstream, once per attempt).
 
+pub mod cache;
 pub mod digest;
 pub mod error;
 pub mod feeds;
