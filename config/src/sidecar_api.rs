@@ -245,6 +245,47 @@ pub struct Changes {
 }
 
 // ---------------------------------------------------------------------------------------
+// The response cache (issue 9; the sidecar's side is here, the gateway's is not wired yet)
+
+/// `POST`: a batch of answers to keep ([`CachePutBatch`]), from the gateway's root context.
+pub const CACHE_PUT_PATH: &str = "/internal/v1/cache";
+
+/// The shared queue answers to cache wait in ([`CachePut`], JSON) until the gateway's root
+/// context sends them.
+pub const CACHE_QUEUE: &str = "switchyard.cache_put";
+
+/// `GET`: the answer cached under `key`, 200 with a [`CachedAnswer`] or 404. With
+/// `max_age_s` (a request's `s-maxage`), only an answer stored at most that long ago.
+pub fn cache_path(key: &str, max_age_s: Option<u64>) -> String {
+    let path = format!("{CACHE_PUT_PATH}/{}", percent_encode(key));
+    match max_age_s {
+        Some(age) => format!("{path}?max_age_s={age}"),
+        None => path,
+    }
+}
+
+/// A cached answer: the provider's answer as the client got it (OpenAI JSON), and when it
+/// was stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CachedAnswer {
+    pub body: String,
+    pub stored_ms: u64,
+}
+
+/// An answer to keep for `ttl_s` seconds under `key`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CachePut {
+    pub key: String,
+    pub ttl_s: u64,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CachePutBatch {
+    pub entries: Vec<CachePut>,
+}
+
+// ---------------------------------------------------------------------------------------
 // Tokens (Vertex AI service accounts)
 
 /// Shared-data key of the access token the sidecar minted for a deployment (Vertex AI with a
@@ -325,6 +366,11 @@ mod tests {
             "/internal/v1/customers/a%20b%2F%C3%A9"
         );
         assert_eq!(changes_path(7), "/internal/v1/changes?after=7");
+        assert_eq!(cache_path("ns:ab", None), "/internal/v1/cache/ns%3Aab");
+        assert_eq!(
+            cache_path("ab", Some(30)),
+            "/internal/v1/cache/ab?max_age_s=30"
+        );
         let b = Budget {
             max_budget: Some(1.0),
             spend: 0.6,

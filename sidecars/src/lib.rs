@@ -1,6 +1,7 @@
 //! The switchyard binary: the CLI (`up`, `render`, `check`, `sidecar`), the sidecar service and
 //! its store.
 
+pub mod cache;
 pub mod cli;
 pub mod service;
 pub mod store;

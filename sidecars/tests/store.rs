@@ -1327,3 +1327,39 @@ async fn sidecars_starting_together_on_a_new_sqlite_file() {
         open.await.unwrap().unwrap();
     }
 }
+
+/// The response cache's internal API: answers kept in a batch come back by key, with
+/// `max_age_s` refusing older ones, and a miss is a 404.
+#[tokio::test]
+async fn response_cache_internal_api() {
+    let s = Server::start(Kind::Sqlite).await;
+    let body = json!({"entries": [
+        {"key": "ns:abc", "ttl_s": 60, "body": "{\"id\":\"chatcmpl-1\"}"},
+        {"key": "gone", "ttl_s": 0, "body": "{}"},
+    ]});
+    let (status, stored) = s
+        .call(Method::POST, "/internal/v1/cache", Some(&body), None)
+        .await;
+    assert_eq!((status, stored["stored"].as_u64()), (200, Some(2)));
+    let (status, hit) = s
+        .call(Method::GET, "/internal/v1/cache/ns%3Aabc", None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(hit["body"], "{\"id\":\"chatcmpl-1\"}");
+    assert!(hit["stored_ms"].as_u64().unwrap() > 0);
+    let (status, _) = s
+        .call(Method::GET, "/internal/v1/cache/gone", None, None)
+        .await;
+    assert_eq!(status, 404, "a TTL of 0 keeps nothing");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (status, _) = s
+        .call(
+            Method::GET,
+            "/internal/v1/cache/ns%3Aabc?max_age_s=1",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "older than s-maxage");
+    s.stop().await;
+}

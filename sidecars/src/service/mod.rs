@@ -4,6 +4,7 @@
 //! only through Envoy's sidecar cluster) and the built-in demo model under `/demo/v1`.
 
 mod auth;
+mod cache;
 mod customers;
 mod demo;
 mod error;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub store: Option<Arc<Store>>,
     /// What the management API checks callers against.
     pub master_key: MasterKey,
+    /// Cached answers (the response cache, in memory).
+    pub cache: crate::cache::ResponseCache,
 }
 
 impl AppState {
@@ -59,6 +62,7 @@ impl AppState {
             tokens,
             store: None,
             master_key,
+            cache: crate::cache::ResponseCache::default(),
         })
     }
 
@@ -90,6 +94,11 @@ pub fn router(state: AppState) -> Router {
             post(internal::spend).layer(DefaultBodyLimit::max(SPEND_BODY_LIMIT)),
         )
         .route("/internal/v1/changes", get(internal::changes))
+        .route(
+            "/internal/v1/cache",
+            post(cache::put).layer(DefaultBodyLimit::max(SPEND_BODY_LIMIT)),
+        )
+        .route("/internal/v1/cache/{key}", get(cache::get))
         .route("/key/generate", post(keys::generate))
         .route("/key/info", get(keys::info))
         .route("/key/update", post(keys::update))
