@@ -139,7 +139,7 @@ async fn tokens_per_minute_of_a_team() {
 /// a 429 at once; when those two are done, the next goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn parallel_requests_of_a_key() {
-    let fake = FakeProvider::with_mode(Mode::Slow(Duration::from_millis(700)));
+    let fake = FakeProvider::with_mode(Mode::Slow(Duration::from_millis(1_500)));
     let sy = start(&fake);
     let _logs = sy.dump_logs_on_failure();
     let key = new_key(&sy, json!({"max_parallel_requests": 2})).await;
