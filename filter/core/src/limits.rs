@@ -208,43 +208,27 @@ fn refusal(s: &Subject, c: &Counter, reset_s: u64) -> Option<ApiError> {
         ),
     );
     e.retry_after_s = Some(retry_s);
-    if what != "parallel requests" {
-        let kind = if what == "requests" {
-            "requests"
-        } else {
-            "tokens"
-        };
+    let names = match what {
+        "requests" => Some([
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining-requests",
+            "x-ratelimit-reset-requests",
+        ]),
+        "tokens" => Some([
+            "x-ratelimit-limit-tokens",
+            "x-ratelimit-remaining-tokens",
+            "x-ratelimit-reset-tokens",
+        ]),
+        _ => None,
+    };
+    if let Some([limit_name, remaining_name, reset_name]) = names {
         e.headers = vec![
-            (limit_header(kind), limit.to_string()),
-            (remaining_header(kind), "0".to_string()),
-            (reset_header(kind), format!("{reset_s}s")),
+            (limit_name, limit.to_string()),
+            (remaining_name, "0".to_string()),
+            (reset_name, format!("{reset_s}s")),
         ];
     }
     Some(e)
-}
-
-fn limit_header(kind: &str) -> &'static str {
-    if kind == "requests" {
-        "x-ratelimit-limit-requests"
-    } else {
-        "x-ratelimit-limit-tokens"
-    }
-}
-
-fn remaining_header(kind: &str) -> &'static str {
-    if kind == "requests" {
-        "x-ratelimit-remaining-requests"
-    } else {
-        "x-ratelimit-remaining-tokens"
-    }
-}
-
-fn reset_header(kind: &str) -> &'static str {
-    if kind == "requests" {
-        "x-ratelimit-reset-requests"
-    } else {
-        "x-ratelimit-reset-tokens"
-    }
 }
 
 /// Takes back a request counted by [`admit`] that does not go.
