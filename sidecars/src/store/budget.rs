@@ -43,25 +43,46 @@ pub struct Period {
     pub budget_reset_at: Option<i64>,
 }
 
-/// A row of a table that holds a budget.
+/// A row of a table that holds a budget: its columns, and where its period is.
 pub trait Budgeted {
     const HOLDER: Holder;
+    /// The columns a row is read from, as the SELECT lists them.
+    const COLUMNS: &'static str;
     /// Its spend, budget_duration and budget_reset_at.
     fn period(&mut self) -> (&mut f64, Option<&str>, &mut Option<i64>);
 }
 
-/// The row with this id, read by `sql` (one `$1`), its budget period started again if it
-/// ended: what every holder's `get` is.
-pub async fn get_row<R>(
-    conn: &mut AnyConnection,
-    sql: &str,
-    id: &str,
-    now: i64,
-) -> StoreResult<Option<R>>
+/// `Budgeted` for a row type with `spend`, `budget_duration` and `budget_reset_at` fields.
+macro_rules! budgeted {
+    ($row:ty, $holder:expr, $columns:expr) => {
+        impl $crate::store::budget::Budgeted for $row {
+            const HOLDER: $crate::store::budget::Holder = $holder;
+            const COLUMNS: &'static str = $columns;
+            fn period(&mut self) -> (&mut f64, Option<&str>, &mut Option<i64>) {
+                (
+                    &mut self.spend,
+                    self.budget_duration.as_deref(),
+                    &mut self.budget_reset_at,
+                )
+            }
+        }
+    };
+}
+pub(crate) use budgeted;
+
+/// The holder's row with this id, its budget period started again if it ended: what every
+/// holder's `get` is.
+pub async fn get_row<R>(conn: &mut AnyConnection, id: &str, now: i64) -> StoreResult<Option<R>>
 where
     R: Budgeted + for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
 {
-    let row: Option<R> = sqlx::query_as(sql)
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {} = $1",
+        R::COLUMNS,
+        R::HOLDER.table(),
+        R::HOLDER.id_column()
+    );
+    let row: Option<R> = sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;

@@ -5,7 +5,7 @@
 use sqlx::AnyConnection;
 use switchyard_config::{Budget, CustomerRecord};
 
-use super::budget::{get_row, Budgeted, Holder};
+use super::budget::{budgeted, get_row, Holder};
 use super::{StoreResult, Usd};
 
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
@@ -86,20 +86,10 @@ pub async fn get(
     user_id: &str,
     now: i64,
 ) -> StoreResult<Option<EndUserRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM end_users WHERE user_id = $1");
-    get_row(conn, &sql, user_id, now).await
+    get_row(conn, user_id, now).await
 }
 
-impl Budgeted for EndUserRow {
-    const HOLDER: Holder = Holder::EndUser;
-    fn period(&mut self) -> (&mut f64, Option<&str>, &mut Option<i64>) {
-        (
-            &mut self.spend,
-            self.budget_duration.as_deref(),
-            &mut self.budget_reset_at,
-        )
-    }
-}
+budgeted!(EndUserRow, Holder::EndUser, COLUMNS);
 
 pub async fn delete(conn: &mut AnyConnection, user_id: &str) -> StoreResult<bool> {
     let done = sqlx::query("DELETE FROM end_users WHERE user_id = $1")

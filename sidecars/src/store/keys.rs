@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use sqlx::AnyConnection;
 use switchyard_config::{Budget, KeyRecord, Limits};
 
-use super::budget::{get_row, Budgeted, Holder};
+use super::budget::{budgeted, get_row, Holder};
 use super::{from_json, teams, users, StoreResult, Usd};
 
 /// A row of `keys`.
@@ -129,20 +129,10 @@ pub async fn save(conn: &mut AnyConnection, old_token: &str, k: &KeyRow) -> Stor
 
 /// The key by its hash, its budget period started again if it ended.
 pub async fn get(conn: &mut AnyConnection, token: &str, now: i64) -> StoreResult<Option<KeyRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM keys WHERE token = $1");
-    get_row(conn, &sql, token, now).await
+    get_row(conn, token, now).await
 }
 
-impl Budgeted for KeyRow {
-    const HOLDER: Holder = Holder::Key;
-    fn period(&mut self) -> (&mut f64, Option<&str>, &mut Option<i64>) {
-        (
-            &mut self.spend,
-            self.budget_duration.as_deref(),
-            &mut self.budget_reset_at,
-        )
-    }
-}
+budgeted!(KeyRow, Holder::Key, COLUMNS);
 
 /// Tokens of the keys with these aliases.
 pub async fn tokens_by_alias(conn: &mut AnyConnection, alias: &str) -> StoreResult<Vec<String>> {

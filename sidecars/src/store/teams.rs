@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use super::budget::{get_row, Budgeted, Holder};
+use super::budget::{budgeted, get_row, Holder};
 use super::{StoreResult, Usd};
 
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
@@ -99,20 +99,10 @@ pub async fn get(
     team_id: &str,
     now: i64,
 ) -> StoreResult<Option<TeamRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM teams WHERE team_id = $1");
-    get_row(conn, &sql, team_id, now).await
+    get_row(conn, team_id, now).await
 }
 
-impl Budgeted for TeamRow {
-    const HOLDER: Holder = Holder::Team;
-    fn period(&mut self) -> (&mut f64, Option<&str>, &mut Option<i64>) {
-        (
-            &mut self.spend,
-            self.budget_duration.as_deref(),
-            &mut self.budget_reset_at,
-        )
-    }
-}
+budgeted!(TeamRow, Holder::Team, COLUMNS);
 
 /// Deletes the team and its memberships (its keys are the caller's to delete).
 pub async fn delete(conn: &mut AnyConnection, team_id: &str) -> StoreResult<bool> {

@@ -2,7 +2,7 @@
 
 use sqlx::AnyConnection;
 
-use super::budget::{get_row, Budgeted, Holder};
+use super::budget::{budgeted, get_row, Holder};
 use super::{StoreResult, Usd};
 
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
@@ -91,20 +91,10 @@ pub async fn get(
     user_id: &str,
     now: i64,
 ) -> StoreResult<Option<UserRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM users WHERE user_id = $1");
-    get_row(conn, &sql, user_id, now).await
+    get_row(conn, user_id, now).await
 }
 
-impl Budgeted for UserRow {
-    const HOLDER: Holder = Holder::User;
-    fn period(&mut self) -> (&mut f64, Option<&str>, &mut Option<i64>) {
-        (
-            &mut self.spend,
-            self.budget_duration.as_deref(),
-            &mut self.budget_reset_at,
-        )
-    }
-}
+budgeted!(UserRow, Holder::User, COLUMNS);
 
 /// The id of the user with this email, if any.
 pub async fn id_by_email(conn: &mut AnyConnection, email: &str) -> StoreResult<Option<String>> {
