@@ -216,7 +216,7 @@ async fn info(
         .end_user_id
         .ok_or_else(|| ApiError::invalid("end_user_id", "end_user_id: which customer?"))?;
     let store = state.store()?;
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     let c = store_customers::get(&mut conn, &id, now_ms())
         .await?
         .ok_or_else(|| {
@@ -348,7 +348,7 @@ async fn list(
 ) -> Result<Json<Vec<CustomerInfo>>, ApiError> {
     require_admin(&state.master_key, &headers)?;
     let store = state.store()?;
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     let rows = store_customers::list(&mut conn).await?;
     Ok(Json(rows.iter().map(customer_info).collect()))
 }

@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::extract::{Body, Params};
 use super::AppState;
 use crate::store::time::now_ms;
-use crate::store::{changes, customers, keys, spend, StoreError};
+use crate::store::{changes, customers, keys, spend};
 
 /// How often a waiting long-poll looks at the database too: changes made through another
 /// sidecar on the same database wake no one here.
@@ -24,7 +24,7 @@ pub async fn key(
     Path(token): Path<String>,
 ) -> Result<Json<KeyRecord>, ApiError> {
     let store = state.store()?;
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     match keys::record(&mut conn, &token.to_ascii_lowercase(), now_ms()).await? {
         Some(record) => Ok(Json(record)),
         None => Err(ApiError::not_found("token", "no such key")),
@@ -37,7 +37,7 @@ pub async fn customer(
     Path(id): Path<String>,
 ) -> Result<Json<CustomerRecord>, ApiError> {
     let store = state.store()?;
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     Ok(Json(customers::record(&mut conn, &id, now_ms()).await?))
 }
 
@@ -84,7 +84,7 @@ pub async fn changes(
         // Registered before looking, so a change committed in between is not missed.
         let changed = store.changed().notified();
         let found = {
-            let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+            let mut conn = store.conn().await?;
             changes::since(&mut conn, query.after).await?
         };
         let now = tokio::time::Instant::now();

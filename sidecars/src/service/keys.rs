@@ -373,7 +373,7 @@ pub async fn info(
             ));
         }
     }
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     let row = keys::get(&mut conn, &token, now_ms())
         .await?
         .ok_or_else(|| ApiError::not_found("key", "key: no such key"))?;
@@ -512,7 +512,7 @@ pub async fn list(
     require_admin(&state.master_key, &headers)?;
     check_page(q.page, q.size, "size")?;
     let store = state.store()?;
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     let filter = keys::Filter {
         user_id: q.user_id,
         team_id: q.team_id,

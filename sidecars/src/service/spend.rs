@@ -13,11 +13,11 @@ use super::auth::require_admin;
 use super::error::ApiError;
 use super::extract::Params;
 use super::AppState;
+use crate::store::from_json;
 use crate::store::keys::token_of;
 use crate::store::spend::{self as store_spend, DailyFilter, LogFilter, LogRow};
 use crate::store::teams as team_store;
 use crate::store::time::{day, iso, now_ms, parse_time};
-use crate::store::{from_json, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -150,7 +150,7 @@ pub async fn logs(
         end,
     };
     let store = state.store()?;
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     let rows = store_spend::logs(&mut conn, &filter, limit).await?;
     Ok(Json(rows.into_iter().map(log_info).collect()))
 }
@@ -162,7 +162,7 @@ pub async fn global(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state.master_key, &headers)?;
     let store = state.store()?;
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     let spend = store_spend::total(&mut conn).await?;
     let max_budget = state
         .config
@@ -233,7 +233,7 @@ pub async fn report(
         end_user: q.customer_id,
     };
     let store = state.store()?;
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     let rows = store_spend::daily(&mut conn, &filter).await?;
     // Teams are shown by alias, as LiteLLM does.
     let mut aliases: BTreeMap<String, String> = BTreeMap::new();

@@ -288,7 +288,7 @@ pub async fn info(
         .ok_or_else(|| ApiError::invalid("team_id", "team_id: which team?"))?;
     let store = state.store()?;
     let now = now_ms();
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     let team = store_teams::get(&mut conn, &team_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("team_id", format!("team_id: no team {team_id:?}")))?;
@@ -401,7 +401,7 @@ pub async fn list(
     require_admin(&state.master_key, &headers)?;
     let store = state.store()?;
     let now = now_ms();
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     let mut out = Vec::new();
     for t in store_teams::list(&mut conn, q.user_id.as_deref()).await? {
         let team = store_teams::get(&mut conn, &t.team_id, now)

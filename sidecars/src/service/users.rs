@@ -319,7 +319,7 @@ pub async fn info(
         .ok_or_else(|| ApiError::invalid("user_id", "user_id: which user?"))?;
     let store = state.store()?;
     let now = now_ms();
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     let user = store_users::get(&mut conn, &user_id, now)
         .await?
         .ok_or_else(|| ApiError::not_found("user_id", format!("user_id: no user {user_id:?}")))?;
@@ -461,7 +461,7 @@ pub async fn list(
     check_page(q.page, q.page_size, "page_size")?;
     let store = state.store()?;
     let now = now_ms();
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let mut conn = store.conn().await?;
     let filter = store_users::Filter {
         user_ids: q
             .user_ids

@@ -257,6 +257,11 @@ impl Store {
         &self.pool
     }
 
+    /// A connection from the pool (an error says the database cannot be reached).
+    pub async fn conn(&self) -> StoreResult<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
     /// A write transaction. SQLite's takes the write lock at once (BEGIN IMMEDIATE), so two
     /// transactions that read before they write wait for each other instead of failing.
     pub async fn begin(&self) -> StoreResult<Transaction<'static, sqlx::Any>> {
