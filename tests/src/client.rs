@@ -250,6 +250,29 @@ impl StreamReply {
             .collect()
     }
 
+    /// The OpenAI error event a failed stream ends with: its code and message. Panics when
+    /// the stream ends otherwise, or says `[DONE]`.
+    pub fn final_error(&self) -> (String, String) {
+        let data = self.data();
+        assert!(
+            !data.iter().any(|d| d == "[DONE]"),
+            "a failed stream must not end with [DONE]: {data:?}"
+        );
+        let last: Value = data
+            .last()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default();
+        let error = &last["error"];
+        let message = error["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the stream does not end with an error event: {data:?}"));
+        let code = match &error["code"] {
+            Value::String(c) => c.clone(),
+            other => other.to_string(),
+        };
+        (code, message.to_string())
+    }
+
     /// The usage of the chunk that carries one, if any.
     pub fn usage(&self) -> Option<Value> {
         self.json_chunks()

@@ -367,17 +367,9 @@ async fn a_stream_error_event_and_a_cut_stream_end_with_an_openai_error_event() 
         .stream("/v1/chat/completions", &ask(&marker(STREAM_ERROR)))
         .await;
     assert_eq!(reply.status, 200);
-    let data = reply.data();
-    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
-    assert_eq!(last["error"]["code"], "503", "{last}");
-    assert!(
-        last["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Overloaded"),
-        "{last}"
-    );
-    assert!(!data.iter().any(|d| d == "[DONE]"));
+    let (code, message) = reply.final_error();
+    assert_eq!(code, "503", "{message}");
+    assert!(message.contains("Overloaded"), "{message}");
 
     let reply = client()
         .stream("/v1/chat/completions", &ask(&marker(STREAM_CUT)))
@@ -385,13 +377,9 @@ async fn a_stream_error_event_and_a_cut_stream_end_with_an_openai_error_event() 
     assert_eq!(reply.status, 200);
     let data = reply.data();
     assert!(reply.content().starts_with("Hello"), "{data:?}");
-    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
-    assert_eq!(last["error"]["code"], "502", "{last}");
-    assert!(last["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("before it was complete"));
-    assert!(!data.iter().any(|d| d == "[DONE]"));
+    let (code, message) = reply.final_error();
+    assert_eq!(code, "502", "{message}");
+    assert!(message.contains("before it was complete"), "{message}");
 
     // A dropped connection cannot become an event; the client must see the break.
     let (reply, broke) = client()

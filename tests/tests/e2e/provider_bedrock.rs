@@ -482,16 +482,9 @@ async fn a_stream_error_event_and_a_cut_stream_end_with_an_openai_error_event() 
     assert_eq!(reply.status, 200);
     let data = reply.data();
     assert_eq!(reply.content(), "Once upon a time", "{data:?}");
-    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
-    assert_eq!(last["error"]["code"], "500", "{last}");
-    assert!(
-        last["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("modelStreamErrorException"),
-        "{last}"
-    );
-    assert!(!data.iter().any(|d| d == "[DONE]"));
+    let (code, message) = reply.final_error();
+    assert_eq!(code, "500", "{message}");
+    assert!(message.contains("modelStreamErrorException"), "{message}");
 
     let reply = client()
         .stream("/v1/chat/completions", &ask(&marker(STREAM_CUT)))
@@ -499,13 +492,9 @@ async fn a_stream_error_event_and_a_cut_stream_end_with_an_openai_error_event() 
     assert_eq!(reply.status, 200);
     let data = reply.data();
     assert_eq!(reply.content(), "Once upon a time", "{data:?}");
-    let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
-    assert_eq!(last["error"]["code"], "502", "{last}");
-    assert!(last["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("before it was complete"));
-    assert!(!data.iter().any(|d| d == "[DONE]"));
+    let (code, message) = reply.final_error();
+    assert_eq!(code, "502", "{message}");
+    assert!(message.contains("before it was complete"), "{message}");
 
     // A dropped connection: the client sees the break or an error event, never [DONE].
     let (reply, broke) = client()
