@@ -809,6 +809,15 @@ impl Gateway {
             .ok_or_else(|| ApiError::internal("No fallback group is left for this request."))
     }
 
+    /// Creates the in-flight counter at configuration time, before any worker serves a
+    /// request: Envoy's first write of a key is unconditional, so two workers creating it
+    /// under load could lose a count and admit one request too many.
+    pub fn prepare(&self, host: &dyn Host) {
+        if self.cfg.max_parallel_requests.is_some() && host.shared_get(IN_FLIGHT_KEY).is_none() {
+            let _ = host.shared_set(IN_FLIGHT_KEY, &0u64.to_le_bytes(), None);
+        }
+    }
+
     /// Counts a request in flight against general_settings.global_max_parallel_requests;
     /// false (and nothing counted) when the gateway is full. A fallback pass is counted
     /// without the check: its first pass was admitted.

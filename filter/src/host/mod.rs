@@ -102,7 +102,8 @@ impl RootContext for Root {
         match self.configure() {
             Ok(role) => {
                 self.feeds = match &role {
-                    Configured::Gateway(_) => {
+                    Configured::Gateway(g) => {
+                        g.prepare(&EnvoyHost);
                         // Where the provider roles put spend events (one queue per Envoy
                         // process; a second gateway context finds it there).
                         if let Err(s) = hostcalls::register_shared_queue(SPEND_QUEUE) {

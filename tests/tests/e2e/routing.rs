@@ -174,9 +174,10 @@ async fn a_revoked_key_is_retried_on_another_deployment() {
 
 /// More requests in flight than general_settings.global_max_parallel_requests: the excess
 /// gets LiteLLM's 429 saying the gateway is full, never a provider error.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_over_the_gateway_limit_get_the_capacity_error() {
-    let slow = FakeProvider::with_mode(Mode::Slow(Duration::from_millis(1500)));
+    // Slow enough that all sixty are surely in flight together on a loaded CI machine.
+    let slow = FakeProvider::with_mode(Mode::Slow(Duration::from_millis(4_000)));
     let config = json!({
         "model_list": [keyed("slow", &slow, "sk-slow", json!({}))],
         "general_settings": {"global_max_parallel_requests": 20},
