@@ -100,6 +100,40 @@ pub struct GatewayConfig {
     /// (general_settings.user_api_key_cache_ttl); changes reach the cache at once anyway.
     #[serde(default = "default_key_cache_ttl_ms")]
     pub key_cache_ttl_ms: u64,
+    /// litellm_settings.cache with its cache_params; None: no response cache.
+    #[serde(default)]
+    pub cache: Option<CacheConfig>,
+}
+
+/// The response cache, as the gateway applies it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheConfig {
+    pub kind: CacheKind,
+    /// Seconds an answer is kept unless the request says otherwise.
+    pub ttl_s: u64,
+    /// Prefix of every key (cache_params.namespace).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Which endpoints are cached (cache_params.supported_call_types).
+    pub chat: bool,
+    pub completions: bool,
+    pub embeddings: bool,
+    /// cache_params.mode `default_off`: only requests with `cache: {"use-cache": true}`.
+    #[serde(default)]
+    pub default_off: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CacheKind {
+    /// The same request (canonicalised) gets the same answer.
+    Exact,
+    /// A prompt close enough to one answered before gets its answer: the prompt is embedded
+    /// with `embedding_model` (a model group) and compared by cosine similarity.
+    Semantic {
+        embedding_model: String,
+        similarity_threshold: f64,
+    },
 }
 
 fn default_key_cache_ttl_ms() -> u64 {

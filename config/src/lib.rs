@@ -27,6 +27,8 @@ pub use provider::{AuthKind, Provider, Wire};
 pub use sidecar_api::*;
 
 #[cfg(feature = "yaml")]
+pub mod cache;
+#[cfg(feature = "yaml")]
 pub mod load;
 #[cfg(feature = "yaml")]
 pub mod model;

@@ -399,8 +399,6 @@ const KNOWN_LITELLM_SETTINGS: &[&str] = &[
     "success_callback",
     "failure_callback",
     "service_callback",
-    "cache",
-    "cache_params",
     "turn_off_message_logging",
     "redact_user_api_key_info",
     "modify_params",
@@ -425,10 +423,6 @@ const KNOWN_ROUTER_SETTINGS: &[&str] = &[
     "enable_tag_filtering",
     "default_litellm_params",
     "cache_responses",
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "redis_url",
 ];
 const KNOWN_GENERAL_SETTINGS: &[&str] = &[
     "alerting",

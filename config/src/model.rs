@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::load::ConfigError;
 
-type Extra = BTreeMap<String, Value>;
+pub type Extra = BTreeMap<String, Value>;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ProxyConfig {
@@ -246,6 +246,11 @@ pub struct LitellmSettings {
     pub default_fallbacks: Option<Vec<String>>,
     #[serde(default)]
     pub model_group_settings: Option<ModelGroupSettings>,
+    /// Turns the response cache on (see [`crate::cache`]).
+    #[serde(default)]
+    pub cache: Option<bool>,
+    #[serde(default)]
+    pub cache_params: Option<crate::cache::CacheParams>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -301,6 +306,16 @@ pub struct RouterSettings {
     pub enable_pre_call_checks: Option<bool>,
     #[serde(default)]
     pub model_group_alias: BTreeMap<String, Alias>,
+    /// Redis shared by a fleet's rate limits (and the cache, unless cache_params say
+    /// otherwise); see [`ProxyConfig::redis_url`].
+    #[serde(default)]
+    pub redis_host: Option<Scalar>,
+    #[serde(default)]
+    pub redis_port: Option<Scalar>,
+    #[serde(default)]
+    pub redis_password: Option<Secret>,
+    #[serde(default)]
+    pub redis_url: Option<Secret>,
     #[serde(flatten)]
     pub extra: Extra,
 }

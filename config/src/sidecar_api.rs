@@ -245,7 +245,7 @@ pub struct Changes {
 }
 
 // ---------------------------------------------------------------------------------------
-// The response cache (issue 9; the sidecar's side is here, the gateway's is not wired yet)
+// The response cache
 
 /// `POST`: a batch of answers to keep ([`CachePutBatch`]), from the gateway's root context.
 pub const CACHE_PUT_PATH: &str = "/internal/v1/cache";
@@ -278,6 +278,69 @@ pub struct CachePut {
     pub key: String,
     pub ttl_s: u64,
     pub body: String,
+    /// Semantic cache: also find this answer by its prompt's meaning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic: Option<SemanticEntry>,
+}
+
+/// What a semantic cache indexes an answer by: the prompt's text, embedded by the sidecar
+/// with `embedding_model`, within one model group and namespace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SemanticEntry {
+    pub group: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub prompt: String,
+    pub embedding_model: String,
+}
+
+/// `POST`: a [`SemanticLookup`]; 200 with the [`CachedAnswer`] of the most similar prompt at
+/// or above the threshold, else 404.
+pub const SEMANTIC_LOOKUP_PATH: &str = "/internal/v1/semantic/lookup";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SemanticLookup {
+    #[serde(flatten)]
+    pub entry: SemanticEntry,
+    pub similarity_threshold: f64,
+    /// A request's `s-maxage`: only answers stored at most this long ago.
+    #[serde(default)]
+    pub max_age_s: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------
+// Rate limits across a fleet (Redis)
+
+/// `POST`: a [`LimitSync`]; 200 with [`LimitTotals`], or 503 when the sidecar has no Redis
+/// or Redis does not answer (each Envoy then counts alone).
+pub const LIMITS_SYNC_PATH: &str = "/internal/v1/limits/sync";
+
+/// One Envoy's counts since its last sync.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LimitSync {
+    /// Which Envoy this is (stable for its life, unique in the fleet).
+    pub instance: String,
+    pub counters: Vec<LimitCount>,
+}
+
+/// A counter (named as in shared data, [`RATE_LIMIT_PREFIX`]) in one minute (since the
+/// epoch). In a [`LimitSync`]: the requests and tokens counted since the last sync, and the
+/// requests this Envoy has in flight now. In [`LimitTotals`]: the other Envoys' totals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LimitCount {
+    pub name: String,
+    pub minute: u64,
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub tokens: u64,
+    #[serde(default)]
+    pub in_flight: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LimitTotals {
+    pub counters: Vec<LimitCount>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -175,7 +175,6 @@ top_level_thing: {deep: [1, 2]}
         "model_list[1].surprise: unknown key, kept and ignored",
         "litellm_settings.callbacks: not enforced by Switchyard yet; kept and ignored",
         "litellm_settings.success_callback: not enforced by Switchyard yet; kept and ignored",
-        "litellm_settings.cache: not enforced by Switchyard yet; kept and ignored",
         "litellm_settings.frobnicate: unknown key, kept and ignored",
         "router_settings.optional_pre_call_checks: not enforced by Switchyard yet; kept and ignored",
         "router_settings.wat: unknown key, kept and ignored",
@@ -195,20 +194,21 @@ top_level_thing: {deep: [1, 2]}
         !lines
             .iter()
             .any(|l| l.starts_with("router_settings.routing_strategy")
-                || l.starts_with("router_settings.fallbacks")),
+                || l.starts_with("router_settings.fallbacks")
+                || l.starts_with("litellm_settings.cache")),
         "routing strategies and fallbacks are acted on: {lines:#?}"
     );
     assert!(
         !lines.iter().any(|l| l.contains("model_info")),
         "model_info is free-form"
     );
-    assert_eq!(lines.len(), 13, "{lines:#?}");
+    assert_eq!(lines.len(), 12, "{lines:#?}");
 
     // Nothing is lost: every value is still there.
     let c = &loaded.config;
     assert_eq!(c.model_list[1].litellm_params.extra["foo"], 1);
     assert_eq!(c.model_list[1].model_info.extra["anything"], "goes");
-    assert_eq!(c.litellm_settings.extra["cache"], true);
+    assert_eq!(c.litellm_settings.cache, Some(true));
     assert_eq!(
         c.router_settings.extra["optional_pre_call_checks"][0],
         "router_budget_limiting"

@@ -106,6 +106,7 @@ mod tests {
             key: key.into(),
             ttl_s,
             body: body.into(),
+            semantic: None,
         }
     }
 
