@@ -603,6 +603,22 @@ pub struct RequestInfo {
     /// The `x-ratelimit-*` headers of the gateway's own limits, for the answer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate_limit_headers: Vec<(String, String)>,
+    /// The response cache missed: the answer's key (for `x-litellm-cache-key`), and how to
+    /// keep the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheMiss>,
+}
+
+/// A request the response cache had no answer for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CacheMiss {
+    pub key: String,
+    /// Seconds to keep the answer; None: the request said `no-store`.
+    #[serde(default)]
+    pub store_ttl_s: Option<u64>,
+    /// Semantic cache: what to index the answer by.
+    #[serde(default)]
+    pub semantic: Option<crate::sidecar_api::SemanticEntry>,
 }
 
 /// A virtual key as its spend is logged.

@@ -5,12 +5,12 @@
 //! Vertex AI access token the sidecar mints, kept fresh in shared data).
 
 use switchyard_config::{
-    changes_path, token_path, Changes, SpendBatch, SpendEvent, TokenAnswer, CHANGES_WAIT_S,
-    SPEND_PATH, TOKEN_KEY,
+    changes_path, token_path, CachePutBatch, Changes, SpendBatch, SpendEvent, TokenAnswer,
+    CACHE_PUT_PATH, CHANGES_WAIT_S, SPEND_PATH, TOKEN_KEY,
 };
 
 use crate::host::Host;
-use crate::{keys, spend};
+use crate::{cache, keys, spend};
 
 /// A call for the glue to make on the sidecar's cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,7 @@ pub struct Call {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Spend,
+    Cache,
     Changes,
     Token,
 }
@@ -59,6 +60,9 @@ pub struct GatewayFeeds {
     seq: u64,
     /// No change poll before this (ms since the epoch): after a failure.
     changes_after_ms: u64,
+    /// Answers for the response cache on their way. Best effort: a batch the sidecar does
+    /// not take is dropped (the next request asks the provider again).
+    cache_token: Option<u32>,
 }
 
 impl GatewayFeeds {
@@ -78,6 +82,9 @@ impl GatewayFeeds {
         }
         if self.changes_token.is_none() && host.now_ms() >= self.changes_after_ms {
             calls.push(self.changes_call());
+        }
+        if self.cache_token.is_none() {
+            calls.extend(cache_call(host));
         }
         calls
     }
@@ -147,6 +154,7 @@ impl GatewayFeeds {
     pub fn sent(&mut self, kind: Kind, token: Option<u32>, host: &dyn Host) {
         match kind {
             Kind::Spend => self.batch_token = token,
+            Kind::Cache => self.cache_token = token,
             Kind::Changes => {
                 self.changes_token = token;
                 if token.is_none() {
@@ -187,6 +195,11 @@ impl GatewayFeeds {
             // each event once, however often it arrives.
             return Vec::new();
         }
+        if self.cache_token == Some(token) {
+            self.cache_token = None;
+            // More may be waiting: a full batch goes on at once.
+            return cache_call(host).into_iter().collect();
+        }
         if self.changes_token == Some(token) {
             self.changes_token = None;
             match (status, serde_json::from_slice::<Changes>(body)) {
@@ -200,6 +213,21 @@ impl GatewayFeeds {
         }
         Vec::new()
     }
+}
+
+/// The answers queued for the response cache, as one call (None: none queued).
+fn cache_call(host: &dyn Host) -> Option<Call> {
+    let entries = cache::drain(host);
+    if entries.is_empty() {
+        return None;
+    }
+    Some(Call {
+        method: "POST",
+        path: CACHE_PUT_PATH.to_string(),
+        body: serde_json::to_vec(&CachePutBatch { entries }).ok(),
+        timeout_ms: 5_000,
+        kind: Kind::Cache,
+    })
 }
 
 /// A provider role's access token, minted by the sidecar: fetched at once, then every

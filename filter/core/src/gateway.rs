@@ -10,11 +10,13 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use switchyard_config::{
-    customer_path, key_path, ClientHeaders, CustomerRecord, Endpoint, GatewayConfig, GroupConfig,
-    KeyIdentity, KeyRecord, RequestInfo, SpendEvent, BACKOFF_SUFFIX, DEPLOYMENT_HEADER,
-    INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
+    cache_path, customer_path, key_path, CachedAnswer, ClientHeaders, CustomerRecord, Endpoint,
+    GatewayConfig, GroupConfig, KeyIdentity, KeyRecord, RequestInfo, SemanticLookup, SpendEvent,
+    BACKOFF_SUFFIX, DEPLOYMENT_HEADER, INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
+    SEMANTIC_LOOKUP_PATH,
 };
 
+use crate::cache;
 use crate::error::ApiError;
 use crate::headers::HeaderEdits;
 use crate::host::{update_shared, Host};
@@ -28,6 +30,14 @@ use crate::router::state;
 
 /// Shared-data key counting requests in flight (general_settings.global_max_parallel_requests).
 const IN_FLIGHT_KEY: &str = "switchyard.in_flight";
+
+/// How long a request waits for the sidecar's answer about its key or end user.
+const RECORD_TIMEOUT_MS: u64 = 2_000;
+/// How long a request waits for a cached answer before it goes to the provider: a cache
+/// that is slow (a stalled Redis) must not slow every request down.
+const CACHE_TIMEOUT_MS: u64 = 250;
+/// A semantic lookup embeds the prompt first (a call to the embedding model).
+const SEMANTIC_TIMEOUT_MS: u64 = 2_000;
 
 /// What a path and method ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +162,8 @@ pub enum OnHeaders {
 pub enum OnBody {
     /// Send it on: set these headers and the request info.
     Route(Box<Routed>),
+    /// Answer now (from the response cache).
+    Respond(Local),
     /// Ask the sidecar, give its answer to [`Gateway::on_answer`], then call
     /// [`Gateway::on_body`] again.
     Ask(SidecarCall),
@@ -166,17 +178,45 @@ pub enum Sidecar {
     Unreachable,
 }
 
-/// A question for the sidecar's internal API (a GET of `path`).
+/// A question for the sidecar's internal API.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SidecarCall {
+    pub method: &'static str,
     pub path: String,
+    pub body: Option<Vec<u8>>,
+    /// No answer within this counts as none.
+    pub timeout_ms: u64,
     target: Target,
+}
+
+impl SidecarCall {
+    fn get(path: String, target: Target) -> SidecarCall {
+        SidecarCall {
+            method: "GET",
+            path,
+            body: None,
+            timeout_ms: RECORD_TIMEOUT_MS,
+            target,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 enum Target {
     Key { token: String, snapshot: Snapshot },
     Customer { id: String, snapshot: Snapshot },
+    Cache,
+}
+
+/// Where a request is with the response cache.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum CacheLookup {
+    /// Not asked yet.
+    #[default]
+    Unasked,
+    /// Asked: nothing (or no answer in time).
+    Missed,
+    Hit(CachedAnswer),
 }
 
 /// Who sent a request.
@@ -191,7 +231,7 @@ pub enum Identity {
 }
 
 /// A request whose body is being read.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     pub endpoint: Endpoint,
     pub identity: Identity,
@@ -201,6 +241,9 @@ pub struct Pending {
     pub client: ClientHeaders,
     /// `scheme://authority/path`: where a fallback's internal redirect goes.
     pub origin: String,
+    /// The client's x-request-id (Envoy sets one), for a cache hit's spend log.
+    pub request_id: String,
+    pub cache: CacheLookup,
 }
 
 /// Where a request goes, decided from its body.
@@ -269,6 +312,19 @@ struct Head<'a> {
     /// The end user (LiteLLM's customer), whose budget the request counts against.
     #[serde(borrow, default)]
     user: Option<Cow<'a, str>>,
+    /// LiteLLM's per-request cache controls.
+    #[serde(default)]
+    caching: Option<bool>,
+    #[serde(default)]
+    cache: Option<cache::RequestCache>,
+    #[serde(default)]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
 }
 
 impl Gateway {
@@ -410,6 +466,8 @@ impl Gateway {
             replan,
             client,
             origin,
+            request_id: find("x-request-id").unwrap_or_default().to_string(),
+            cache: CacheLookup::Unasked,
         }))
     }
 
@@ -502,21 +560,40 @@ impl Gateway {
                 if let Some(r) = record {
                     snapshot_holders = Holder::of_key(r);
                 }
-                Auth::Ask(SidecarCall {
-                    path: key_path(&token),
-                    target: Target::Key {
+                Auth::Ask(SidecarCall::get(
+                    key_path(&token),
+                    Target::Key {
                         snapshot: Snapshot::of(host, &snapshot_holders),
                         token: token.clone(),
                     },
-                })
+                ))
             }
         }
     }
 
-    /// Stores the sidecar's answer to `call` in the cache. False when the sidecar did not
-    /// answer usefully (down, or an error): ask again with [`Sidecar::Unreachable`].
-    pub fn on_answer(&self, call: &SidecarCall, status: u16, body: &[u8], host: &dyn Host) -> bool {
+    /// Stores the sidecar's answer to `call` in the cache (a response cache answer in
+    /// `pending`, the request whose body asked). False when the sidecar did not answer
+    /// usefully (down, or an error): ask again with [`Sidecar::Unreachable`].
+    pub fn on_answer(
+        &self,
+        call: &SidecarCall,
+        status: u16,
+        body: &[u8],
+        host: &dyn Host,
+        pending: Option<&mut Pending>,
+    ) -> bool {
         match (&call.target, status) {
+            (Target::Cache, _) => {
+                if let Some(p) = pending {
+                    p.cache = match serde_json::from_slice::<CachedAnswer>(body) {
+                        Ok(hit) if status == 200 => CacheLookup::Hit(hit),
+                        // Nothing, an error, or a cache that does not work: the provider
+                        // answers.
+                        _ => CacheLookup::Missed,
+                    };
+                }
+                true
+            }
             (Target::Key { token, snapshot }, 200) => {
                 match serde_json::from_slice::<KeyRecord>(body) {
                     Ok(record) => {
@@ -630,13 +707,13 @@ impl Gateway {
                 // Unknown to the sidecar, or it cannot say: no budget to hold the request to.
                 (Lookup::Unknown, _) | (Lookup::Missing, Sidecar::Unreachable) => {}
                 (Lookup::Stale(_) | Lookup::Missing, Sidecar::Unasked) => {
-                    return Ok(OnBody::Ask(SidecarCall {
-                        path: customer_path(id),
-                        target: Target::Customer {
+                    return Ok(OnBody::Ask(SidecarCall::get(
+                        customer_path(id),
+                        Target::Customer {
                             snapshot: Snapshot::of(host, &[Holder::Customer(id)]),
                             id: id.clone(),
                         },
-                    }))
+                    )))
                 }
             }
         }
@@ -696,6 +773,43 @@ impl Gateway {
                 }
             }
         };
+        // The response cache (first pass only: a fallback pass comes from a miss). A hit is
+        // answered before the rate limits count: it costs no provider anything.
+        let cache_plan = match (&self.cfg.cache, &pending.replan) {
+            (Some(cfg), None) => {
+                let controls = cache::Controls {
+                    caching: head.caching,
+                    cache: head.cache.clone(),
+                };
+                cache::plan(cfg, endpoint, &group_name, body, &controls)
+            }
+            _ => None,
+        };
+        if let Some(c) = cache_plan.as_ref().filter(|c| c.lookup) {
+            match (&pending.cache, sidecar) {
+                (CacheLookup::Unasked, Sidecar::Unasked) => {
+                    return Ok(OnBody::Ask(cache_call(c)));
+                }
+                (CacheLookup::Hit(hit), _) => {
+                    let include_usage = head
+                        .stream_options
+                        .as_ref()
+                        .and_then(|o| o.include_usage)
+                        .unwrap_or(false);
+                    if let Some(local) = self.cache_hit(
+                        pending,
+                        hit,
+                        &c.miss.key,
+                        (&requested_model, &group_name),
+                        (stream, include_usage),
+                        host,
+                    ) {
+                        return Ok(OnBody::Respond(local));
+                    }
+                }
+                _ => {}
+            }
+        }
         // Rate limits, once the request is known to go (a fallback pass was counted on its
         // first pass).
         let admitted = match &pending.replan {
@@ -780,11 +894,78 @@ impl Gateway {
             limits_in_flight: admitted.in_flight,
             limits_tokens: admitted.tokens,
             rate_limit_headers: admitted.headers,
+            cache: match &pending.replan {
+                Some(r) => r.info.cache.clone(),
+                None => cache_plan.map(|c| c.miss),
+            },
         };
         Ok(OnBody::Route(Box::new(Routed {
             headers: routing_headers(group, &plan),
             info,
         })))
+    }
+
+    /// The answer to a request the cache had: streamed if the client asked for a stream,
+    /// with LiteLLM's cache headers, logged as a hit that cost nothing. None when the kept
+    /// body is not an answer of this endpoint (then the provider answers).
+    fn cache_hit(
+        &self,
+        pending: &Pending,
+        hit: &CachedAnswer,
+        key: &str,
+        (requested_model, group): (&str, &str),
+        (stream, include_usage): (bool, bool),
+        host: &dyn Host,
+    ) -> Option<Local> {
+        let endpoint = pending.endpoint;
+        let (body, content_type) = if stream {
+            let sse = cache::as_stream(endpoint, hit.body.as_bytes(), include_usage)?;
+            (sse, "text/event-stream")
+        } else {
+            (hit.body.clone().into_bytes(), "application/json")
+        };
+        let usage = crate::openai::usage_of(hit.body.as_bytes()).unwrap_or_default();
+        let now_ms = host.now_ms();
+        let key_identity = match &pending.identity {
+            Identity::Key(e) => Some(&e.record),
+            _ => None,
+        };
+        let event = SpendEvent {
+            request_id: if pending.request_id.is_empty() {
+                format!("switchyard-cache-{now_ms}")
+            } else {
+                pending.request_id.clone()
+            },
+            key_hash: key_identity.map(|r| r.token.clone()).unwrap_or_default(),
+            key_alias: key_identity.and_then(|r| r.key_alias.clone()),
+            user_id: key_identity.and_then(|r| r.user_id.clone()),
+            team_id: key_identity.and_then(|r| r.team_id.clone()),
+            requested_model: requested_model.to_string(),
+            model_group: group.to_string(),
+            provider: "cache".into(),
+            endpoint: endpoint.name().to_string(),
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            start_ms: now_ms,
+            end_ms: now_ms,
+            status: "success".into(),
+            http_status: 200,
+            cache_hit: true,
+            metadata: key_identity.map(|r| r.metadata.clone()).unwrap_or_default(),
+            ..SpendEvent::default()
+        };
+        crate::spend::record(host, &event);
+        Some(Local {
+            status: 200,
+            body,
+            headers: vec![
+                ("content-type", content_type.to_string()),
+                ("x-litellm-cache-key", key.to_string()),
+                ("x-litellm-cache-hit", "True".to_string()),
+                ("x-litellm-response-cost", "0".to_string()),
+                ("x-litellm-model-group", group.to_string()),
+            ],
+        })
     }
 
     fn group(&self, name: &str) -> Result<&GroupConfig, ApiError> {
@@ -859,6 +1040,32 @@ impl Gateway {
         );
         e.retry_after_s = Some(1);
         e
+    }
+}
+
+/// The question for the response cache: the exact key, or the prompt for a semantic one.
+fn cache_call(c: &cache::Plan) -> SidecarCall {
+    let semantic = c.miss.semantic.as_ref().zip(c.similarity_threshold);
+    match semantic {
+        Some((entry, threshold)) => SidecarCall {
+            method: "POST",
+            path: SEMANTIC_LOOKUP_PATH.to_string(),
+            body: serde_json::to_vec(&SemanticLookup {
+                entry: entry.clone(),
+                similarity_threshold: threshold,
+                max_age_s: c.max_age_s,
+            })
+            .ok(),
+            timeout_ms: SEMANTIC_TIMEOUT_MS,
+            target: Target::Cache,
+        },
+        None => SidecarCall {
+            method: "GET",
+            path: cache_path(&c.miss.key, c.max_age_s),
+            body: None,
+            timeout_ms: CACHE_TIMEOUT_MS,
+            target: Target::Cache,
+        },
     }
 }
 
@@ -1298,7 +1505,7 @@ mod tests {
             let host = MemoryHost::at(0);
             match self.on_headers(h, &host, Sidecar::Unasked) {
                 OnHeaders::Ask(call) => {
-                    assert!(self.on_answer(&call, 404, b"", &host));
+                    assert!(self.on_answer(&call, 404, b"", &host, None));
                     self.on_headers(h, &host, Sidecar::Unasked)
                 }
                 other => other,
@@ -1315,6 +1522,7 @@ mod tests {
             match self.on_body(p, body, host, rng, Sidecar::Unasked)? {
                 OnBody::Route(r) => Ok(*r),
                 OnBody::Ask(call) => panic!("asks the sidecar: {call:?}"),
+                OnBody::Respond(local) => panic!("answers itself: {local:?}"),
             }
         }
     }
@@ -1347,6 +1555,7 @@ mod tests {
             max_fallbacks: 5,
             pre_call_checks: false,
             key_cache_ttl_ms: 60_000,
+            cache: None,
         }
     }
 
@@ -1477,7 +1686,7 @@ mod tests {
         };
         assert_eq!(call.path, key_path(&hex(&sha256(b"sk-virtual"))));
         let record = virtual_key(&["gpt-4o", "fast"]);
-        assert!(g.on_answer(&call, 200, &serde_json::to_vec(&record).unwrap(), &host));
+        assert!(g.on_answer(&call, 200, &serde_json::to_vec(&record).unwrap(), &host, None));
         let OnHeaders::ReadBody(p) = g.on_headers(&headers, &host, Sidecar::Unasked) else {
             panic!("cached now")
         };
@@ -1618,7 +1827,7 @@ mod tests {
             },
             ..CustomerRecord::default()
         };
-        assert!(g.on_answer(&call, 200, &serde_json::to_vec(&spent).unwrap(), &host));
+        assert!(g.on_answer(&call, 200, &serde_json::to_vec(&spent).unwrap(), &host, None));
         let e = g
             .on_body(&p, body, &host, &mut rng, Sidecar::Unasked)
             .unwrap_err();
@@ -1931,6 +2140,75 @@ mod tests {
             matches!(g.headers(&post("/v1/chat/completions", &[(REPLAN_HEADER, &nonce)])), OnHeaders::Respond(l) if l.status == 401),
             "a nonce is good once"
         );
+    }
+
+    #[test]
+    fn the_response_cache_is_asked_before_the_provider_and_a_hit_answers() {
+        let mut c = cfg(false);
+        c.cache = Some(switchyard_config::CacheConfig {
+            kind: switchyard_config::CacheKind::Exact,
+            ttl_s: 60,
+            namespace: None,
+            chat: true,
+            completions: true,
+            embeddings: true,
+            default_off: false,
+        });
+        let g = Gateway::new(c, None).unwrap();
+        let host = MemoryHost::at(5_000);
+        let mut rng = Rng::seeded(1);
+        let body = br#"{"model":"fast","messages":[{"role":"user","content":"hi"}]}"#;
+        let mut p = pending(&g, &post("/v1/chat/completions", &[("x-request-id", "r1")]));
+        let Ok(OnBody::Ask(call)) = g.on_body(&p, body, &host, &mut rng, Sidecar::Unasked) else {
+            panic!("asks the cache first")
+        };
+        let key = crate::cache::key(None, Endpoint::ChatCompletions, "gpt-4o", body).unwrap();
+        assert_eq!((call.method, call.path.clone()), ("GET", cache_path(&key, None)));
+        assert!(call.timeout_ms <= 250, "a slow cache is a miss, soon");
+
+        // A miss: routed, with the key and how long to keep the answer.
+        let mut missed = p.clone();
+        assert!(g.on_answer(&call, 404, b"", &host, Some(&mut missed)));
+        let Ok(OnBody::Route(r)) = g.on_body(&missed, body, &host, &mut rng, Sidecar::Unasked) else {
+            panic!("a miss goes to the provider")
+        };
+        let miss = r.info.cache.unwrap();
+        assert_eq!((miss.key.as_str(), miss.store_ttl_s), (key.as_str(), Some(60)));
+
+        // A sidecar that did not answer in time: a miss too, not a second question.
+        assert!(matches!(
+            g.on_body(&p, body, &host, &mut rng, Sidecar::Unreachable),
+            Ok(OnBody::Route(_))
+        ));
+
+        // A hit: answered here, as a stream when asked for, logged as a free hit.
+        let answer = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"cached"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}"#;
+        let hit = serde_json::to_vec(&CachedAnswer { body: answer.into(), stored_ms: 1 }).unwrap();
+        assert!(g.on_answer(&call, 200, &hit, &host, Some(&mut p)));
+        let Ok(OnBody::Respond(local)) = g.on_body(&p, body, &host, &mut rng, Sidecar::Unasked) else {
+            panic!("a hit is answered by the gateway")
+        };
+        assert_eq!((local.status, local.body.as_slice()), (200, answer.as_bytes()));
+        let find = |n: &str| local.headers.iter().find(|(h, _)| *h == n).map(|(_, v)| v.as_str());
+        assert_eq!(find("x-litellm-cache-key"), Some(key.as_str()));
+        assert_eq!(find("x-litellm-cache-hit"), Some("True"));
+        let event: SpendEvent = serde_json::from_slice(&host.dequeue(switchyard_config::SPEND_QUEUE).unwrap()).unwrap();
+        assert!(event.cache_hit && event.cost == 0.0);
+        assert_eq!((event.request_id.as_str(), event.prompt_tokens, event.model_group.as_str()), ("r1", 4, "gpt-4o"));
+        let streamed = br#"{"model":"fast","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+        let Ok(OnBody::Respond(sse)) = g.on_body(&p, streamed, &host, &mut rng, Sidecar::Unasked) else {
+            panic!("a hit streams")
+        };
+        assert_eq!(sse.headers[0], ("content-type", "text/event-stream".to_string()));
+        assert!(String::from_utf8(sse.body).unwrap().ends_with("data: [DONE]\n\n"));
+
+        // no-cache: straight to the provider, the answer still kept.
+        let fresh = br#"{"model":"fast","messages":[{"role":"user","content":"hi"}],"cache":{"no-cache":true}}"#;
+        let q = pending(&g, &post("/v1/chat/completions", &[]));
+        let Ok(OnBody::Route(r)) = g.on_body(&q, fresh, &host, &mut rng, Sidecar::Unasked) else {
+            panic!("no-cache does not ask")
+        };
+        assert_eq!(r.info.cache.unwrap().store_ttl_s, Some(60));
     }
 
     #[test]

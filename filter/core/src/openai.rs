@@ -424,6 +424,15 @@ impl EmbeddingsRequest {
 // ---------------------------------------------------------------------------------------
 // Answers
 
+/// The usage of an OpenAI answer (the rest of the body is skipped, not built).
+pub fn usage_of(body: &[u8]) -> Option<Usage> {
+    #[derive(Deserialize)]
+    struct WithUsage {
+        usage: Option<Usage>,
+    }
+    serde_json::from_slice::<WithUsage>(body).ok()?.usage
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
     #[serde(default)]

@@ -237,6 +237,8 @@ struct StreamState {
     /// Bytes of the stream, to estimate its tokens when it reports no usage.
     bytes: u64,
     first_event_ms: Option<u64>,
+    /// The answer put back together for the response cache (when it keeps this one).
+    assembler: Option<crate::cache::Assembler>,
 }
 
 /// What a translator sees of an attempt, apart from the translator (so both can be
@@ -444,6 +446,15 @@ impl Attempt {
                 failed: false,
                 bytes: 0,
                 first_event_ms: None,
+                assembler: self
+                    .cx
+                    .info
+                    .cache
+                    .as_ref()
+                    .filter(|c| c.store_ttl_s.is_some())
+                    .map(|_| {
+                        crate::cache::Assembler::new(self.cx.role.cfg.max_response_bytes as usize)
+                    }),
             });
             ResponsePlan::Stream
         } else {
@@ -490,7 +501,10 @@ impl Attempt {
         };
         match result {
             Ok(out) => {
-                let usage = answer_usage(&out);
+                if let Some(miss) = self.cx.info.cache.as_ref().filter(|_| self.status == 200) {
+                    crate::cache::keep(host, miss, &out);
+                }
+                let usage = crate::openai::usage_of(&out);
                 let (cost, tokens) = self.spend(self.status, usage, out.len(), host, now_ms);
                 self.outcome = Some(Outcome::Success {
                     latency_ms: now_ms.saturating_sub(self.cx.started_ms),
@@ -615,6 +629,9 @@ impl Attempt {
         }
         set.push((DEPLOYMENT_HEADER.into(), d.id.clone()));
         set.push(("x-litellm-model-group".into(), info.group.clone()));
+        if let Some(c) = &info.cache {
+            set.push(("x-litellm-cache-key".into(), c.key.clone()));
+        }
         // Each fallback pass's first attempt is a fallback, not a retry.
         let retries =
             (info.earlier_attempts + self.attempt).saturating_sub(1 + info.fallback_depth);
@@ -705,7 +722,19 @@ impl Attempt {
                 out.extend_from_slice(b"\n\n");
                 st.failed = true;
             }
+            if st.failed {
+                st.assembler = None;
+            } else if let Some(a) = st.assembler.as_mut() {
+                a.push(&out);
+            }
         }
+        let whole = match st.assembler.take() {
+            Some(a) if end => a.finish(self.cx.info.endpoint),
+            a => {
+                st.assembler = a;
+                None
+            }
+        };
         let releasing = st.holding && (!out.is_empty() || end || st.failed);
         if releasing {
             st.holding = false;
@@ -720,6 +749,9 @@ impl Attempt {
             edits
         });
         if end {
+            if let (Some(miss), Some(answer)) = (&self.cx.info.cache, whole) {
+                crate::cache::keep(host, miss, &answer);
+            }
             let usage = self.translator.stream_usage();
             let now_ms = host.now_ms();
             let status = if ok { 200 } else { 502 };
@@ -821,15 +853,6 @@ impl Attempt {
     pub fn holding(&self) -> bool {
         self.stream.as_ref().is_some_and(|s| s.holding)
     }
-}
-
-/// The usage of an OpenAI answer (the rest of the body is skipped, not built).
-fn answer_usage(body: &[u8]) -> Option<Usage> {
-    #[derive(serde::Deserialize)]
-    struct WithUsage {
-        usage: Option<Usage>,
-    }
-    serde_json::from_slice::<WithUsage>(body).ok()?.usage
 }
 
 #[cfg(test)]

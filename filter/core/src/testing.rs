@@ -33,6 +33,7 @@ pub fn info(plan: &[&str]) -> RequestInfo {
         limits_in_flight: vec![],
         limits_tokens: vec![],
         rate_limit_headers: vec![],
+        cache: None,
     }
 }
 
@@ -142,5 +143,6 @@ pub fn gateway_config(name: &str, deployments: &[&str], extra: usize) -> Gateway
         max_fallbacks: 5,
         pre_call_checks: false,
         key_cache_ttl_ms: 60_000,
+        cache: None,
     }
 }

@@ -123,6 +123,22 @@ pub fn dispatch(
         .map_err(|s| Failed("dispatch a call", s))
 }
 
+/// A call on the sidecar's internal API (JSON both ways).
+pub fn sidecar(method: &str, path: &str, body: Option<&[u8]>, timeout_ms: u64) -> Result<u32> {
+    let headers = vec![
+        (":method", method),
+        (":path", path),
+        (":authority", switchyard_config::SIDECAR_AUTHORITY),
+        ("content-type", "application/json"),
+    ];
+    dispatch(
+        switchyard_config::SIDECAR_CLUSTER,
+        headers,
+        body,
+        Duration::from_millis(timeout_ms),
+    )
+}
+
 pub fn resume_request() -> Result<()> {
     hostcalls::resume_http_request().map_err(|s| Failed("resume the request", s))
 }

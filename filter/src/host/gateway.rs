@@ -3,11 +3,10 @@
 //! (and wait), route, resume.
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY, SIDECAR_AUTHORITY, SIDECAR_CLUSTER};
+use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY};
 use switchyard_core::gateway::{
     after_change, edits_response, on_done, on_response, Answered, Gateway, Local, OnBody,
     OnHeaders, Pending, Sidecar, SidecarCall,
@@ -18,9 +17,6 @@ use switchyard_core::ApiError;
 
 use super::calls::{self, Failed};
 use super::{log_failure, pairs, reply, send_error, EnvoyHost};
-
-/// How long a request waits for the sidecar's answer about its key or end user.
-const SIDECAR_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where the request is.
 enum Phase {
@@ -86,8 +82,11 @@ impl GatewayHttp {
     fn answer(&mut self, local: &Local) -> Next {
         self.answered = true;
         self.phase = Phase::Done;
-        let mut headers = vec![("content-type", "application/json")];
-        headers.extend(local.headers.iter().map(|(n, v)| (*n, v.as_str())));
+        let mut headers: Vec<(&str, &str)> =
+            local.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        if !headers.iter().any(|(n, _)| *n == "content-type") {
+            headers.push(("content-type", "application/json"));
+        }
         if let Err(e) = calls::send_response(local.status, headers, &local.body) {
             log_failure(&e);
         }
@@ -110,12 +109,7 @@ impl GatewayHttp {
     }
 
     fn ask(&mut self, call: SidecarCall, after: After) -> Next {
-        let headers = vec![
-            (":method", "GET"),
-            (":path", call.path.as_str()),
-            (":authority", SIDECAR_AUTHORITY),
-        ];
-        match calls::dispatch(SIDECAR_CLUSTER, headers, None, SIDECAR_TIMEOUT) {
+        match calls::sidecar(call.method, &call.path, call.body.as_deref(), call.timeout_ms) {
             Ok(token) => {
                 self.phase = Phase::Asking(token, call, after);
                 Next::Pause
@@ -175,6 +169,7 @@ impl GatewayHttp {
             .on_body(&pending, &body, &EnvoyHost, &mut rng, sidecar)
         {
             Err(e) => self.fail(&e),
+            Ok(OnBody::Respond(local)) => self.answer(&local),
             Ok(OnBody::Ask(call)) => self.ask(call, After::Body(pending)),
             Ok(OnBody::Route(routed)) => {
                 let edits = routed.request_edits(&self.headers);
@@ -229,7 +224,8 @@ fn action(next: Next) -> Action {
 
 impl Context for GatewayHttp {
     fn on_http_call_response(&mut self, token: u32, _headers: usize, body_size: usize, _: usize) {
-        let Phase::Asking(expected, call, after) = std::mem::replace(&mut self.phase, Phase::Done)
+        let Phase::Asking(expected, call, mut after) =
+            std::mem::replace(&mut self.phase, Phase::Done)
         else {
             return;
         };
@@ -240,7 +236,12 @@ impl Context for GatewayHttp {
         let settled = match calls::call_response_status() {
             Some(status) => {
                 let body = calls::call_response_body(body_size).unwrap_or_default();
-                self.gateway.on_answer(&call, status, &body, &EnvoyHost)
+                let pending = match &mut after {
+                    After::Body(p) => Some(&mut **p),
+                    After::Headers => None,
+                };
+                self.gateway
+                    .on_answer(&call, status, &body, &EnvoyHost, pending)
             }
             None => false,
         };

@@ -12,7 +12,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, Status};
 use switchyard_config::{
-    Auth, FilterConfig, SIDECAR_AUTHORITY, SIDECAR_CLUSTER, SPEND_QUEUE, VM_ID,
+    Auth, FilterConfig, CACHE_QUEUE, SPEND_QUEUE, VM_ID,
 };
 use switchyard_core::feeds::{Call, GatewayFeeds, TokenFeed};
 use switchyard_core::gateway::Gateway;
@@ -57,19 +57,9 @@ impl Root {
     /// Makes the feeds' calls; tells the feeds the tokens.
     fn dispatch(&mut self, calls: Vec<Call>) {
         for call in calls {
-            let headers = vec![
-                (":method", call.method),
-                (":path", call.path.as_str()),
-                (":authority", SIDECAR_AUTHORITY),
-                ("content-type", "application/json"),
-            ];
-            let token = calls::dispatch(
-                SIDECAR_CLUSTER,
-                headers,
-                call.body.as_deref(),
-                Duration::from_millis(call.timeout_ms),
-            )
-            .ok();
+            let token =
+                calls::sidecar(call.method, &call.path, call.body.as_deref(), call.timeout_ms)
+                    .ok();
             match &mut self.feeds {
                 Feeds::Gateway(f) => f.sent(call.kind, token, &EnvoyHost),
                 Feeds::Token(f) => f.sent(token, &EnvoyHost),
@@ -106,11 +96,13 @@ impl RootContext for Root {
                         g.prepare(&EnvoyHost);
                         // Where the provider roles put spend events (one queue per Envoy
                         // process; a second gateway context finds it there).
-                        if let Err(s) = hostcalls::register_shared_queue(SPEND_QUEUE) {
-                            log(
-                                LogLevel::Error,
-                                &format!("cannot open the spend queue: {s:?}"),
-                            );
+                        for queue in [SPEND_QUEUE, CACHE_QUEUE] {
+                            if let Err(s) = hostcalls::register_shared_queue(queue) {
+                                log(
+                                    LogLevel::Error,
+                                    &format!("cannot open the shared queue {queue}: {s:?}"),
+                                );
+                            }
                         }
                         Feeds::Gateway(GatewayFeeds::default())
                     }
