@@ -3,5 +3,6 @@
 
 pub mod cache;
 pub mod cli;
+pub mod redis;
 pub mod service;
 pub mod store;
