@@ -4,5 +4,6 @@
 pub mod cache;
 pub mod cli;
 pub mod redis;
+pub mod semantic;
 pub mod service;
 pub mod store;

@@ -139,6 +139,21 @@ fn store_target(
     Ok(target)
 }
 
+/// The state with Redis, when the config or the environment names one: a handle made at
+/// once (Redis being down does not stop the start; it is logged and retried). A URL that
+/// cannot be used, or an `os.environ/` reference that is not set, stops it with the reason.
+/// Must run inside the Tokio runtime.
+fn with_redis(state: crate::service::AppState) -> Result<crate::service::AppState, Failure> {
+    let env = |name: &str| std::env::var(name).ok();
+    match state.config.redis_url(&env).map_err(Failure)? {
+        None => Ok(state),
+        Some(url) => {
+            let redis = crate::redis::Redis::connect(&url).map_err(Failure)?;
+            Ok(state.with_redis(redis))
+        }
+    }
+}
+
 /// Opens the store and applies its migrations.
 async fn open_store(target: &crate::store::Target) -> Result<crate::store::Store, Failure> {
     crate::store::Store::open(target).await.map_err(|e| {

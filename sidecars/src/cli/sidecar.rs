@@ -19,6 +19,10 @@ pub struct SidecarArgs {
     /// switchyard.db here); database_url or DATABASE_URL select PostgreSQL instead.
     #[arg(long, value_name = "FILE")]
     database_path: Option<PathBuf>,
+    /// The gateway's public URL (e.g. http://127.0.0.1:4000), where the semantic cache embeds
+    /// prompts; without it semantic lookups miss.
+    #[arg(long, env = "SWITCHYARD_GATEWAY_URL", value_name = "URL")]
+    gateway_url: Option<String>,
     /// Debug logs.
     #[arg(long)]
     detailed_debug: bool,
@@ -28,10 +32,14 @@ pub fn run(args: SidecarArgs) -> Result<(), Failure> {
     let config = args.source.load()?;
     super::init_tracing(args.detailed_debug);
     let target = super::store_target(&config, args.database_path.as_deref())?;
-    let state = AppState::new(config).map_err(Failure)?;
+    let mut state = AppState::new(config).map_err(Failure)?;
+    if let Some(url) = args.gateway_url.as_deref().filter(|u| !u.is_empty()) {
+        state = state.with_gateway(url);
+    }
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
+        let state = super::with_redis(state)?;
         let state = state.with_store(super::open_store(&target).await?);
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await

@@ -109,7 +109,11 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         detailed_debug: args.detailed_debug,
     };
     let runtime = super::runtime()?;
-    let state = AppState::new(config).map_err(Failure)?;
+    let gateway_url = format!("http://{}:{}", summary::client_host(&args.host), args.port);
+    let state = AppState::new(config)
+        .map_err(Failure)?
+        .with_gateway(&gateway_url);
+    let state = runtime.block_on(async { super::with_redis(state) })?;
     // Before Envoy starts: a database that cannot be opened stops `up` with its reason.
     let state = state.with_store(runtime.block_on(super::open_store(&target))?);
     let result = runtime.block_on(supervise(run, sidecar_listener, state));

@@ -9,6 +9,8 @@ mod customers;
 mod demo;
 mod error;
 mod extract;
+#[cfg(test)]
+mod fleet_tests;
 mod health;
 mod internal;
 mod keys;
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use switchyard_config::ProxyConfig;
+use switchyard_config::{ProxyConfig, SEMANTIC_LOOKUP_PATH};
 use tokio::net::TcpListener;
 
 pub use auth::MasterKey;
@@ -48,8 +50,12 @@ pub struct AppState {
     pub store: Option<Arc<Store>>,
     /// What the management API checks callers against.
     pub master_key: MasterKey,
-    /// Cached answers (the response cache, in memory).
-    pub cache: crate::cache::ResponseCache,
+    /// Cached answers: in Redis when there is one, else in memory.
+    pub cache: crate::cache::Answers,
+    /// The semantic cache's index, and where it embeds prompts.
+    pub semantic: Arc<crate::semantic::Semantic>,
+    /// Redis, when configured: the shared cache, vectors and fleet rate limits.
+    pub redis: Option<crate::redis::Redis>,
 }
 
 impl AppState {
@@ -62,8 +68,36 @@ impl AppState {
             tokens,
             store: None,
             master_key,
-            cache: crate::cache::ResponseCache::default(),
+            cache: crate::cache::Answers::default(),
+            semantic: Arc::default(),
+            redis: None,
         })
+    }
+
+    /// The same state, keeping answers, vectors and rate-limit counts in `redis`.
+    pub fn with_redis(mut self, redis: crate::redis::Redis) -> AppState {
+        self.cache = crate::cache::Answers::new(Some(redis.clone()));
+        self.redis = Some(redis);
+        self
+    }
+
+    /// The same state, embedding prompts for the semantic cache at the gateway's public
+    /// `url` (with the master key, when the config has one).
+    pub fn with_gateway(mut self, url: &str) -> AppState {
+        let master_key = self
+            .config
+            .general_settings
+            .master_key
+            .as_ref()
+            .and_then(|k| k.resolve(&|name| std::env::var(name).ok()))
+            .filter(|k| !k.is_empty());
+        self.semantic = Arc::new(crate::semantic::Semantic::new(Some(
+            crate::semantic::Gateway {
+                url: url.to_string(),
+                master_key,
+            },
+        )));
+        self
     }
 
     /// The same state, serving keys and spend from `store`.
@@ -99,6 +133,7 @@ pub fn router(state: AppState) -> Router {
             post(cache::put).layer(DefaultBodyLimit::max(SPEND_BODY_LIMIT)),
         )
         .route("/internal/v1/cache/{key}", get(cache::get))
+        .route(SEMANTIC_LOOKUP_PATH, post(cache::semantic_lookup))
         .route("/key/generate", post(keys::generate))
         .route("/key/info", get(keys::info))
         .route("/key/update", post(keys::update))

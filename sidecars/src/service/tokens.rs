@@ -93,14 +93,14 @@ struct Cached {
     expires_at: SystemTime,
 }
 
-type Https = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type Https = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// How long a token exchange may take.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A client for token endpoints: TLS with the system's roots, its crypto provider given
 /// explicitly (no process-wide default that other clients would have to share).
-fn https() -> Option<Https> {
+pub(crate) fn https() -> Option<Https> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_native_roots(Arc::new(rustls::crypto::ring::default_provider()))
         .map_err(|e| tracing::warn!("no TLS roots for token endpoints: {e}"))
