@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod limits;
 pub mod redis;
 pub mod semantic;
 pub mod service;

@@ -65,6 +65,15 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_db_connection", message)
     }
 
+    /// Redis is not configured, or does not answer.
+    pub fn redis_unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "redis_unavailable",
+            message,
+        )
+    }
+
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,5 +1,6 @@
-//! The response cache and the semantic cache over real HTTP, with and without Redis, and
-//! with a fake gateway that embeds prompts as bags of words.
+//! The response cache, the semantic cache, fleet rate limits and readiness over real HTTP:
+//! with and without Redis, with a Redis that stops and comes back, and with a fake gateway
+//! that embeds prompts as bags of words.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,10 +10,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
 use switchyard_config::model::Secret;
-use switchyard_config::{ProxyConfig, SEMANTIC_LOOKUP_PATH};
+use switchyard_config::{ProxyConfig, LIMITS_SYNC_PATH, SEMANTIC_LOOKUP_PATH};
 
 use super::{router, AppState};
-use crate::redis::testing::{closed_port, unique, LOCAL};
+use crate::redis::testing::{closed_port, unique, Server as RedisServer, LOCAL};
 use crate::redis::Redis;
 
 /// A server on 127.0.0.1, stopped when dropped.
@@ -347,5 +348,204 @@ async fn with_redis_a_sidecar_finds_another_ones_answers_by_key_and_by_meaning()
     assert_eq!(
         (status, body["body"].as_str()),
         (StatusCode::OK, Some("Paris."))
+    );
+}
+
+fn sync_body(instance: &str, name: &str, requests: u64, in_flight: u64) -> Value {
+    json!({"instance": instance, "counters": [{"name": name, "minute": 1, "requests": requests, "tokens": requests * 10, "in_flight": in_flight}]})
+}
+
+#[tokio::test]
+async fn limit_syncs_share_counts_through_redis() {
+    let a = serve(router(state(
+        None,
+        Some(Redis::connect(LOCAL).expect("url")),
+    )))
+    .await;
+    let b = serve(router(state(
+        None,
+        Some(Redis::connect(LOCAL).expect("url")),
+    )))
+    .await;
+    let name = format!("key.{}", unique("sync"));
+    let (status, _) = a.post(LIMITS_SYNC_PATH, sync_body("a", &name, 2, 1)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, totals) = b.post(LIMITS_SYNC_PATH, sync_body("b", &name, 1, 0)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        totals,
+        json!({"counters": [{"name": name, "minute": 1, "requests": 2, "tokens": 20, "in_flight": 1}]})
+    );
+    let (status, body) = b.post(LIMITS_SYNC_PATH, json!({"counters": []})).await;
+    assert_eq!(
+        (status, &body["error"]["param"]),
+        (StatusCode::BAD_REQUEST, &json!("instance"))
+    );
+}
+
+#[tokio::test]
+async fn limit_syncs_without_redis_are_503_saying_so() {
+    let sidecar = serve(router(state(None, None))).await;
+    let (status, body) = sidecar
+        .post(LIMITS_SYNC_PATH, sync_body("a", "k", 1, 0))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"]["code"], "503");
+    assert_eq!(body["error"]["type"], "redis_unavailable");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no Redis"), "{message}");
+}
+
+#[tokio::test]
+async fn a_redis_on_a_closed_port_is_a_quick_503_and_a_quick_miss() {
+    let url = format!("redis://:hunter2@127.0.0.1:{}", closed_port());
+    let sidecar = serve(router(state(
+        None,
+        Some(Redis::connect(&url).expect("url")),
+    )))
+    .await;
+    let started = Instant::now();
+    let (status, body) = sidecar
+        .post(LIMITS_SYNC_PATH, sync_body("a", "k", 1, 0))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!body.to_string().contains("hunter2"), "{body}");
+    let (status, _) = sidecar.get(&switchyard_config::cache_path("k", None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        started.elapsed() < Duration::from_millis(800),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Polls readiness until `field` reads `want` (the probe runs every 2 s).
+async fn readiness_until(sidecar: &Http, field: &str, want: Value) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..60 {
+        let (status, body) = sidecar.get("/health/readiness").await;
+        assert_eq!(status, StatusCode::OK);
+        if body[field] == want {
+            return body;
+        }
+        last = body;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("readiness never had {field} = {want}: {last}");
+}
+
+#[tokio::test]
+async fn a_redis_that_stops_turns_into_misses_and_503s_and_is_used_again_when_back() {
+    let mut server = RedisServer::start();
+    let state = AppState::new(config("litellm_settings:\n  cache: true\n"))
+        .expect("state")
+        .with_redis(Redis::connect(&server.url()).expect("url"));
+    let sidecar = serve(router(state)).await;
+    let put = json!({"entries": [{"key": "k", "ttl_s": 60, "body": "answer"}]});
+    let (status, outcome) = sidecar.post("/internal/v1/cache", put.clone()).await;
+    assert_eq!(
+        (status, outcome),
+        (StatusCode::OK, json!({"stored": 1, "dropped": 0}))
+    );
+    assert_eq!(sidecar.get("/internal/v1/cache/k").await.0, StatusCode::OK);
+    assert_eq!(
+        sidecar
+            .post(LIMITS_SYNC_PATH, sync_body("a", "k", 1, 0))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let ready = readiness_until(&sidecar, "redis", json!("connected")).await;
+    assert_eq!(
+        (&ready["cache"], &ready["rate_limits"]),
+        (&json!("redis"), &json!("fleet"))
+    );
+
+    server.stop();
+    let started = Instant::now();
+    assert_eq!(
+        sidecar.get("/internal/v1/cache/k").await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, outcome) = sidecar.post("/internal/v1/cache", put.clone()).await;
+    assert_eq!(
+        (status, outcome),
+        (StatusCode::OK, json!({"stored": 0, "dropped": 1}))
+    );
+    assert_eq!(
+        sidecar
+            .post(LIMITS_SYNC_PATH, sync_body("a", "k", 1, 0))
+            .await
+            .0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let ready = readiness_until(&sidecar, "redis", json!("disconnected")).await;
+    assert_eq!(ready["status"], "healthy", "the gateway keeps serving");
+    assert_eq!(ready["rate_limits"], "per instance (redis down)");
+
+    server.restart();
+    readiness_until(&sidecar, "redis", json!("connected")).await;
+    assert_eq!(
+        sidecar
+            .post(LIMITS_SYNC_PATH, sync_body("a", "k", 1, 0))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, outcome) = sidecar.post("/internal/v1/cache", put).await;
+    assert_eq!(
+        (status, outcome),
+        (StatusCode::OK, json!({"stored": 1, "dropped": 0}))
+    );
+    assert_eq!(sidecar.get("/internal/v1/cache/k").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn readiness_names_the_cache_redis_and_rate_limits() {
+    let ready = |state: AppState| async move {
+        let sidecar = serve(router(state)).await;
+        sidecar.get("/health/readiness").await.1
+    };
+    let off = ready(AppState::new(config("")).expect("state")).await;
+    assert_eq!(
+        (
+            &off["status"],
+            &off["cache"],
+            &off["redis"],
+            &off["rate_limits"]
+        ),
+        (
+            &json!("healthy"),
+            &Value::Null,
+            &Value::Null,
+            &json!("per instance")
+        )
+    );
+    let local =
+        ready(AppState::new(config("litellm_settings:\n  cache: true\n")).expect("state")).await;
+    assert_eq!(
+        (&local["cache"], &local["redis"]),
+        (&json!("local"), &Value::Null)
+    );
+    let semantic = AppState::new(config(
+        "litellm_settings:\n  cache: true\n  cache_params: {type: redis-semantic, redis_semantic_cache_embedding_model: m}\n",
+    ))
+    .expect("state");
+    assert_eq!(ready(semantic).await["cache"], "semantic");
+
+    let redis = Redis::connect(LOCAL).expect("url");
+    assert!(redis.ping().await);
+    let shared = AppState::new(config("litellm_settings:\n  cache: true\n"))
+        .expect("state")
+        .with_redis(redis);
+    let body = ready(shared).await;
+    assert_eq!(
+        (&body["cache"], &body["redis"], &body["rate_limits"]),
+        (&json!("redis"), &json!("connected"), &json!("fleet"))
     );
 }

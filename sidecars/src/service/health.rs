@@ -3,11 +3,15 @@
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
+use switchyard_config::CacheKind;
 
 use super::AppState;
 
 /// `GET /health/readiness`, shaped like LiteLLM's so its probes and dashboards keep working;
-/// `db` says whether the store answers.
+/// `db` says whether the store answers, `cache` which response cache is on (null: none),
+/// `redis` whether Redis answers (null: not configured) and `rate_limits` whether they hold
+/// across the fleet. A Redis that is down leaves the status healthy: the gateway keeps
+/// serving, with a cache that misses and limits counted per instance.
 pub async fn readiness(State(state): State<AppState>) -> Json<Value> {
     let db = match &state.store {
         None => "Not connected",
@@ -16,10 +20,22 @@ pub async fn readiness(State(state): State<AppState>) -> Json<Value> {
             Err(_) => "disconnected",
         },
     };
+    let cache = state.config.cache_config().map(|c| match c.kind {
+        CacheKind::Semantic { .. } => "semantic",
+        CacheKind::Exact => state.cache.backend(),
+    });
+    let redis = state.redis.as_ref().map(|r| r.health().connected);
+    let rate_limits = match redis {
+        Some(true) => "fleet",
+        Some(false) => "per instance (redis down)",
+        None => "per instance",
+    };
     Json(json!({
         "status": "healthy",
         "db": db,
-        "cache": null,
+        "cache": cache,
+        "redis": redis.map(|up| if up { "connected" } else { "disconnected" }),
+        "rate_limits": rate_limits,
         "litellm_version": null,
         "switchyard_version": env!("CARGO_PKG_VERSION"),
         "last_updated": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),

@@ -14,6 +14,7 @@ mod fleet_tests;
 mod health;
 mod internal;
 mod keys;
+mod limits;
 mod models;
 mod spend;
 mod teams;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use switchyard_config::{ProxyConfig, SEMANTIC_LOOKUP_PATH};
+use switchyard_config::{ProxyConfig, LIMITS_SYNC_PATH, SEMANTIC_LOOKUP_PATH};
 use tokio::net::TcpListener;
 
 pub use auth::MasterKey;
@@ -134,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/internal/v1/cache/{key}", get(cache::get))
         .route(SEMANTIC_LOOKUP_PATH, post(cache::semantic_lookup))
+        .route(LIMITS_SYNC_PATH, post(limits::sync))
         .route("/key/generate", post(keys::generate))
         .route("/key/info", get(keys::info))
         .route("/key/update", post(keys::update))
