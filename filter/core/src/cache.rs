@@ -215,8 +215,8 @@ pub fn plan(
         Endpoint::Completions => cfg.completions,
         Endpoint::Embeddings => cfg.embeddings,
     };
-    let asked = controls.caching == Some(true)
-        || controls.cache.as_ref().is_some_and(|c| c.use_cache);
+    let asked =
+        controls.caching == Some(true) || controls.cache.as_ref().is_some_and(|c| c.use_cache);
     if !supported || controls.caching == Some(false) || (cfg.default_off && !asked) {
         return None;
     }
@@ -355,11 +355,17 @@ pub fn as_stream(endpoint: Endpoint, body: &[u8], include_usage: bool) -> Option
                     }
                 }
             }
-            event(&chunk(json!([{"index": index, "delta": delta, "finish_reason": null}])));
-            event(&chunk(json!([{"index": index, "delta": {}, "finish_reason": finish}])));
+            event(&chunk(
+                json!([{"index": index, "delta": delta, "finish_reason": null}]),
+            ));
+            event(&chunk(
+                json!([{"index": index, "delta": {}, "finish_reason": finish}]),
+            ));
         } else {
             let text = choice.get("text").cloned().unwrap_or_else(|| json!(""));
-            event(&chunk(json!([{"index": index, "text": text, "logprobs": null, "finish_reason": finish}])));
+            event(&chunk(
+                json!([{"index": index, "text": text, "logprobs": null, "finish_reason": finish}]),
+            ));
         }
     }
     if include_usage {
@@ -447,7 +453,12 @@ impl Assembler {
         if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
             self.usage = Some(u.clone());
         }
-        for c in chunk.get("choices").and_then(Value::as_array).into_iter().flatten() {
+        for c in chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let i = c.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
             if i > 1024 {
                 self.spoiled = true;
@@ -472,7 +483,12 @@ impl Assembler {
             if let Some(t) = delta.get("content").and_then(Value::as_str) {
                 choice.content.get_or_insert_with(String::new).push_str(t);
             }
-            for call in delta.get("tool_calls").and_then(Value::as_array).into_iter().flatten() {
+            for call in delta
+                .get("tool_calls")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 merge_tool_call(&mut choice.tool_calls, call);
             }
         }
@@ -491,7 +507,12 @@ impl Assembler {
         let chat = endpoint == Endpoint::ChatCompletions;
         answer.insert(
             "object".into(),
-            if chat { "chat.completion" } else { "text_completion" }.into(),
+            if chat {
+                "chat.completion"
+            } else {
+                "text_completion"
+            }
+            .into(),
         );
         let choices: Vec<Value> = self
             .choices
@@ -541,7 +562,9 @@ fn merge_tool_call(calls: &mut Vec<Map<String, Value>>, piece: &Value) {
                     .entry("function")
                     .or_insert_with(|| json!({"name": "", "arguments": ""}));
                 for (fk, fv) in f {
-                    if let (Some(Value::String(old)), Some(add)) = (function.get_mut(fk), fv.as_str()) {
+                    if let (Some(Value::String(old)), Some(add)) =
+                        (function.get_mut(fk), fv.as_str())
+                    {
                         old.push_str(add);
                     } else if let Value::Object(fm) = function {
                         fm.insert(fk.clone(), fv.clone());
@@ -661,26 +684,70 @@ mod tests {
         let no_store = p(r#"{"cache":{"no-store":true}}"#).unwrap();
         assert!(no_store.lookup && no_store.miss.store_ttl_s.is_none());
         assert_eq!(p(r#"{"cache":{"no-store":true,"no-cache":true}}"#), None);
-        assert_eq!(p(r#"{"cache":{"ttl":5}}"#).unwrap().miss.store_ttl_s, Some(5));
-        assert_eq!(p(r#"{"cache":{"s-maxage":30}}"#).unwrap().max_age_s, Some(30));
+        assert_eq!(
+            p(r#"{"cache":{"ttl":5}}"#).unwrap().miss.store_ttl_s,
+            Some(5)
+        );
+        assert_eq!(
+            p(r#"{"cache":{"s-maxage":30}}"#).unwrap().max_age_s,
+            Some(30)
+        );
         let spaced = p(r#"{"cache":{"namespace":"t"}}"#).unwrap();
         assert_eq!(spaced.miss.key, format!("t:{}", plain.miss.key));
         // Not a supported call type.
-        assert_eq!(plan(&c, Endpoint::Embeddings, "g", br#"{"input":"x"}"#, &Controls::default()), None);
+        assert_eq!(
+            plan(
+                &c,
+                Endpoint::Embeddings,
+                "g",
+                br#"{"input":"x"}"#,
+                &Controls::default()
+            ),
+            None
+        );
         // default_off: only when asked.
-        let off = CacheConfig { default_off: true, ..cfg() };
-        assert_eq!(plan(&off, Endpoint::ChatCompletions, "g", BODY, &Controls::default()), None);
-        assert!(plan(&off, Endpoint::ChatCompletions, "g", BODY, &controls(r#"{"cache":{"use-cache":true}}"#)).is_some());
+        let off = CacheConfig {
+            default_off: true,
+            ..cfg()
+        };
+        assert_eq!(
+            plan(
+                &off,
+                Endpoint::ChatCompletions,
+                "g",
+                BODY,
+                &Controls::default()
+            ),
+            None
+        );
+        assert!(plan(
+            &off,
+            Endpoint::ChatCompletions,
+            "g",
+            BODY,
+            &controls(r#"{"cache":{"use-cache":true}}"#)
+        )
+        .is_some());
     }
 
     #[test]
     fn a_semantic_cache_indexes_the_prompt() {
         let c = CacheConfig {
-            kind: CacheKind::Semantic { embedding_model: "emb".into(), similarity_threshold: 0.9 },
+            kind: CacheKind::Semantic {
+                embedding_model: "emb".into(),
+                similarity_threshold: 0.9,
+            },
             ..cfg()
         };
         let body = br#"{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":[{"type":"text","text":"hi there"}]}]}"#;
-        let p = plan(&c, Endpoint::ChatCompletions, "g", body, &Controls::default()).unwrap();
+        let p = plan(
+            &c,
+            Endpoint::ChatCompletions,
+            "g",
+            body,
+            &Controls::default(),
+        )
+        .unwrap();
         let s = p.miss.semantic.unwrap();
         assert_eq!(s.prompt, "system: be brief\nuser: hi there\n");
         assert_eq!((s.group.as_str(), s.embedding_model.as_str()), ("g", "emb"));
@@ -694,7 +761,11 @@ mod tests {
         let sse = as_stream(Endpoint::ChatCompletions, ANSWER.as_bytes(), true).unwrap();
         let text = String::from_utf8(sse.clone()).unwrap();
         assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
-        assert_eq!(text.matches("data: ").count(), 4, "message, finish, usage, done: {text}");
+        assert_eq!(
+            text.matches("data: ").count(),
+            4,
+            "message, finish, usage, done: {text}"
+        );
         assert!(text.contains(r#""object":"chat.completion.chunk""#));
         assert!(text.contains(r#""index":0,"type":"function""#) || text.contains(r#""index":0"#));
         // Back together, in pieces of any size, it is the same answer.
@@ -702,14 +773,21 @@ mod tests {
         for piece in sse.chunks(7) {
             a.push(piece);
         }
-        let whole: Value = serde_json::from_slice(&a.finish(Endpoint::ChatCompletions).unwrap()).unwrap();
+        let whole: Value =
+            serde_json::from_slice(&a.finish(Endpoint::ChatCompletions).unwrap()).unwrap();
         let original: Value = serde_json::from_str(ANSWER).unwrap();
         assert_eq!(whole["choices"][0]["message"]["content"], "Hello!");
-        assert_eq!(whole["choices"][0]["message"]["tool_calls"][0]["function"], original["choices"][0]["message"]["tool_calls"][0]["function"]);
+        assert_eq!(
+            whole["choices"][0]["message"]["tool_calls"][0]["function"],
+            original["choices"][0]["message"]["tool_calls"][0]["function"]
+        );
         assert_eq!(whole["usage"], original["usage"]);
         assert_eq!(whole["object"], "chat.completion");
         // Without the usage chunk when not asked for.
-        let quiet = String::from_utf8(as_stream(Endpoint::ChatCompletions, ANSWER.as_bytes(), false).unwrap()).unwrap();
+        let quiet = String::from_utf8(
+            as_stream(Endpoint::ChatCompletions, ANSWER.as_bytes(), false).unwrap(),
+        )
+        .unwrap();
         assert!(!quiet.contains("usage"));
     }
 
@@ -719,9 +797,13 @@ mod tests {
         a.push(b"data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"He\"}}]}\n\n");
         a.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"t\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\"}}]}}]}\n\n");
         a.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"llo\",\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\":1}\"}}]},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
-        let whole: Value = serde_json::from_slice(&a.finish(Endpoint::ChatCompletions).unwrap()).unwrap();
+        let whole: Value =
+            serde_json::from_slice(&a.finish(Endpoint::ChatCompletions).unwrap()).unwrap();
         assert_eq!(whole["choices"][0]["message"]["content"], "Hello");
-        assert_eq!(whole["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"], "{\"a\":1}");
+        assert_eq!(
+            whole["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"],
+            "{\"a\":1}"
+        );
         // Unfinished, an error event, or too large: nothing to keep.
         let mut cut = Assembler::new(1 << 20);
         cut.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}\n\n");

@@ -312,7 +312,7 @@ struct Head<'a> {
     /// The end user (LiteLLM's customer), whose budget the request counts against.
     #[serde(borrow, default)]
     user: Option<Cow<'a, str>>,
-    /// LiteLLM's per-request cache controls.
+    /// LiteLLM's per-request cache controls; the provider role removes them.
     #[serde(default)]
     caching: Option<bool>,
     #[serde(default)]
@@ -679,7 +679,9 @@ impl Gateway {
             || head.num_retries.is_some()
             || head.timeout.is_some()
             || head.stream_timeout.is_some()
-            || head.drop_params.is_some();
+            || head.drop_params.is_some()
+            || head.caching.is_some()
+            || head.cache.is_some();
 
         let record = match &pending.identity {
             Identity::Key(entry) => Some(&entry.record),
@@ -1686,7 +1688,13 @@ mod tests {
         };
         assert_eq!(call.path, key_path(&hex(&sha256(b"sk-virtual"))));
         let record = virtual_key(&["gpt-4o", "fast"]);
-        assert!(g.on_answer(&call, 200, &serde_json::to_vec(&record).unwrap(), &host, None));
+        assert!(g.on_answer(
+            &call,
+            200,
+            &serde_json::to_vec(&record).unwrap(),
+            &host,
+            None
+        ));
         let OnHeaders::ReadBody(p) = g.on_headers(&headers, &host, Sidecar::Unasked) else {
             panic!("cached now")
         };
@@ -1827,7 +1835,13 @@ mod tests {
             },
             ..CustomerRecord::default()
         };
-        assert!(g.on_answer(&call, 200, &serde_json::to_vec(&spent).unwrap(), &host, None));
+        assert!(g.on_answer(
+            &call,
+            200,
+            &serde_json::to_vec(&spent).unwrap(),
+            &host,
+            None
+        ));
         let e = g
             .on_body(&p, body, &host, &mut rng, Sidecar::Unasked)
             .unwrap_err();
@@ -2163,17 +2177,24 @@ mod tests {
             panic!("asks the cache first")
         };
         let key = crate::cache::key(None, Endpoint::ChatCompletions, "gpt-4o", body).unwrap();
-        assert_eq!((call.method, call.path.clone()), ("GET", cache_path(&key, None)));
+        assert_eq!(
+            (call.method, call.path.clone()),
+            ("GET", cache_path(&key, None))
+        );
         assert!(call.timeout_ms <= 250, "a slow cache is a miss, soon");
 
         // A miss: routed, with the key and how long to keep the answer.
         let mut missed = p.clone();
         assert!(g.on_answer(&call, 404, b"", &host, Some(&mut missed)));
-        let Ok(OnBody::Route(r)) = g.on_body(&missed, body, &host, &mut rng, Sidecar::Unasked) else {
+        let Ok(OnBody::Route(r)) = g.on_body(&missed, body, &host, &mut rng, Sidecar::Unasked)
+        else {
             panic!("a miss goes to the provider")
         };
         let miss = r.info.cache.unwrap();
-        assert_eq!((miss.key.as_str(), miss.store_ttl_s), (key.as_str(), Some(60)));
+        assert_eq!(
+            (miss.key.as_str(), miss.store_ttl_s),
+            (key.as_str(), Some(60))
+        );
 
         // A sidecar that did not answer in time: a miss too, not a second question.
         assert!(matches!(
@@ -2183,24 +2204,53 @@ mod tests {
 
         // A hit: answered here, as a stream when asked for, logged as a free hit.
         let answer = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"cached"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}"#;
-        let hit = serde_json::to_vec(&CachedAnswer { body: answer.into(), stored_ms: 1 }).unwrap();
+        let hit = serde_json::to_vec(&CachedAnswer {
+            body: answer.into(),
+            stored_ms: 1,
+        })
+        .unwrap();
         assert!(g.on_answer(&call, 200, &hit, &host, Some(&mut p)));
-        let Ok(OnBody::Respond(local)) = g.on_body(&p, body, &host, &mut rng, Sidecar::Unasked) else {
+        let Ok(OnBody::Respond(local)) = g.on_body(&p, body, &host, &mut rng, Sidecar::Unasked)
+        else {
             panic!("a hit is answered by the gateway")
         };
-        assert_eq!((local.status, local.body.as_slice()), (200, answer.as_bytes()));
-        let find = |n: &str| local.headers.iter().find(|(h, _)| *h == n).map(|(_, v)| v.as_str());
+        assert_eq!(
+            (local.status, local.body.as_slice()),
+            (200, answer.as_bytes())
+        );
+        let find = |n: &str| {
+            local
+                .headers
+                .iter()
+                .find(|(h, _)| *h == n)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(find("x-litellm-cache-key"), Some(key.as_str()));
         assert_eq!(find("x-litellm-cache-hit"), Some("True"));
-        let event: SpendEvent = serde_json::from_slice(&host.dequeue(switchyard_config::SPEND_QUEUE).unwrap()).unwrap();
+        let event: SpendEvent =
+            serde_json::from_slice(&host.dequeue(switchyard_config::SPEND_QUEUE).unwrap()).unwrap();
         assert!(event.cache_hit && event.cost == 0.0);
-        assert_eq!((event.request_id.as_str(), event.prompt_tokens, event.model_group.as_str()), ("r1", 4, "gpt-4o"));
-        let streamed = br#"{"model":"fast","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
-        let Ok(OnBody::Respond(sse)) = g.on_body(&p, streamed, &host, &mut rng, Sidecar::Unasked) else {
+        assert_eq!(
+            (
+                event.request_id.as_str(),
+                event.prompt_tokens,
+                event.model_group.as_str()
+            ),
+            ("r1", 4, "gpt-4o")
+        );
+        let streamed =
+            br#"{"model":"fast","messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+        let Ok(OnBody::Respond(sse)) = g.on_body(&p, streamed, &host, &mut rng, Sidecar::Unasked)
+        else {
             panic!("a hit streams")
         };
-        assert_eq!(sse.headers[0], ("content-type", "text/event-stream".to_string()));
-        assert!(String::from_utf8(sse.body).unwrap().ends_with("data: [DONE]\n\n"));
+        assert_eq!(
+            sse.headers[0],
+            ("content-type", "text/event-stream".to_string())
+        );
+        assert!(String::from_utf8(sse.body)
+            .unwrap()
+            .ends_with("data: [DONE]\n\n"));
 
         // no-cache: straight to the provider, the answer still kept.
         let fresh = br#"{"model":"fast","messages":[{"role":"user","content":"hi"}],"cache":{"no-cache":true}}"#;

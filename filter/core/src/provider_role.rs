@@ -45,6 +45,8 @@ const ROUTER_PARAMS: &[&str] = &[
     "timeout",
     "stream_timeout",
     "drop_params",
+    "caching",
+    "cache",
 ];
 
 /// One deployment's provider role, made once from its plugin configuration.

@@ -82,8 +82,11 @@ impl GatewayHttp {
     fn answer(&mut self, local: &Local) -> Next {
         self.answered = true;
         self.phase = Phase::Done;
-        let mut headers: Vec<(&str, &str)> =
-            local.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let mut headers: Vec<(&str, &str)> = local
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
         if !headers.iter().any(|(n, _)| *n == "content-type") {
             headers.push(("content-type", "application/json"));
         }
@@ -109,7 +112,12 @@ impl GatewayHttp {
     }
 
     fn ask(&mut self, call: SidecarCall, after: After) -> Next {
-        match calls::sidecar(call.method, &call.path, call.body.as_deref(), call.timeout_ms) {
+        match calls::sidecar(
+            call.method,
+            &call.path,
+            call.body.as_deref(),
+            call.timeout_ms,
+        ) {
             Ok(token) => {
                 self.phase = Phase::Asking(token, call, after);
                 Next::Pause

@@ -11,9 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel, Status};
-use switchyard_config::{
-    Auth, FilterConfig, CACHE_QUEUE, SPEND_QUEUE, VM_ID,
-};
+use switchyard_config::{Auth, FilterConfig, CACHE_QUEUE, SPEND_QUEUE, VM_ID};
 use switchyard_core::feeds::{Call, GatewayFeeds, TokenFeed};
 use switchyard_core::gateway::Gateway;
 use switchyard_core::host::{CasMismatch, Host};
@@ -57,9 +55,13 @@ impl Root {
     /// Makes the feeds' calls; tells the feeds the tokens.
     fn dispatch(&mut self, calls: Vec<Call>) {
         for call in calls {
-            let token =
-                calls::sidecar(call.method, &call.path, call.body.as_deref(), call.timeout_ms)
-                    .ok();
+            let token = calls::sidecar(
+                call.method,
+                &call.path,
+                call.body.as_deref(),
+                call.timeout_ms,
+            )
+            .ok();
             match &mut self.feeds {
                 Feeds::Gateway(f) => f.sent(call.kind, token, &EnvoyHost),
                 Feeds::Token(f) => f.sent(token, &EnvoyHost),

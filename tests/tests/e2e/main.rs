@@ -14,6 +14,7 @@
 mod admin_ui;
 mod auth;
 mod chat;
+mod cache;
 mod common;
 mod compose;
 mod errors;
