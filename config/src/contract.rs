@@ -103,6 +103,9 @@ pub struct GatewayConfig {
     /// litellm_settings.cache with its cache_params; None: no response cache.
     #[serde(default)]
     pub cache: Option<CacheConfig>,
+    /// Redis is configured: rate-limit counts are shared with the fleet through the sidecar.
+    #[serde(default)]
+    pub fleet_limits: bool,
 }
 
 /// The response cache, as the gateway applies it.

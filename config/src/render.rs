@@ -183,6 +183,7 @@ pub fn render_with_env(
             .user_api_key_cache_ttl
             .map_or(60_000, |s| (s * 1000.0).round() as u64),
         cache: config.cache_config(),
+        fleet_limits: matches!(config.redis_url(&env), Ok(Some(_))),
     });
 
     // Every header some deployment sets: an attempt removes those it does not set itself.

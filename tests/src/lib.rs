@@ -13,6 +13,7 @@ pub mod client;
 pub mod fake;
 pub mod fakes;
 pub mod ports;
+pub mod redis;
 pub mod split;
 pub mod strict;
 pub mod switchyard;

@@ -5,12 +5,12 @@
 //! Vertex AI access token the sidecar mints, kept fresh in shared data).
 
 use switchyard_config::{
-    changes_path, token_path, CachePutBatch, Changes, SpendBatch, SpendEvent, TokenAnswer,
-    CACHE_PUT_PATH, CHANGES_WAIT_S, SPEND_PATH, TOKEN_KEY,
+    changes_path, token_path, CachePutBatch, Changes, LimitTotals, SpendBatch, SpendEvent,
+    TokenAnswer, CACHE_PUT_PATH, CHANGES_WAIT_S, LIMITS_SYNC_PATH, SPEND_PATH, TOKEN_KEY,
 };
 
 use crate::host::Host;
-use crate::{cache, keys, spend};
+use crate::{cache, keys, limits, spend};
 
 /// A call for the glue to make on the sidecar's cluster.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +26,7 @@ pub struct Call {
 pub enum Kind {
     Spend,
     Cache,
+    Limits,
     Changes,
     Token,
 }
@@ -63,9 +64,24 @@ pub struct GatewayFeeds {
     /// Answers for the response cache on their way. Best effort: a batch the sidecar does
     /// not take is dropped (the next request asks the provider again).
     cache_token: Option<u32>,
+    /// Rate limits are shared with the fleet (Redis is configured).
+    fleet: bool,
+    limits_token: Option<u32>,
+    /// No sync before this: the sidecar or Redis did not answer the last one.
+    limits_after_ms: u64,
 }
 
+/// How long each Envoy counts alone after a sync failed, before it tries again.
+const FLEET_RETRY_MS: u64 = 5_000;
+
 impl GatewayFeeds {
+    pub fn new(fleet_limits: bool) -> GatewayFeeds {
+        GatewayFeeds {
+            fleet: fleet_limits,
+            ..GatewayFeeds::default()
+        }
+    }
+
     /// Called every tick: the calls to make now.
     pub fn on_tick(&mut self, host: &dyn Host) -> Vec<Call> {
         let mut calls = Vec::new();
@@ -85,6 +101,18 @@ impl GatewayFeeds {
         }
         if self.cache_token.is_none() {
             calls.extend(cache_call(host));
+        }
+        let now = host.now_ms();
+        if self.fleet && self.limits_token.is_none() && now >= self.limits_after_ms {
+            if let Some(sync) = limits::sync(host, now) {
+                calls.push(Call {
+                    method: "POST",
+                    path: LIMITS_SYNC_PATH.to_string(),
+                    body: serde_json::to_vec(&sync).ok(),
+                    timeout_ms: 1_000,
+                    kind: Kind::Limits,
+                });
+            }
         }
         calls
     }
@@ -155,6 +183,12 @@ impl GatewayFeeds {
         match kind {
             Kind::Spend => self.batch_token = token,
             Kind::Cache => self.cache_token = token,
+            Kind::Limits => {
+                self.limits_token = token;
+                if token.is_none() {
+                    self.limits_after_ms = host.now_ms() + FLEET_RETRY_MS;
+                }
+            }
             Kind::Changes => {
                 self.changes_token = token;
                 if token.is_none() {
@@ -193,6 +227,14 @@ impl GatewayFeeds {
             }
             // Otherwise the batch stays and goes again at the next tick: the sidecar stores
             // each event once, however often it arrives.
+            return Vec::new();
+        }
+        if self.limits_token == Some(token) {
+            self.limits_token = None;
+            match (status, serde_json::from_slice::<LimitTotals>(body)) {
+                (Some(200), Ok(totals)) => limits::apply_totals(host, &totals),
+                _ => self.limits_after_ms = host.now_ms() + FLEET_RETRY_MS,
+            }
             return Vec::new();
         }
         if self.cache_token == Some(token) {

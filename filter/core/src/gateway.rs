@@ -850,7 +850,7 @@ impl Gateway {
                         limits: l,
                     });
                 }
-                limits::admit(host, &subjects, ask.now_ms)?
+                limits::admit(host, &subjects, ask.now_ms, self.cfg.fleet_limits)?
             }
         };
         // Only a fallback's internal redirect needs it.
@@ -995,10 +995,19 @@ impl Gateway {
     /// Creates the in-flight counter at configuration time, before any worker serves a
     /// request: Envoy's first write of a key is unconditional, so two workers creating it
     /// under load could lose a count and admit one request too many.
+    /// Also names this Envoy in a fleet that shares rate limits.
     pub fn prepare(&self, host: &dyn Host) {
         if self.cfg.max_parallel_requests.is_some() && host.shared_get(IN_FLIGHT_KEY).is_none() {
             let _ = host.shared_set(IN_FLIGHT_KEY, &0u64.to_le_bytes(), None);
         }
+        if self.cfg.fleet_limits {
+            limits::name_instance(host, Rng::from_entropy().next_u64());
+        }
+    }
+
+    /// Whether rate limits are shared with a fleet (through the sidecar and Redis).
+    pub fn fleet_limits(&self) -> bool {
+        self.cfg.fleet_limits
     }
 
     /// Counts a request in flight against general_settings.global_max_parallel_requests;
@@ -1558,6 +1567,7 @@ mod tests {
             pre_call_checks: false,
             key_cache_ttl_ms: 60_000,
             cache: None,
+            fleet_limits: false,
         }
     }
 

@@ -9,21 +9,42 @@
 //! are counted when its answer says how many, so a tpm limit is overshot by at most the
 //! tokens of the requests in flight when it is reached. Minutes are fixed windows, as
 //! LiteLLM's limiter counts them.
+//!
+//! With Redis (a fleet of Envoys), each counter also holds the other Envoys' counts, and a
+//! request is admitted against the sum. Every tick the gateway's root context sends the
+//! sidecar what this Envoy counted since the last sync ([`sync`]) and takes back the others'
+//! totals ([`apply_totals`]). So each Envoy decides alone, on counts at most a sync old: a
+//! limit is overshot by at most what the other Envoys admit in one sync interval (about
+//! 200 ms plus the round trip). When the sidecar or Redis does not answer, each Envoy keeps
+//! counting alone, and readiness says so.
 
-use switchyard_config::{Limits, RATE_LIMIT_PREFIX};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use switchyard_config::{LimitCount, LimitSync, LimitTotals, Limits, RATE_LIMIT_PREFIX};
 
 use crate::error::ApiError;
 use crate::host::{update_shared, Host};
 
 const MINUTE_MS: u64 = 60_000;
 
-/// A holder's counter.
+/// Shared-data key of this Envoy's name in the fleet (made once per process).
+pub const INSTANCE_KEY: &str = "switchyard.instance";
+
+/// A holder's counter: this Envoy's counts, what of them the fleet has been told, and the
+/// other Envoys' counts as of the last sync.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Counter {
     minute: u64,
     requests: u64,
     tokens: u64,
     in_flight: u64,
+    synced_requests: u64,
+    synced_tokens: u64,
+    fleet_minute: u64,
+    fleet_requests: u64,
+    fleet_tokens: u64,
+    fleet_in_flight: u64,
 }
 
 impl Counter {
@@ -39,14 +60,31 @@ impl Counter {
             requests: word(1),
             tokens: word(2),
             in_flight: word(3),
+            synced_requests: word(4),
+            synced_tokens: word(5),
+            fleet_minute: word(6),
+            fleet_requests: word(7),
+            fleet_tokens: word(8),
+            fleet_in_flight: word(9),
         }
     }
 
     fn encode(&self) -> Vec<u8> {
-        [self.minute, self.requests, self.tokens, self.in_flight]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .collect()
+        [
+            self.minute,
+            self.requests,
+            self.tokens,
+            self.in_flight,
+            self.synced_requests,
+            self.synced_tokens,
+            self.fleet_minute,
+            self.fleet_requests,
+            self.fleet_tokens,
+            self.fleet_in_flight,
+        ]
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect()
     }
 
     /// The counter in `minute`: a new minute starts with no requests or tokens.
@@ -55,8 +93,92 @@ impl Counter {
             self.minute = minute;
             self.requests = 0;
             self.tokens = 0;
+            self.synced_requests = 0;
+            self.synced_tokens = 0;
         }
         self
+    }
+
+    /// What the limits are checked against: this Envoy's counts plus the fleet's.
+    fn seen(&self) -> Counter {
+        let fleet_now = self.fleet_minute == self.minute;
+        Counter {
+            requests: self.requests + if fleet_now { self.fleet_requests } else { 0 },
+            tokens: self.tokens + if fleet_now { self.fleet_tokens } else { 0 },
+            in_flight: self.in_flight + self.fleet_in_flight,
+            ..*self
+        }
+    }
+}
+
+thread_local! {
+    /// Counters this worker touched, and when last: what its root context syncs. (A worker's
+    /// request and root contexts share one thread and one VM.)
+    static TOUCHED: RefCell<HashMap<String, u64>> = RefCell::new(HashMap::new());
+}
+
+/// Counters untouched this long are no longer synced (their minute and gauge are over).
+const FORGET_MS: u64 = 2 * MINUTE_MS;
+
+/// What this Envoy counted since its last sync, for the sidecar (None: nothing to sync).
+/// Counts handed over here are the fleet's from now on, whichever worker hands them over.
+pub fn sync(host: &dyn Host, now_ms: u64) -> Option<LimitSync> {
+    let minute = now_ms / MINUTE_MS;
+    let names: Vec<String> = TOUCHED.with(|t| {
+        let mut t = t.borrow_mut();
+        t.retain(|_, last| now_ms.saturating_sub(*last) < FORGET_MS);
+        t.keys().cloned().collect()
+    });
+    if names.is_empty() {
+        return None;
+    }
+    let instance = host
+        .shared_get(INSTANCE_KEY)
+        .and_then(|(v, _)| String::from_utf8(v).ok())
+        .filter(|i| !i.is_empty())?;
+    let mut counters = Vec::with_capacity(names.len());
+    for name in names {
+        let mut count = LimitCount {
+            name: name.clone(),
+            minute,
+            ..LimitCount::default()
+        };
+        update_shared(host, &name, |current| {
+            let mut c = Counter::decode(current).at(minute);
+            count.requests = c.requests.saturating_sub(c.synced_requests);
+            count.tokens = c.tokens.saturating_sub(c.synced_tokens);
+            count.in_flight = c.in_flight;
+            c.synced_requests = c.requests;
+            c.synced_tokens = c.tokens;
+            Some(c.encode())
+        });
+        counters.push(count);
+    }
+    Some(LimitSync { instance, counters })
+}
+
+/// The other Envoys' counts, from the sidecar.
+pub fn apply_totals(host: &dyn Host, totals: &LimitTotals) {
+    for t in &totals.counters {
+        if !t.name.starts_with(RATE_LIMIT_PREFIX) {
+            continue;
+        }
+        update_shared(host, &t.name, |current| {
+            let mut c = Counter::decode(current);
+            c.fleet_minute = t.minute;
+            c.fleet_requests = t.requests;
+            c.fleet_tokens = t.tokens;
+            c.fleet_in_flight = t.in_flight;
+            Some(c.encode())
+        });
+    }
+}
+
+/// Names this Envoy in the fleet, once per process (at configuration, before requests).
+pub fn name_instance(host: &dyn Host, random: u64) {
+    if host.shared_get(INSTANCE_KEY).is_none() {
+        let name = format!("envoy-{random:016x}");
+        let _ = host.shared_set(INSTANCE_KEY, name.as_bytes(), None);
     }
 }
 
@@ -102,7 +224,12 @@ pub struct Admitted {
 
 /// Admits a request against every subject's limits and counts it, or refuses it with
 /// LiteLLM's 429 (nothing counted).
-pub fn admit(host: &dyn Host, subjects: &[Subject], now_ms: u64) -> Result<Admitted, ApiError> {
+pub fn admit(
+    host: &dyn Host,
+    subjects: &[Subject],
+    now_ms: u64,
+    fleet: bool,
+) -> Result<Admitted, ApiError> {
     let minute = now_ms / MINUTE_MS;
     let reset_s = (MINUTE_MS - now_ms % MINUTE_MS).div_ceil(1000);
     let mut admitted = Admitted::default();
@@ -119,17 +246,21 @@ pub fn admit(host: &dyn Host, subjects: &[Subject], now_ms: u64) -> Result<Admit
         let mut verdict = Ok(Counter::default());
         update_shared(host, &key, |current| {
             let c = Counter::decode(current).at(minute);
-            verdict = refusal(s, &c, reset_s).map_or(Ok(c), Err);
-            let c = verdict.as_ref().ok()?;
+            let seen = c.seen();
+            verdict = refusal(s, &seen, reset_s).map_or(Ok(seen), Err);
+            verdict.as_ref().ok()?;
             Some(
                 Counter {
                     requests: c.requests + 1,
                     in_flight: c.in_flight + u64::from(parallel),
-                    ..*c
+                    ..c
                 }
                 .encode(),
             )
         });
+        if fleet {
+            TOUCHED.with(|t| t.borrow_mut().insert(key.clone(), now_ms));
+        }
         let before = match verdict {
             Ok(c) => c,
             Err(e) => {
@@ -295,7 +426,7 @@ mod tests {
             limits: &l,
         }];
         for i in 0..3 {
-            let a = admit(&host, &s, 1_000).unwrap();
+            let a = admit(&host, &s, 1_000, false).unwrap();
             assert!(
                 a.in_flight.is_empty() && a.tokens.is_empty(),
                 "rpm only: one update"
@@ -307,7 +438,7 @@ mod tests {
                 .unwrap();
             assert_eq!(remaining.1, (2 - i).to_string());
         }
-        let e = admit(&host, &s, 1_000).unwrap_err();
+        let e = admit(&host, &s, 1_000, false).unwrap_err();
         assert_eq!((e.status, e.kind), (429, "rate_limit_error"));
         assert_eq!(e.retry_after_s, Some(59));
         assert!(
@@ -319,7 +450,7 @@ mod tests {
         assert!(e
             .headers
             .contains(&("x-ratelimit-remaining-requests", "0".to_string())));
-        assert!(admit(&host, &s, 60_000).is_ok(), "a new minute");
+        assert!(admit(&host, &s, 60_000, false).is_ok(), "a new minute");
     }
 
     #[test]
@@ -331,13 +462,13 @@ mod tests {
             id: "t",
             limits: &l,
         }];
-        let a = admit(&host, &s, 0).unwrap();
-        let b = admit(&host, &s, 0).unwrap();
-        let e = admit(&host, &s, 0).unwrap_err();
+        let a = admit(&host, &s, 0, false).unwrap();
+        let b = admit(&host, &s, 0, false).unwrap();
+        let e = admit(&host, &s, 0, false).unwrap_err();
         assert!(e.message.contains("team t"), "{}", e.message);
         assert_eq!(e.retry_after_s, Some(1));
         release(&host, &a.in_flight);
-        assert!(admit(&host, &s, 0).is_ok());
+        assert!(admit(&host, &s, 0, false).is_ok());
         release(&host, &b.in_flight);
     }
 
@@ -350,14 +481,14 @@ mod tests {
             id: "c",
             limits: &l,
         }];
-        let a = admit(&host, &s, 0).unwrap();
+        let a = admit(&host, &s, 0, false).unwrap();
         add_tokens(&host, &a.tokens, 99, 0);
-        let b = admit(&host, &s, 0).unwrap();
+        let b = admit(&host, &s, 0, false).unwrap();
         assert!(b
             .headers
             .contains(&("x-ratelimit-remaining-tokens".to_string(), "1".to_string())));
         add_tokens(&host, &b.tokens, 10, 0);
-        let e = admit(&host, &s, 0).unwrap_err();
+        let e = admit(&host, &s, 0, false).unwrap_err();
         assert!(e.message.contains("end user c"), "{}", e.message);
         assert!(e.message.contains("tpm_limit"), "{}", e.message);
     }
@@ -385,8 +516,8 @@ mod tests {
                 limits: &team,
             },
         ];
-        admit(&host, &s, 0).unwrap();
-        assert!(admit(&host, &s, 0).is_err());
+        admit(&host, &s, 0, false).unwrap();
+        assert!(admit(&host, &s, 0, false).is_err());
         let c = Counter::decode(
             host.shared_get(&s[0].counter_key())
                 .map(|(v, _)| v)
@@ -408,6 +539,58 @@ mod tests {
             id: "k",
             limits: &none,
         }];
-        assert_eq!(admit(&host, &s, 0).unwrap(), Admitted::default());
+        assert_eq!(admit(&host, &s, 0, false).unwrap(), Admitted::default());
+    }
+
+    #[test]
+    fn a_fleet_shares_counts_through_syncs() {
+        let host = MemoryHost::at(0);
+        name_instance(&host, 7);
+        name_instance(&host, 8);
+        let l = limits(Some(5), Some(1_000), Some(10));
+        let s = [Subject {
+            kind: "team",
+            id: "t1",
+            limits: &l,
+        }];
+        let a = admit(&host, &s, 1_000, true).unwrap();
+        admit(&host, &s, 1_000, true).unwrap();
+        add_tokens(&host, &a.tokens, 40, 1_000);
+        let first = sync(&host, 1_100).unwrap();
+        assert_eq!(first.instance, format!("envoy-{:016x}", 7), "named once");
+        let c = &first.counters[0];
+        assert_eq!((c.name.as_str(), c.minute), ("switchyard.limit.team.t1", 0));
+        assert_eq!((c.requests, c.tokens, c.in_flight), (2, 40, 2));
+        // What was handed over is not handed over again.
+        let again = sync(&host, 1_200).unwrap();
+        assert_eq!(
+            (again.counters[0].requests, again.counters[0].tokens),
+            (0, 0)
+        );
+        // The others admitted two more: only one is left here.
+        apply_totals(
+            &host,
+            &LimitTotals {
+                counters: vec![LimitCount {
+                    name: c.name.clone(),
+                    minute: 0,
+                    requests: 2,
+                    tokens: 0,
+                    in_flight: 0,
+                }],
+            },
+        );
+        let third = admit(&host, &s, 1_300, true).unwrap();
+        assert_eq!(
+            third.headers[1],
+            (
+                "x-ratelimit-remaining-requests".to_string(),
+                "0".to_string()
+            )
+        );
+        let e = admit(&host, &s, 1_300, true).unwrap_err();
+        assert!(e.message.contains("used: 5"), "{}", e.message);
+        // Last minute's fleet counts do not count in this one.
+        assert!(admit(&host, &s, 61_000, true).is_ok());
     }
 }

@@ -1104,7 +1104,7 @@ mod tests {
             id: "kh",
             limits: &l,
         }];
-        let admitted = crate::limits::admit(&host, &subject, 5_000).unwrap();
+        let admitted = crate::limits::admit(&host, &subject, 5_000, false).unwrap();
         i.limits_tokens = admitted.tokens;
         i.rate_limit_headers = admitted.headers;
         let mut a = role.attempt(i, 1, &host).unwrap();
@@ -1133,7 +1133,7 @@ mod tests {
             Some("99999"),
             "the provider's, renamed"
         );
-        let next = crate::limits::admit(&host, &subject, 5_000).unwrap();
+        let next = crate::limits::admit(&host, &subject, 5_000, false).unwrap();
         assert!(
             next.headers
                 .contains(&("x-ratelimit-remaining-tokens".into(), "5".into())),

@@ -144,5 +144,6 @@ pub fn gateway_config(name: &str, deployments: &[&str], extra: usize) -> Gateway
         pre_call_checks: false,
         key_cache_ttl_ms: 60_000,
         cache: None,
+        fleet_limits: false,
     }
 }

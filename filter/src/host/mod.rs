@@ -106,7 +106,7 @@ impl RootContext for Root {
                                 );
                             }
                         }
-                        Feeds::Gateway(GatewayFeeds::default())
+                        Feeds::Gateway(GatewayFeeds::new(g.fleet_limits()))
                     }
                     Configured::Provider(p)
                         if p.deployment().auth == Auth::GoogleServiceAccount =>

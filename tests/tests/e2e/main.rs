@@ -20,6 +20,7 @@ mod compose;
 mod errors;
 mod every_provider;
 mod failover;
+mod fleet;
 mod fallbacks;
 mod headers;
 mod keys_and_spend;
