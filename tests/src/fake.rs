@@ -774,8 +774,46 @@ pub fn chat_stream_events(include_usage: bool) -> Vec<String> {
         .collect()
 }
 
-/// One embedding per input string (the fixture's vector, with its index).
+/// A deterministic embedding for a semantic cache's tests: each word (lowercase, letters
+/// and digits) counts in one of 64 dimensions, so texts with the same words are identical,
+/// texts sharing most words are close, and unrelated texts are far apart.
+pub fn bag_of_words(text: &str) -> Vec<f64> {
+    let mut v = vec![0.0; 64];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let h = word
+            .to_lowercase()
+            .bytes()
+            .fold(0xcbf29ce484222325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+            });
+        v[(h % 64) as usize] += 1.0;
+    }
+    v
+}
+
+/// One embedding per input string (the fixture's vector, with its index); for the model
+/// `bag-of-words`, [`bag_of_words`] of each input.
 fn embeddings(request: &Value) -> Value {
+    if request.get("model").and_then(Value::as_str) == Some("bag-of-words") {
+        let texts: Vec<String> = match request.get("input") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| i.as_str().unwrap_or_default().to_string())
+                .collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            _ => vec![String::new()],
+        };
+        let data: Vec<Value> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": bag_of_words(t)}))
+            .collect();
+        return json!({"object": "list", "data": data, "model": "bag-of-words",
+            "usage": {"prompt_tokens": 1, "total_tokens": 1}});
+    }
     let mut answer: Value = serde_json::from_str(EMBEDDINGS).unwrap_or(Value::Null);
     let inputs = match request.get("input") {
         // An array of strings, or of token arrays; an array of numbers is one tokenised input.

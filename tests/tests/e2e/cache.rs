@@ -257,3 +257,73 @@ async fn cached_answers_stream_and_streamed_answers_are_kept() {
     assert_eq!(Some(answer["usage"].clone()), streamed.usage());
     assert_eq!(fake.find(&m).len(), 1 + misses);
 }
+
+/// A semantic cache (in the sidecar's memory), prompts embedded through the gateway's own
+/// embedding model group (a fake whose vectors count words): the same question asked in
+/// other words is a hit, another question is not.
+#[tokio::test]
+async fn a_semantic_cache_answers_a_question_asked_in_other_words() {
+    let fake = FakeProvider::start();
+    let config = json!({
+        "model_list": [
+            openai_on("cached", "gpt-4o-mini", &fake),
+            openai_on("embedder", "bag-of-words", &fake),
+        ],
+        "litellm_settings": {"cache": true, "cache_params": {
+            "type": "semantic",
+            "similarity_threshold": 0.8,
+            "redis_semantic_cache_embedding_model": "embedder",
+        }},
+        "general_settings": {"master_key": "os.environ/E2E_MASTER_KEY"},
+    });
+    let sy = Switchyard::start_with_env(
+        &yaml(&config),
+        &[("FAKE_KEY", FAKE_KEY), ("E2E_MASTER_KEY", MASTER)],
+    );
+    let _logs = sy.dump_logs_on_failure();
+    let c = client(&sy);
+    let m = marker("semantic");
+    let question = format!("What is the capital of France? {m}");
+    let first = c
+        .post("/v1/chat/completions", &chat("cached", &question))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let (same, misses) = until_hit(
+        &c,
+        &chat("cached", &format!("what is the capital of france {m}")),
+    )
+    .await;
+    assert_eq!(same.json()["choices"], first.json()["choices"]);
+    let chats = |fake: &FakeProvider| {
+        fake.find(&m)
+            .iter()
+            .filter(|r| r.path().ends_with("/chat/completions"))
+            .count()
+    };
+    assert_eq!(chats(&fake), 1 + misses, "hits never reach the provider");
+
+    // Close enough (one more word) is a hit; another question is not.
+    assert!(
+        hit(
+            &c,
+            &chat(
+                "cached",
+                &format!("What is the capital city of France? {m}")
+            )
+        )
+        .await
+    );
+    let other = marker("semantic-other");
+    assert!(
+        !hit(
+            &c,
+            &chat(
+                "cached",
+                &format!("Write a haiku about autumn leaves {other}")
+            )
+        )
+        .await
+    );
+    let ready = c.get("/health/readiness").await.expect_json(200);
+    assert_eq!(ready["cache"], "semantic", "{ready}");
+}
