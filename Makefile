@@ -61,7 +61,8 @@ lint:
 
 ## render-compose: regenerate envoy/compose/ (the bootstrap docker-compose.yaml mounts)
 render-compose: build
-	./target/release/switchyard render --config config/examples/quickstart.yaml --out envoy/compose
+	# The compose sidecar has REDIS_HOST=redis: the gateways share rate limits through it.
+	env -u REDIS_URL REDIS_HOST=redis ./target/release/switchyard render --config config/examples/quickstart.yaml --out envoy/compose
 
 ## clean: the build artefacts (.venv stays: `rm -rf .venv` to reinstall Envoy and the SDK)
 clean:

@@ -10,6 +10,10 @@ One run, target after target, the same load generator (wrk) and the same request
              keys and spend against the master-key path
   switchyard-limited  the same with a key that has rpm, tpm and parallel limits (high enough
              never to refuse): the cost of counting them against the unlimited key
+  switchyard-cached  the response cache on (litellm_settings.cache, in the sidecar's memory):
+             the same request again and again is a hit (answered by the gateway, the
+             provider never asked); with `cache: {"s-maxage": 0}` every request is a miss
+             (a lookup that finds nothing fresh, the provider, the answer kept)
   litellm    the LiteLLM proxy from PyPI (BENCH_LITELLM=1; installed into bench/.litellm-venv)
 
 On 2 cores the targets run pinned to core 0 (Envoy with one worker) and the load generator
@@ -36,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ENVOY = ROOT / ".venv/bin/envoy"
 SWITCHYARD = ROOT / "target/release/switchyard"
-WASM = ROOT / "target/wasm32-wasip1/release/switchyard_filter.wasm"
+WASM = Path(os.environ.get("BENCH_WASM", ROOT / "target/wasm32-wasip1/release/switchyard_filter.wasm"))
 UPSTREAM = ROOT / "target/release/bench-upstream"
 LITELLM_VENV = ROOT / "bench/.litellm-venv"
 RESULTS = ROOT / "bench/results"
@@ -60,6 +64,7 @@ BODIES = {
     "stream": {**CHAT, "stream": True},
     "embeddings": {"model": "text-embedding-3-small", "input": "The food was delicious and the waiter was friendly."},
     "anthropic": {**CHAT, "model": "claude-3-5-haiku"},
+    "chat-miss": {**CHAT, "cache": {"s-maxage": 0}},
 }
 # (name, body, concurrency, path)
 LOADS = [
@@ -69,6 +74,11 @@ LOADS = [
     ("stream c32", "stream", 32, "/v1/chat/completions"),
     ("embeddings c32", "embeddings", 32, "/v1/embeddings"),
     ("anthropic c32", "anthropic", 32, "/v1/chat/completions"),
+]
+# The loads of switchyard-cached.
+CACHE_LOADS = [
+    ("chat c32 cache hit", "chat", 32, "/v1/chat/completions"),
+    ("chat c32 cache miss", "chat-miss", 32, "/v1/chat/completions"),
 ]
 
 
@@ -213,7 +223,7 @@ def plain_envoy_bootstrap(port, admin, upstream):
     }
 
 
-def switchyard_config(upstream, with_anthropic):
+def switchyard_config(upstream, with_anthropic, cache=False):
     base = f"http://127.0.0.1:{upstream}/v1"
     models = [
         ("gpt-4o-mini", "openai/gpt-4o-mini"),
@@ -226,8 +236,10 @@ def switchyard_config(upstream, with_anthropic):
         api_base = base if not model.startswith("anthropic/") else f"http://127.0.0.1:{upstream}"
         lines += [f"  - model_name: {name}", "    litellm_params:", f"      model: {model}",
                   f"      api_base: {api_base}", "      api_key: sk-upstream-fake"]
-    lines += ["general_settings:", f"  master_key: {MASTER_KEY}", ""]
-    return "\n".join(lines)
+    lines += ["general_settings:", f"  master_key: {MASTER_KEY}"]
+    if cache:
+        lines += ["litellm_settings:", "  cache: true"]
+    return "\n".join(lines + [""])
 
 
 def start_target(name, upstream, work, with_anthropic):
@@ -244,9 +256,9 @@ def start_target(name, upstream, work, with_anthropic):
         wait_http(admin, "/ready", proc=p.p)
         return p, port, []
     headers = [f"Authorization: Bearer {MASTER_KEY}"]
-    if name in ("switchyard", "switchyard-vkey", "switchyard-limited"):
-        cfg = work / "switchyard.yaml"
-        cfg.write_text(switchyard_config(upstream, with_anthropic))
+    if name in ("switchyard", "switchyard-vkey", "switchyard-limited", "switchyard-cached"):
+        cfg = work / f"{name}.yaml"
+        cfg.write_text(switchyard_config(upstream, with_anthropic, cache=name == "switchyard-cached"))
         db = work / f"{name}.db"
         p = Proc([SWITCHYARD, "up", "--config", cfg, "--host", "127.0.0.1", "--port", port,
                   "--admin-port", free_port(), "--sidecar-port", free_port(), "--concurrency", "1",
@@ -354,6 +366,19 @@ def vkey_ratios(results, loads):
     return rows
 
 
+def cache_ratios(results):
+    """switchyard-cached's hits and misses against switchyard without a cache (chat c32)."""
+    plain = median_of(results, "switchyard", "chat c32", "rps")
+    rows = []
+    for load, _, _, _ in CACHE_LOADS:
+        m = {k: median_of(results, "switchyard-cached", load, k) for k in ("p50_ms", "p99_ms", "rps")}
+        if m["rps"] is None:
+            continue
+        rows.append({"load": load, "RPS": round(m["rps"]), "p50 ms": m["p50_ms"], "p99 ms": m["p99_ms"],
+                     "RPS vs no cache": f"{m['rps'] / plain:.0%}" if plain else ""})
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "8")),
@@ -361,7 +386,7 @@ def main():
     ap.add_argument("--runs", type=int, default=2, help="runs per load (default 2)")
     ap.add_argument("--stream-requests", type=int, default=200)
     ap.add_argument("--targets", default=None,
-                    help="comma list (default: upstream,envoy,switchyard,switchyard-vkey,switchyard-limited[,litellm])")
+                    help="comma list (default: upstream,envoy,switchyard,switchyard-vkey,switchyard-limited,switchyard-cached[,litellm])")
     args = ap.parse_args()
 
     if not shutil.which("wrk"):
@@ -369,7 +394,7 @@ def main():
     if os.cpu_count() and os.cpu_count() < 2:
         sys.exit("make bench pins targets and load to separate cores: it needs 2 cores")
 
-    targets = ["upstream", "envoy", "switchyard", "switchyard-vkey", "switchyard-limited"]
+    targets = ["upstream", "envoy", "switchyard", "switchyard-vkey", "switchyard-limited", "switchyard-cached"]
     if os.environ.get("BENCH_LITELLM") == "1":
         ensure_litellm()
         targets.append("litellm")
@@ -401,7 +426,7 @@ def main():
             res = results[target] = {}
             try:
                 run_wrk(port, "/v1/chat/completions", bodies["chat"], headers, 8, 2)  # warm-up
-                for load, body, conc, path in LOADS:
+                for load, body, conc, path in (CACHE_LOADS if target == "switchyard-cached" else LOADS):
                     if body == "anthropic" and (target in ("upstream", "envoy", "litellm") or not with_anthropic):
                         continue
                     if target in ("switchyard-vkey", "switchyard-limited") and body != "chat":
@@ -413,7 +438,7 @@ def main():
                         print(f"  {load:15} run {i + 1}: {r['rps']:>9} req/s  p50 {r['p50_ms']:.3f} ms  "
                               f"p99 {r['p99_ms']:.3f} ms  p99.9 {r['p999_ms']:.3f} ms  errors {r['errors']}", flush=True)
                     res[load] = {"runs": runs}
-                for i in range(args.runs if target not in ("switchyard-vkey", "switchyard-limited") else 0):
+                for i in range(args.runs if target not in ("switchyard-vkey", "switchyard-limited", "switchyard-cached") else 0):
                     s = measure_stream(port, "/v1/chat/completions", BODIES["stream"], headers, args.stream_requests)
                     res.setdefault("stream c1 (ttfb/ttlb)", {"runs": []})["runs"].append(s)
                     print(f"  stream c1       run {i + 1}: ttfb p50 {s['ttfb_p50_ms']} ms p99 {s['ttfb_p99_ms']} ms,"
@@ -430,7 +455,7 @@ def main():
         notes.append("anthropic c32 (a request translated to another provider's format) was skipped: "
                      "Switchyard does not serve an Anthropic deployment yet.")
 
-    load_names = [l[0] for l in LOADS]
+    load_names = [l[0] for l in LOADS + CACHE_LOADS]
     rows = []
     for target, res in results.items():
         for load in load_names:
@@ -442,6 +467,7 @@ def main():
                    for t, res in results.items() for i, r in enumerate(res.get("stream c1 (ttfb/ttlb)", {}).get("runs", []))]
     ratio_rows = ratios(results, load_names)
     vkey_rows = vkey_ratios(results, load_names)
+    cache_rows = cache_ratios(results)
 
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -459,12 +485,15 @@ def main():
         md += ["## A virtual key against the master key, a rate-limited key against an unlimited one (median of the runs)", "",
                fmt_table(vkey_rows, ["load", "master RPS", "virtual key RPS", "RPS ratio", "added p50 ms", "added p99 ms",
                                      "rate-limited key RPS"]), ""]
+    if cache_rows:
+        md += ["## The response cache: a hit against a miss, and against no cache (median of the runs)", "",
+               fmt_table(cache_rows, ["load", "RPS", "p50 ms", "p99 ms", "RPS vs no cache"]), ""]
     md += [f"Note: {n}" for n in notes]
     report = "\n".join(md) + "\n"
     print("\n" + report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = meta["date"].replace(":", "").replace("+0000", "Z")
-    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "results": results, "ratios": ratio_rows, "vkey": vkey_rows, "notes": notes}, indent=2))
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "results": results, "ratios": ratio_rows, "vkey": vkey_rows, "cache": cache_rows, "notes": notes}, indent=2))
     (RESULTS / f"bench-{stamp}.md").write_text(report)
     (RESULTS / "latest.md").write_text(report)
     print(f"written: bench/results/bench-{stamp}.json, .md and latest.md")

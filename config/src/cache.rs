@@ -119,6 +119,18 @@ impl ProxyConfig {
         })
     }
 
+    /// Whether answers go to Redis when there is one: unless cache_params say `local` (or
+    /// `semantic`, Switchyard's in-memory semantic cache). LiteLLM's proxy, too, takes a
+    /// cache without a type for a Redis one.
+    pub fn cache_in_redis(&self) -> bool {
+        let kind = self
+            .litellm_settings
+            .cache_params
+            .as_ref()
+            .and_then(|p| p.kind.as_deref());
+        self.litellm_settings.cache.unwrap_or(false) && !matches!(kind, Some("local" | "semantic"))
+    }
+
     /// Where the sidecar finds Redis: cache_params (when the cache is on), router_settings'
     /// redis_url / redis_host, then `REDIS_URL` / `REDIS_HOST` (+ `REDIS_PORT`,
     /// `REDIS_PASSWORD`). None: everything stays in memory. Err names the unset variable.
@@ -258,6 +270,12 @@ mod tests {
             r.redis_url(&none).unwrap().as_deref(),
             Some("redis://r:6379")
         );
+        assert!(!config(MODELS).cache_in_redis(), "no cache");
+        let local = config(&format!(
+            "{MODELS}litellm_settings:\n  cache: true\n  cache_params: {{type: local}}\n"
+        ));
+        assert!(!local.cache_in_redis());
+        assert!(config(&format!("{MODELS}litellm_settings:\n  cache: true\n")).cache_in_redis());
         let env = |n: &str| (n == "REDIS_URL").then(|| "redis://e:1".to_string());
         assert_eq!(
             config(MODELS).redis_url(&env).unwrap().as_deref(),

@@ -416,6 +416,24 @@ const KNOWN_LITELLM_SETTINGS: &[&str] = &[
     "return_response_headers",
     "guardrails",
 ];
+/// LiteLLM cache_params Switchyard keeps but does not act on (other backends' settings).
+const KNOWN_CACHE_PARAMS: &[&str] = &[
+    "max_connections",
+    "redis_startup_nodes",
+    "service_name",
+    "sentinel_nodes",
+    "s3_bucket_name",
+    "s3_region_name",
+    "s3_endpoint_url",
+    "disk_cache_dir",
+    "qdrant_api_base",
+    "qdrant_api_key",
+    "qdrant_collection_name",
+    "qdrant_quantization_config",
+    "ssl",
+    "redis_semantic_cache_use_async",
+    "max_size_in_memory",
+];
 const KNOWN_ROUTER_SETTINGS: &[&str] = &[
     "optional_pre_call_checks",
     "routing_strategy_args",
@@ -515,6 +533,30 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
         &ls.extra,
         KNOWN_LITELLM_SETTINGS,
     );
+    if let Some(p) = &ls.cache_params {
+        kept_keys(
+            &mut out,
+            "litellm_settings.cache_params.",
+            &p.extra,
+            KNOWN_CACHE_PARAMS,
+        );
+        if let Some(kind) = p.kind.as_deref().filter(|k| {
+            ![
+                "local",
+                "redis",
+                "semantic",
+                "redis-semantic",
+                "qdrant-semantic",
+            ]
+            .contains(k)
+        }) {
+            warn(
+                &mut out,
+                "litellm_settings.cache_params.type".to_string(),
+                format!("{kind} is not served by Switchyard: the cache stays in the sidecar's memory (local)"),
+            );
+        }
+    }
     kept_keys(
         &mut out,
         "router_settings.",

@@ -1215,7 +1215,8 @@ async fn migrations_are_applied_once(kind: Kind) {
     assert_eq!(
         s.count("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
             .await,
-        1
+        2,
+        "each migration once"
     );
     s.stop().await;
 }

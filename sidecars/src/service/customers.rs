@@ -38,6 +38,7 @@ struct BudgetTable {
     budget_reset_at: Option<String>,
     tpm_limit: Option<i64>,
     rpm_limit: Option<i64>,
+    max_parallel_requests: Option<i64>,
 }
 
 /// An end user as LiteLLM shows it (`LiteLLM_EndUserTable`).
@@ -57,7 +58,8 @@ fn customer_info(c: &EndUserRow) -> CustomerInfo {
         || c.soft_budget.is_some()
         || c.budget_duration.is_some()
         || c.tpm_limit.is_some()
-        || c.rpm_limit.is_some();
+        || c.rpm_limit.is_some()
+        || c.max_parallel_requests.is_some();
     CustomerInfo {
         user_id: c.user_id.clone(),
         alias: c.alias.clone(),
@@ -72,6 +74,7 @@ fn customer_info(c: &EndUserRow) -> CustomerInfo {
             budget_reset_at: c.budget_reset_at.map(iso),
             tpm_limit: c.tpm_limit,
             rpm_limit: c.rpm_limit,
+            max_parallel_requests: c.max_parallel_requests,
         }),
     }
 }
@@ -86,6 +89,7 @@ pub struct CustomerFields {
     budget_duration: Option<String>,
     tpm_limit: Option<u64>,
     rpm_limit: Option<u64>,
+    max_parallel_requests: Option<u64>,
     allowed_model_region: Option<String>,
     default_model: Option<String>,
     spend: Option<f64>,
@@ -135,6 +139,9 @@ impl CustomerFields {
         }
         if self.rpm_limit.is_some() {
             c.rpm_limit = limit(self.rpm_limit);
+        }
+        if self.max_parallel_requests.is_some() {
+            c.max_parallel_requests = limit(self.max_parallel_requests);
         }
         if let Some(model) = self.default_model {
             c.default_model = Some(model);

@@ -124,7 +124,8 @@ fn config(yaml_cache: &str) -> ProxyConfig {
 }
 
 fn state(gateway: Option<&Http>, redis: Option<Redis>) -> AppState {
-    let mut state = AppState::new(config("")).expect("state");
+    // A cache of LiteLLM's default type (redis when there is one).
+    let mut state = AppState::new(config("litellm_settings:\n  cache: true\n")).expect("state");
     if let Some(g) = gateway {
         state = state.with_gateway(&g.base);
     }

@@ -77,7 +77,10 @@ impl AppState {
 
     /// The same state, keeping answers, vectors and rate-limit counts in `redis`.
     pub fn with_redis(mut self, redis: crate::redis::Redis) -> AppState {
-        self.cache = crate::cache::Answers::new(Some(redis.clone()));
+        // cache_params type local keeps answers in memory, Redis or not (as LiteLLM).
+        if self.config.cache_in_redis() {
+            self.cache = crate::cache::Answers::new(Some(redis.clone()));
+        }
         self.redis = Some(redis);
         self
     }

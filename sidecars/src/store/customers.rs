@@ -20,6 +20,7 @@ pub struct EndUserRow {
     pub budget_reset_at: Option<i64>,
     pub tpm_limit: Option<i64>,
     pub rpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
     pub allowed_model_region: Option<String>,
     pub default_model: Option<String>,
     pub created_at: i64,
@@ -28,12 +29,12 @@ pub struct EndUserRow {
 
 const COLUMNS: &str = "user_id, alias, blocked, max_budget, soft_budget, spend, budget_duration, \
     budget_reset_at, tpm_limit, rpm_limit, allowed_model_region, default_model, created_at, \
-    updated_at";
+    updated_at, max_parallel_requests";
 
 pub async fn insert(conn: &mut AnyConnection, c: &EndUserRow) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO end_users ({COLUMNS}) VALUES \
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     );
     sqlx::query(&sql)
         .bind(&c.user_id)
@@ -50,6 +51,7 @@ pub async fn insert(conn: &mut AnyConnection, c: &EndUserRow) -> StoreResult<()>
         .bind(&c.default_model)
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(c.max_parallel_requests)
         .execute(conn)
         .await?;
     Ok(())
@@ -59,8 +61,8 @@ pub async fn save(conn: &mut AnyConnection, c: &EndUserRow) -> StoreResult<()> {
     sqlx::query(
         "UPDATE end_users SET alias = $1, blocked = $2, max_budget = $3, soft_budget = $4, \
          spend = $5, budget_duration = $6, budget_reset_at = $7, tpm_limit = $8, \
-         rpm_limit = $9, allowed_model_region = $10, default_model = $11, updated_at = $12 \
-         WHERE user_id = $13",
+         rpm_limit = $9, allowed_model_region = $10, default_model = $11, updated_at = $12, \
+         max_parallel_requests = $13 WHERE user_id = $14",
     )
     .bind(&c.alias)
     .bind(c.blocked)
@@ -74,6 +76,7 @@ pub async fn save(conn: &mut AnyConnection, c: &EndUserRow) -> StoreResult<()> {
     .bind(&c.allowed_model_region)
     .bind(&c.default_model)
     .bind(c.updated_at)
+    .bind(c.max_parallel_requests)
     .bind(&c.user_id)
     .execute(conn)
     .await?;
@@ -132,7 +135,7 @@ pub async fn record(
                 spend: c.spend,
                 resets_at_ms: c.budget_reset_at.and_then(|t| u64::try_from(t).ok()),
             },
-            limits: super::keys::limits(c.rpm_limit, c.tpm_limit, None),
+            limits: super::keys::limits(c.rpm_limit, c.tpm_limit, c.max_parallel_requests),
         },
         None => CustomerRecord {
             user_id: user_id.to_string(),

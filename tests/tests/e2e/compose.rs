@@ -418,6 +418,9 @@ fn committed_bootstrap_is_current() {
         ])
         .arg(out.path())
         .current_dir(repo_root())
+        // As `make render-compose` renders it: the compose sidecar's Redis.
+        .env_remove("REDIS_URL")
+        .env("REDIS_HOST", "redis")
         .output()
         .expect("run switchyard render");
     assert!(

@@ -184,3 +184,42 @@ async fn requests_per_minute_of_an_end_user() {
     body["user"] = json!("eu-other");
     assert_eq!(call(&sy, &key, &body).await.status, 200);
 }
+
+/// An end user with max_parallel_requests 1: of three requests at once to a slow provider,
+/// one goes; the end user's record shows the limit as LiteLLM's budget table does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_requests_of_an_end_user() {
+    let fake = FakeProvider::with_mode(Mode::Slow(Duration::from_millis(1_500)));
+    let sy = start(&fake);
+    let _logs = sy.dump_logs_on_failure();
+    admin(
+        &sy,
+        "/customer/new",
+        json!({"user_id": "eu-one-at-a-time", "max_parallel_requests": 1}),
+    )
+    .await;
+    let info = Client::new(&sy.base_url())
+        .with_key(MASTER)
+        .get("/customer/info?end_user_id=eu-one-at-a-time")
+        .await
+        .expect_json(200);
+    assert_eq!(
+        info["litellm_budget_table"]["max_parallel_requests"], 1,
+        "{info}"
+    );
+    let key = new_key(&sy, json!({})).await;
+    let mut body = chat(MODEL, "end user parallel");
+    body["user"] = json!("eu-one-at-a-time");
+    // One request first, so the counter exists in shared data before the race.
+    assert_eq!(call(&sy, &key, &body).await.status, 200);
+    let replies = join_all((0..3).map(|_| call(&sy, &key, &body))).await;
+    let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 429, 429], "{statuses:?}");
+    let refused = replies.iter().find(|r| r.status == 429).unwrap();
+    let message = assert_openai_error(refused, 429);
+    assert!(
+        message.contains("end user eu-one-at-a-time") && message.contains("max_parallel_requests"),
+        "{message}"
+    );
+}
