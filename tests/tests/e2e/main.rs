@@ -13,15 +13,15 @@
 
 mod admin_ui;
 mod auth;
-mod chat;
 mod cache;
+mod chat;
 mod common;
 mod compose;
 mod errors;
 mod every_provider;
 mod failover;
-mod fleet;
 mod fallbacks;
+mod fleet;
 mod headers;
 mod keys_and_spend;
 mod provider_anthropic;
