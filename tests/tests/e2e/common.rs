@@ -124,3 +124,14 @@ pub fn provider_sdk(
     assert!(stdout.contains("ALL_DONE"), "{report}");
     SdkReport { stdout, report }
 }
+
+/// Limits count in one-minute windows: a test of exact counts starts well inside one.
+pub async fn inside_a_minute(needed: std::time::Duration) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let into = std::time::Duration::from_millis((now.as_millis() % 60_000) as u64);
+    if into + needed > std::time::Duration::from_secs(58) {
+        tokio::time::sleep(std::time::Duration::from_secs(61) - into).await;
+    }
+}

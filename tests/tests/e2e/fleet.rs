@@ -2,14 +2,14 @@
 //! one rate limit for both, answers cached by one served by the other; and a Redis that
 //! stops never stops or slows the gateway (limits go on per instance, and readiness says so).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use switchyard_tests::redis::RedisServer;
 use switchyard_tests::{marker, Client, FakeProvider, Reply, Switchyard};
 
 use crate::cache::until_hit;
-use crate::common::{chat, openai_on, yaml, FAKE_KEY};
+use crate::common::{chat, inside_a_minute, openai_on, yaml, FAKE_KEY};
 
 const MASTER: &str = "sk-master-of-fleets";
 
@@ -47,17 +47,6 @@ async fn new_customer(sy: &Switchyard, body: Value) {
         .post("/customer/new", &body)
         .await
         .expect_json(200);
-}
-
-/// Limits count in one-minute windows: a test of exact counts starts well inside one.
-async fn inside_a_minute(needed: Duration) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let into = Duration::from_millis((now.as_millis() % 60_000) as u64);
-    if into + needed > Duration::from_secs(58) {
-        tokio::time::sleep(Duration::from_secs(61) - into).await;
-    }
 }
 
 /// Long enough for both gateways to have synced their counts (a tick of 200 ms, twice).

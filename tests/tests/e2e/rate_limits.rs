@@ -2,13 +2,13 @@
 //! max_parallel_requests at their edge with exact counts, LiteLLM's 429 with `retry-after`
 //! and the `x-ratelimit-*` headers, the provider's own headers renamed beside them.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 use switchyard_tests::{assert_openai_error, Client, FakeProvider, Mode, Reply, Switchyard};
 
-use crate::common::{chat, yaml, FAKE_KEY};
+use crate::common::{chat, inside_a_minute, yaml, FAKE_KEY};
 
 const MASTER: &str = "sk-master-of-limits";
 const MODEL: &str = "limited-model";
@@ -49,17 +49,6 @@ async fn call(sy: &Switchyard, key: &str, body: &Value) -> Reply {
         .with_key(key)
         .post("/v1/chat/completions", body)
         .await
-}
-
-/// Limits count in one-minute windows: a test of exact counts starts well inside one.
-async fn inside_a_minute(needed: Duration) {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let into = Duration::from_millis((now.as_millis() % 60_000) as u64);
-    if into + needed > Duration::from_secs(58) {
-        tokio::time::sleep(Duration::from_secs(61) - into).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
