@@ -5,6 +5,7 @@
 //! (upstream, once per attempt).
 
 pub mod cache;
+pub mod dialects;
 pub mod digest;
 pub mod error;
 pub mod feeds;
