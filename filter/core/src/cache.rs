@@ -391,8 +391,7 @@ pub struct Assembler {
     max_bytes: usize,
     /// An event that did not parse, or too much: nothing to keep.
     spoiled: bool,
-    /// The end of the last `push` that did not end an event.
-    partial: Vec<u8>,
+    events: crate::framing::sse::Parser,
 }
 
 #[derive(Debug, Default)]
@@ -422,14 +421,8 @@ impl Assembler {
             self.spoiled = true;
             return;
         }
-        self.partial.extend_from_slice(bytes);
-        while let Some(end) = find(&self.partial, b"\n\n") {
-            let event: Vec<u8> = self.partial.drain(..end + 2).collect();
-            for line in event.split(|b| *b == b'\n') {
-                if let Some(data) = line.strip_prefix(b"data: ") {
-                    self.data(data);
-                }
-            }
+        for frame in self.events.push(bytes) {
+            self.data(frame.data.as_bytes());
         }
     }
 
@@ -576,10 +569,6 @@ fn merge_tool_call(calls: &mut Vec<Map<String, Value>>, piece: &Value) {
             }
         }
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]

@@ -478,8 +478,7 @@ pub struct StreamBridge {
     next_index: u64,
     stop: Option<String>,
     usage: Option<Value>,
-    /// The end of the last push that did not end an event.
-    partial: Vec<u8>,
+    events: crate::framing::sse::Parser,
 }
 
 impl StreamBridge {
@@ -492,20 +491,14 @@ impl StreamBridge {
             next_index: 0,
             stop: None,
             usage: None,
-            partial: Vec::new(),
+            events: crate::framing::sse::Parser::new(),
         }
     }
 
     /// Chat SSE bytes in, Anthropic SSE bytes out.
     pub fn push(&mut self, chat: &[u8], out: &mut Vec<u8>) {
-        self.partial.extend_from_slice(chat);
-        while let Some(end) = self.partial.windows(2).position(|w| w == b"\n\n") {
-            let event: Vec<u8> = self.partial.drain(..end + 2).collect();
-            for line in event.split(|b| *b == b'\n') {
-                if let Some(data) = line.strip_prefix(b"data: ") {
-                    self.data(data, out);
-                }
-            }
+        for frame in self.events.push(chat) {
+            self.data(frame.data.as_bytes(), out);
         }
     }
 
