@@ -547,6 +547,10 @@ impl Endpoint {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestInfo {
     pub endpoint: Endpoint,
+    /// The API the client speaks, when it is not OpenAI's chat completions: its request is
+    /// bridged to a chat request and every answer and error back.
+    #[serde(default, skip_serializing_if = "Dialect::is_chat")]
+    pub dialect: Dialect,
     /// The model name the client asked for (before aliases and fallbacks).
     pub requested_model: String,
     /// The model group (model_name) serving this pass: the requested one, or a fallback.
@@ -610,6 +614,23 @@ pub struct RequestInfo {
     /// keep the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheMiss>,
+}
+
+/// An API clients speak besides OpenAI's (see switchyard-core's `dialects`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// OpenAI's chat completions, completions, embeddings.
+    #[default]
+    Chat,
+    /// Anthropic's Messages API (`/v1/messages`).
+    Anthropic,
+}
+
+impl Dialect {
+    pub fn is_chat(&self) -> bool {
+        *self == Dialect::Chat
+    }
 }
 
 /// A request the response cache had no answer for.

@@ -10,10 +10,10 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use switchyard_config::{
-    cache_path, customer_path, key_path, CachedAnswer, ClientHeaders, CustomerRecord, Endpoint,
-    GatewayConfig, GroupConfig, KeyIdentity, KeyRecord, RequestInfo, SemanticLookup, SpendEvent,
-    BACKOFF_SUFFIX, DEPLOYMENT_HEADER, INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
-    SEMANTIC_LOOKUP_PATH,
+    cache_path, customer_path, key_path, CachedAnswer, ClientHeaders, CustomerRecord, Dialect,
+    Endpoint, GatewayConfig, GroupConfig, KeyIdentity, KeyRecord, RequestInfo, SemanticLookup,
+    SpendEvent, BACKOFF_SUFFIX, DEPLOYMENT_HEADER, INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER,
+    ROUTE_HEADER, SEMANTIC_LOOKUP_PATH,
 };
 
 use crate::cache;
@@ -110,6 +110,8 @@ pub fn classify(method: &str, path: &str) -> Route {
         "/v1/chat/completions" | "/chat/completions" => {
             (Route::Api(Endpoint::ChatCompletions), "POST")
         }
+        // Anthropic's Messages API, bridged to chat (see `dialects`).
+        "/v1/messages" | "/messages" => (Route::Api(Endpoint::ChatCompletions), "POST"),
         "/v1/completions" | "/completions" => (Route::Api(Endpoint::Completions), "POST"),
         "/v1/embeddings" | "/embeddings" => (Route::Api(Endpoint::Embeddings), "POST"),
         _ if ADMIN_PREFIXES.iter().any(|p| path.starts_with(p)) => return Route::Admin,
@@ -132,9 +134,16 @@ pub struct Local {
 
 impl From<ApiError> for Local {
     fn from(e: ApiError) -> Self {
+        Local::error(&e, Dialect::Chat)
+    }
+}
+
+impl Local {
+    /// An error as a client of `dialect` reads it.
+    pub fn error(e: &ApiError, dialect: Dialect) -> Local {
         Local {
             status: e.status,
-            body: e.body(),
+            body: crate::dialects::error_body(dialect, e),
             headers: e.response_headers(),
         }
     }
@@ -243,6 +252,8 @@ pub struct Pending {
     pub origin: String,
     /// The client's x-request-id (Envoy sets one), for a cache hit's spend log.
     pub request_id: String,
+    /// The API the client speaks.
+    pub dialect: Dialect,
     pub cache: CacheLookup,
 }
 
@@ -371,6 +382,7 @@ impl Gateway {
         let method = find(":method").unwrap_or_default();
         let path = find(":path").unwrap_or_default();
         let route = classify(method, path);
+        let dialect = crate::dialects::of_path(path);
         match route {
             Route::Liveliness => {
                 return OnHeaders::Respond(Local {
@@ -414,7 +426,7 @@ impl Gateway {
             Some(_) => Identity::Master,
             None => match self.authenticate(&find, host, sidecar) {
                 Auth::Ok(identity) => identity,
-                Auth::Reject(e) => return OnHeaders::Respond(e.into()),
+                Auth::Reject(e) => return OnHeaders::Respond(Local::error(&e, dialect)),
                 Auth::Ask(call) => return OnHeaders::Ask(call),
             },
         };
@@ -444,7 +456,10 @@ impl Gateway {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .is_some_and(|len| len > self.cfg.max_request_bytes);
         if too_big {
-            return OnHeaders::Respond(ApiError::too_large(self.cfg.max_request_bytes).into());
+            return OnHeaders::Respond(Local::error(
+                &ApiError::too_large(self.cfg.max_request_bytes),
+                dialect,
+            ));
         }
         // A fallback pass finds the header map rebuilt for a provider: it keeps what the first
         // pass read of the client's headers.
@@ -460,6 +475,8 @@ impl Gateway {
                 ),
             ),
         };
+        // A fallback pass speaks what its first pass spoke.
+        let dialect = replan.as_ref().map_or(dialect, |r| r.info.dialect);
         OnHeaders::ReadBody(Box::new(Pending {
             endpoint,
             identity,
@@ -467,6 +484,7 @@ impl Gateway {
             client,
             origin,
             request_id: find("x-request-id").unwrap_or_default().to_string(),
+            dialect,
             cache: CacheLookup::Unasked,
         }))
     }
@@ -778,7 +796,8 @@ impl Gateway {
         // The response cache (first pass only: a fallback pass comes from a miss). A hit is
         // answered before the rate limits count: it costs no provider anything.
         let cache_plan = match (&self.cfg.cache, &pending.replan) {
-            (Some(cfg), None) => {
+            // (Bridged APIs are not cached yet: their answers are not chat answers.)
+            (Some(cfg), None) if pending.dialect.is_chat() => {
                 let controls = cache::Controls {
                     caching: head.caching,
                     cache: head.cache.clone(),
@@ -861,6 +880,7 @@ impl Gateway {
         };
         let info = RequestInfo {
             endpoint,
+            dialect: pending.dialect,
             requested_model,
             group: group_name,
             stream,
@@ -1349,6 +1369,7 @@ pub fn on_response(a: &Answered, host: &dyn Host) -> ResponseEdit {
         .map(str::to_string)
         .collect();
     let mut set: Vec<(String, String)> = Vec::new();
+    let dialect = a.info.map(|i| i.dialect).unwrap_or_default();
     let mut replace =
         |status: u16, body: Vec<u8>, set: &mut Vec<(String, String)>, remove: &mut Vec<String>| {
             set.push((":status".into(), status.to_string()));
@@ -1363,7 +1384,8 @@ pub fn on_response(a: &Answered, host: &dyn Host) -> ResponseEdit {
             Some(r) => replace(r.status, r.body, &mut set, &mut remove),
             None => {
                 let e = ApiError::new(502, "api_error", "The fallback could not be reached.");
-                replace(e.status, e.body(), &mut set, &mut remove);
+                let body = crate::dialects::error_body(dialect, &e);
+                replace(e.status, body, &mut set, &mut remove);
             }
         }
     } else if a.status >= 400
@@ -1378,7 +1400,8 @@ pub fn on_response(a: &Answered, host: &dyn Host) -> ResponseEdit {
         } else {
             local_reply_error(a.status, a.details)
         };
-        replace(e.status, e.body(), &mut set, &mut remove);
+        let body = crate::dialects::error_body(dialect, &e);
+        replace(e.status, body, &mut set, &mut remove);
     }
     if let (Some(info), Some(_)) = (a.info, &edit.body) {
         // No provider role answered, so none logged it: a failure that cost nothing.

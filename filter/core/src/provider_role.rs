@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use switchyard_config::{
-    Auth, DeploymentConfig, ErrorClass, ProviderConfig, RequestInfo, SpendEvent, Strategy,
+    Auth, DeploymentConfig, Dialect, ErrorClass, ProviderConfig, RequestInfo, SpendEvent, Strategy,
     DEPLOYMENT_HEADER, REPLAN_HEADER, RETRY_HEADER, TOKEN_KEY,
 };
 
@@ -241,6 +241,8 @@ struct StreamState {
     first_event_ms: Option<u64>,
     /// The answer put back together for the response cache (when it keeps this one).
     assembler: Option<crate::cache::Assembler>,
+    /// A bridged API's events made from the chat chunks.
+    anthropic: Option<crate::dialects::anthropic::StreamBridge>,
 }
 
 /// What a translator sees of an attempt, apart from the translator (so both can be
@@ -409,10 +411,19 @@ impl Attempt {
     /// The OpenAI body as the translator gets it: the deployment's default parameters
     /// filled in, LiteLLM's router parameters taken out (and `drop_params` noted).
     fn prepare_body<'b>(&mut self, body: &'b [u8]) -> Result<Cow<'b, [u8]>, ApiError> {
+        // A bridged API's request becomes a chat request first.
+        let bridged = match self.cx.info.dialect {
+            Dialect::Chat => None,
+            Dialect::Anthropic => Some(
+                serde_json::to_vec(&crate::dialects::anthropic::to_chat(body)?)
+                    .map_err(|e| ApiError::internal(e.to_string()))?,
+            ),
+        };
         let defaults = &self.cx.role.cfg.deployment.defaults;
         if !self.cx.info.strip_params && defaults.is_empty() {
-            return Ok(Cow::Borrowed(body));
+            return Ok(bridged.map_or(Cow::Borrowed(body), Cow::Owned));
         }
+        let body = bridged.as_deref().unwrap_or(body);
         let mut obj = RawObject::parse(body).map_err(|e| {
             ApiError::bad_request(format!("Request body is not a JSON object: {e}"))
         })?;
@@ -457,6 +468,9 @@ impl Attempt {
                     .map(|_| {
                         crate::cache::Assembler::new(self.cx.role.cfg.max_response_bytes as usize)
                     }),
+                anthropic: (self.cx.info.dialect == Dialect::Anthropic).then(|| {
+                    crate::dialects::anthropic::StreamBridge::new(self.cx.info.answer_model())
+                }),
             });
             ResponsePlan::Stream
         } else {
@@ -483,7 +497,8 @@ impl Attempt {
         self.outcome = Some(Outcome::Failure(ErrorClass::InternalServer));
         let now_ms = host.now_ms();
         self.spend(err.status, None, 0, host, now_ms);
-        self.finished(err.status, err.body(), current, Next::Deliver, now_ms)
+        let body = self.error_body(&err);
+        self.finished(err.status, body, current, Next::Deliver, now_ms)
     }
 
     /// Translates a buffered answer (a success or an error) and decides what happens next.
@@ -508,6 +523,13 @@ impl Attempt {
                 }
                 let usage = crate::openai::usage_of(&out);
                 let (cost, tokens) = self.spend(self.status, usage, out.len(), host, now_ms);
+                let out = match self.bridge_answer(out) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let body = self.error_body(&e);
+                        return self.finished(e.status, body, current, Next::Deliver, now_ms);
+                    }
+                };
                 self.outcome = Some(Outcome::Success {
                     latency_ms: now_ms.saturating_sub(self.cx.started_ms),
                     ttft_ms: None,
@@ -536,7 +558,8 @@ impl Attempt {
                         if next == Next::Deliver {
                             self.spend(err.status, None, 0, host, now_ms);
                         }
-                        let mut f = self.finished(err.status, err.body(), current, next, now_ms);
+                        let body = self.error_body(&err);
+                        let mut f = self.finished(err.status, body, current, next, now_ms);
                         // A wait the translator read from the error body (Google's RetryInfo)
                         // when the provider sent no retry-after header.
                         if let Some(s) = err.retry_after_s {
@@ -566,7 +589,7 @@ impl Attempt {
                 kind,
                 attempts: self.attempt,
                 status: err.status,
-                body: err.body(),
+                body: self.error_body(&err),
             },
             now_ms,
         );
@@ -720,6 +743,7 @@ impl Attempt {
                 // The last event: what the client reads instead of a silent truncation.
                 err.message = self.cx.scrub(&err.message);
                 out.extend_from_slice(b"data: ");
+                // A chat error event: a bridged API's stream turns it into its own.
                 out.extend_from_slice(&err.body());
                 out.extend_from_slice(b"\n\n");
                 st.failed = true;
@@ -729,6 +753,14 @@ impl Attempt {
             } else if let Some(a) = st.assembler.as_mut() {
                 a.push(&out);
             }
+        }
+        if let Some(bridge) = st.anthropic.as_mut() {
+            let mut events = Vec::with_capacity(out.len() + 128);
+            bridge.push(&out, &mut events);
+            if end {
+                bridge.finish(&mut events);
+            }
+            out = events;
         }
         let whole = match st.assembler.take() {
             Some(a) if end => a.finish(self.cx.info.endpoint),
@@ -849,6 +881,26 @@ impl Attempt {
         crate::limits::add_tokens(host, &info.limits_tokens, usage.total_tokens, now_ms);
         spend::record(host, &event);
         (cost, usage.total_tokens)
+    }
+
+    /// The API the client speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.cx.info.dialect
+    }
+
+    /// An error as the client's API writes it.
+    fn error_body(&self, e: &ApiError) -> Vec<u8> {
+        crate::dialects::error_body(self.cx.info.dialect, e)
+    }
+
+    /// A chat answer as the client's API writes it.
+    fn bridge_answer(&self, chat: Vec<u8>) -> Result<Vec<u8>, ApiError> {
+        match self.cx.info.dialect {
+            Dialect::Chat => Ok(chat),
+            Dialect::Anthropic => {
+                crate::dialects::anthropic::from_answer(&chat, self.cx.info.answer_model())
+            }
+        }
     }
 
     /// Whether the response headers are still held (a stream with no event yet).

@@ -251,11 +251,12 @@ pub fn internal(e: Failed) -> ApiError {
 }
 
 /// Answers with an OpenAI-shaped error from this filter.
-pub fn send_error(err: &ApiError) {
+pub fn send_error(err: &ApiError, dialect: switchyard_config::Dialect) {
     let extra = err.response_headers();
     let mut headers = vec![("content-type", "application/json")];
     headers.extend(extra.iter().map(|(n, v)| (*n, v.as_str())));
-    if let Err(e) = calls::send_response(err.status, headers, &err.body()) {
+    let body = switchyard_core::dialects::error_body(dialect, err);
+    if let Err(e) = calls::send_response(err.status, headers, &body) {
         log_failure(&e);
     }
 }

@@ -43,8 +43,8 @@ impl ProviderHttp {
 
     /// A local reply: Envoy never retries it, so only for what no other deployment can fix.
     fn fail(&mut self, err: &ApiError) -> Action {
-        self.attempt = None;
-        send_error(err);
+        let dialect = self.attempt.take().map(|a| a.dialect()).unwrap_or_default();
+        send_error(err, dialect);
         Action::Pause
     }
 

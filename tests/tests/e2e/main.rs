@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin_ui;
+mod anthropic_messages;
 mod auth;
 mod cache;
 mod chat;

@@ -5,3 +5,24 @@
 
 pub mod anthropic;
 pub mod responses;
+
+use switchyard_config::Dialect;
+
+use crate::error::ApiError;
+
+/// An error as a client of `dialect` reads it.
+pub fn error_body(dialect: Dialect, e: &ApiError) -> Vec<u8> {
+    match dialect {
+        Dialect::Chat => e.body(),
+        Dialect::Anthropic => anthropic::error_body(e),
+    }
+}
+
+/// The API a path speaks.
+pub fn of_path(path: &str) -> Dialect {
+    let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
+    match path {
+        "/v1/messages" | "/messages" => Dialect::Anthropic,
+        _ => Dialect::Chat,
+    }
+}
