@@ -2295,6 +2295,35 @@ mod tests {
     }
 
     #[test]
+    fn the_messages_api_gets_anthropics_errors_and_a_bridged_route() {
+        let g = Gateway::new(cfg(true), Some("sk-master")).unwrap();
+        let refused = respond(&g, &post("/v1/messages", &[("x-api-key", "")]));
+        let body: serde_json::Value = serde_json::from_slice(&refused.body).unwrap();
+        assert_eq!(refused.status, 401);
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["error"]["type"], "authentication_error");
+        let p = pending(&g, &post("/v1/messages", &[("x-api-key", "sk-master")]));
+        assert_eq!(p.dialect, Dialect::Anthropic);
+        let host = MemoryHost::at(0);
+        let r = g
+            .body(
+                &p,
+                br#"{"model":"gpt-4o","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}"#,
+                &host,
+                &mut Rng::seeded(1),
+            )
+            .unwrap();
+        assert_eq!(
+            (r.info.dialect, r.info.endpoint),
+            (Dialect::Anthropic, Endpoint::ChatCompletions)
+        );
+        // Chat clients keep OpenAI's shape.
+        let chat = respond(&g, &post("/v1/chat/completions", &[]));
+        let body: serde_json::Value = serde_json::from_slice(&chat.body).unwrap();
+        assert!(body["error"]["message"].is_string());
+    }
+
+    #[test]
     fn global_parallel_limit() {
         let mut c = cfg(false);
         c.max_parallel_requests = Some(2);
