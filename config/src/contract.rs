@@ -625,6 +625,8 @@ pub enum Dialect {
     Chat,
     /// Anthropic's Messages API (`/v1/messages`).
     Anthropic,
+    /// OpenAI's Responses API (`/v1/responses`).
+    Responses,
 }
 
 impl Dialect {

@@ -112,6 +112,8 @@ pub fn classify(method: &str, path: &str) -> Route {
         }
         // Anthropic's Messages API, bridged to chat (see `dialects`).
         "/v1/messages" | "/messages" => (Route::Api(Endpoint::ChatCompletions), "POST"),
+        // OpenAI's Responses API, bridged to chat too.
+        "/v1/responses" | "/responses" => (Route::Api(Endpoint::ChatCompletions), "POST"),
         "/v1/completions" | "/completions" => (Route::Api(Endpoint::Completions), "POST"),
         "/v1/embeddings" | "/embeddings" => (Route::Api(Endpoint::Embeddings), "POST"),
         _ if ADMIN_PREFIXES.iter().any(|p| path.starts_with(p)) => return Route::Admin,
@@ -666,12 +668,18 @@ impl Gateway {
                 .with_param("model")
         })?;
         let present = match endpoint {
+            Endpoint::ChatCompletions if pending.dialect == Dialect::Responses => {
+                head.input.is_some()
+            }
             Endpoint::ChatCompletions => head.messages.is_some(),
             Endpoint::Completions => head.prompt.is_some(),
             Endpoint::Embeddings => head.input.is_some(),
         };
         if !present {
-            let field = required_field(endpoint);
+            let field = match pending.dialect {
+                Dialect::Responses => "input",
+                _ => required_field(endpoint),
+            };
             return Err(
                 ApiError::bad_request(format!("Missing required parameter: '{field}'."))
                     .with_param(field),

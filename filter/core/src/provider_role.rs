@@ -242,7 +242,49 @@ struct StreamState {
     /// The answer put back together for the response cache (when it keeps this one).
     assembler: Option<crate::cache::Assembler>,
     /// A bridged API's events made from the chat chunks.
-    anthropic: Option<crate::dialects::anthropic::StreamBridge>,
+    bridge: Option<Bridge>,
+}
+
+/// A bridged API's stream.
+#[derive(Debug)]
+enum Bridge {
+    Anthropic(crate::dialects::anthropic::StreamBridge),
+    Responses(crate::dialects::responses::StreamBridge),
+}
+
+impl Bridge {
+    fn new(info: &RequestInfo, now_ms: u64) -> Option<Bridge> {
+        let model = info.answer_model();
+        match info.dialect {
+            Dialect::Chat => None,
+            Dialect::Anthropic => Some(Bridge::Anthropic(
+                crate::dialects::anthropic::StreamBridge::new(model),
+            )),
+            Dialect::Responses => Some(Bridge::Responses(
+                crate::dialects::responses::StreamBridge::new(model, now_ms / 1000),
+            )),
+        }
+    }
+
+    /// The chat bytes a translator wrote, as the API's events (all of them at the end).
+    fn bridge(&mut self, chat: &[u8], end: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(chat.len() + 128);
+        match self {
+            Bridge::Anthropic(b) => {
+                b.push(chat, &mut out);
+                if end {
+                    b.finish(&mut out);
+                }
+            }
+            Bridge::Responses(b) => {
+                b.push(chat, &mut out);
+                if end {
+                    b.finish(&mut out);
+                }
+            }
+        }
+        out
+    }
 }
 
 /// What a translator sees of an attempt, apart from the translator (so both can be
@@ -414,10 +456,14 @@ impl Attempt {
         // A bridged API's request becomes a chat request first.
         let bridged = match self.cx.info.dialect {
             Dialect::Chat => None,
-            Dialect::Anthropic => Some(
-                serde_json::to_vec(&crate::dialects::anthropic::to_chat(body)?)
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
-            ),
+            Dialect::Anthropic => Some(crate::dialects::anthropic::to_chat(body)?),
+            Dialect::Responses => Some(crate::dialects::responses::to_chat(body)?),
+        };
+        let bridged = match bridged {
+            Some(chat) => {
+                Some(serde_json::to_vec(&chat).map_err(|e| ApiError::internal(e.to_string()))?)
+            }
+            None => None,
         };
         let defaults = &self.cx.role.cfg.deployment.defaults;
         if !self.cx.info.strip_params && defaults.is_empty() {
@@ -468,9 +514,7 @@ impl Attempt {
                     .map(|_| {
                         crate::cache::Assembler::new(self.cx.role.cfg.max_response_bytes as usize)
                     }),
-                anthropic: (self.cx.info.dialect == Dialect::Anthropic).then(|| {
-                    crate::dialects::anthropic::StreamBridge::new(self.cx.info.answer_model())
-                }),
+                bridge: Bridge::new(&self.cx.info, self.cx.started_ms),
             });
             ResponsePlan::Stream
         } else {
@@ -754,13 +798,8 @@ impl Attempt {
                 a.push(&out);
             }
         }
-        if let Some(bridge) = st.anthropic.as_mut() {
-            let mut events = Vec::with_capacity(out.len() + 128);
-            bridge.push(&out, &mut events);
-            if end {
-                bridge.finish(&mut events);
-            }
-            out = events;
+        if let Some(bridge) = st.bridge.as_mut() {
+            out = bridge.bridge(&out, end);
         }
         let whole = match st.assembler.take() {
             Some(a) if end => a.finish(self.cx.info.endpoint),
@@ -899,6 +938,9 @@ impl Attempt {
             Dialect::Chat => Ok(chat),
             Dialect::Anthropic => {
                 crate::dialects::anthropic::from_answer(&chat, self.cx.info.answer_model())
+            }
+            Dialect::Responses => {
+                crate::dialects::responses::from_answer(&chat, self.cx.info.answer_model())
             }
         }
     }

@@ -34,6 +34,7 @@ mod providers;
 mod python_sdk;
 mod quickstart;
 mod rate_limits;
+mod responses_api;
 mod retries;
 mod routing;
 mod tls;

@@ -1,11 +1,10 @@
 //! Anthropic's Messages API as clients speak it (`POST /v1/messages`: Claude Code, the
 //! anthropic SDKs), bridged to the OpenAI chat format every translator takes, and the
 //! answers back: a request to a chat request, a chat answer to a message, chat chunks to
-//! Anthropic's event sequence, an error to Anthropic's error shape (issue 10; the gateway
-//! does not route `/v1/messages` here yet).
+//! Anthropic's event sequence, an error to Anthropic's error shape.
 //!
-//! (An Anthropic deployment will take the client's body as it is, so nothing is lost; this
-//! bridge is for every other provider.)
+//! (Anthropic deployments are bridged too for now, through their chat translator; passing
+//! the client's body to them untouched, so nothing is lost, comes next.)
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};

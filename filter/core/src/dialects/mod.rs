@@ -13,7 +13,8 @@ use crate::error::ApiError;
 /// An error as a client of `dialect` reads it.
 pub fn error_body(dialect: Dialect, e: &ApiError) -> Vec<u8> {
     match dialect {
-        Dialect::Chat => e.body(),
+        // The Responses API's errors are OpenAI's.
+        Dialect::Chat | Dialect::Responses => e.body(),
         Dialect::Anthropic => anthropic::error_body(e),
     }
 }
@@ -23,6 +24,7 @@ pub fn of_path(path: &str) -> Dialect {
     let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
     match path {
         "/v1/messages" | "/messages" => Dialect::Anthropic,
+        "/v1/responses" | "/responses" => Dialect::Responses,
         _ => Dialect::Chat,
     }
 }

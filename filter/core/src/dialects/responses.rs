@@ -1,8 +1,8 @@
 //! OpenAI's Responses API as clients speak it (`POST /v1/responses`: Codex, the Agents SDK),
 //! bridged to the chat format for the providers that have no Responses API: a request to a
 //! chat request, a chat answer to a response object, chat chunks to the typed event
-//! sequence with sequence numbers (issue 10; the gateway does not route `/v1/responses`
-//! here yet). OpenAI and Azure deployments will take the client's body as it is.
+//! sequence with sequence numbers. (OpenAI and Azure deployments are bridged too for now;
+//! passing the body to their own Responses API comes next.)
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
