@@ -9,6 +9,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::{ChatChunks, ChatSink};
 use crate::error::ApiError;
 use crate::openai::{
     ChatRequest, Content, FunctionCall, FunctionDef, ImageUrl, Message, NamedFunction, Part, Role,
@@ -469,147 +470,44 @@ enum Open {
 /// stop reason and usage, message_stop; a chat error event becomes an `error` event.
 #[derive(Debug)]
 pub struct StreamBridge {
-    model: String,
-    started: bool,
-    finished: bool,
-    open: Option<Open>,
-    /// The index of the next content block.
-    next_index: u64,
-    stop: Option<String>,
-    usage: Option<Value>,
-    events: crate::framing::sse::Parser,
+    chunks: ChatChunks,
+    events: Events,
 }
 
 impl StreamBridge {
     pub fn new(model: &str) -> StreamBridge {
         StreamBridge {
-            model: model.to_string(),
-            started: false,
-            finished: false,
-            open: None,
-            next_index: 0,
-            stop: None,
-            usage: None,
-            events: crate::framing::sse::Parser::new(),
+            chunks: ChatChunks::default(),
+            events: Events {
+                model: model.to_string(),
+                open: None,
+                next_index: 0,
+            },
         }
     }
 
     /// Chat SSE bytes in, Anthropic SSE bytes out.
     pub fn push(&mut self, chat: &[u8], out: &mut Vec<u8>) {
-        for frame in self.events.push(chat) {
-            self.data(frame.data.as_bytes(), out);
-        }
+        self.chunks.push(chat, &mut self.events, out);
     }
 
     /// The chat stream ended: closes what is open (a stream cut short still ends in order).
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
-        self.start(None, out);
-        self.close(out);
-        let delta = json!({
-            "type": "message_delta",
-            "delta": {"stop_reason": stop_reason(self.stop.as_deref()), "stop_sequence": null},
-            "usage": usage(self.usage.as_ref()),
-        });
-        emit(out, "message_delta", &delta);
-        emit(out, "message_stop", &json!({"type": "message_stop"}));
+        self.chunks.finish(&mut self.events, out);
     }
+}
 
-    fn data(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        if data == b"[DONE]" {
-            self.finish(out);
-            return;
-        }
-        let Ok(chunk) = serde_json::from_slice::<Value>(data) else {
-            return;
-        };
-        if let Some(err) = chunk.get("error") {
-            let status = err
-                .get("code")
-                .and_then(|c| c.as_str().and_then(|s| s.parse().ok()).or(c.as_u64()))
-                .and_then(|c| u16::try_from(c).ok())
-                .unwrap_or(500);
-            let message = err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("error");
-            let e = ApiError::new(status, "api_error", message);
-            out.extend_from_slice(b"event: error\ndata: ");
-            out.extend_from_slice(&error_body(&e));
-            out.extend_from_slice(b"\n\n");
-            self.finished = true;
-            return;
-        }
-        self.start(chunk.get("id").and_then(Value::as_str), out);
-        if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
-            self.usage = Some(u.clone());
-        }
-        let Some(choice) = chunk.pointer("/choices/0") else {
-            return;
-        };
-        if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.stop = Some(f.to_string());
-        }
-        let Some(delta) = choice.get("delta") else {
-            return;
-        };
-        let reasoning = delta
-            .get("reasoning_content")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty());
-        if let Some(t) = reasoning {
-            self.open_block(
-                Open::Thinking,
-                json!({"type": "thinking", "thinking": ""}),
-                out,
-            );
-            self.delta(json!({"type": "thinking_delta", "thinking": t}), out);
-        }
-        if let Some(t) = delta
-            .get("content")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
-            self.open_block(Open::Text, json!({"type": "text", "text": ""}), out);
-            self.delta(json!({"type": "text_delta", "text": t}), out);
-        }
-        for call in delta
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let i = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-            if self.open != Some(Open::Tool(i)) {
-                let block = json!({
-                    "type": "tool_use",
-                    "id": call.get("id").cloned().unwrap_or(Value::Null),
-                    "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
-                    "input": {},
-                });
-                self.open_block(Open::Tool(i), block, out);
-            }
-            if let Some(args) = call
-                .pointer("/function/arguments")
-                .and_then(Value::as_str)
-                .filter(|a| !a.is_empty())
-            {
-                self.delta(
-                    json!({"type": "input_json_delta", "partial_json": args}),
-                    out,
-                );
-            }
-        }
-    }
+/// What the Anthropic stream has written so far.
+#[derive(Debug)]
+struct Events {
+    model: String,
+    open: Option<Open>,
+    /// The index of the open (or next) content block.
+    next_index: u64,
+}
 
+impl ChatSink for Events {
     fn start(&mut self, id: Option<&str>, out: &mut Vec<u8>) {
-        if self.started {
-            return;
-        }
-        self.started = true;
         let start = json!({
             "type": "message_start",
             "message": {
@@ -626,6 +524,67 @@ impl StreamBridge {
         emit(out, "message_start", &start);
     }
 
+    fn reasoning(&mut self, text: &str, out: &mut Vec<u8>) {
+        let block = json!({"type": "thinking", "thinking": ""});
+        self.open_block(Open::Thinking, block, out);
+        self.delta(json!({"type": "thinking_delta", "thinking": text}), out);
+    }
+
+    fn text(&mut self, text: &str, out: &mut Vec<u8>) {
+        self.open_block(Open::Text, json!({"type": "text", "text": ""}), out);
+        self.delta(json!({"type": "text_delta", "text": text}), out);
+    }
+
+    fn tool_call(&mut self, call: &Value, out: &mut Vec<u8>) {
+        let i = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+        if self.open != Some(Open::Tool(i)) {
+            let block = json!({
+                "type": "tool_use",
+                "id": call.get("id").cloned().unwrap_or(Value::Null),
+                "name": call.pointer("/function/name").cloned().unwrap_or(Value::Null),
+                "input": {},
+            });
+            self.open_block(Open::Tool(i), block, out);
+        }
+        if let Some(args) = call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+        {
+            let delta = json!({"type": "input_json_delta", "partial_json": args});
+            self.delta(delta, out);
+        }
+    }
+
+    fn error(&mut self, err: &Value, out: &mut Vec<u8>) {
+        let status = err
+            .get("code")
+            .and_then(|c| c.as_str().and_then(|s| s.parse().ok()).or(c.as_u64()))
+            .and_then(|c| u16::try_from(c).ok())
+            .unwrap_or(500);
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("error");
+        let e = ApiError::new(status, "api_error", message);
+        out.extend_from_slice(b"event: error\ndata: ");
+        out.extend_from_slice(&error_body(&e));
+        out.extend_from_slice(b"\n\n");
+    }
+
+    fn end(&mut self, finish: Option<&str>, chat_usage: Option<&Value>, out: &mut Vec<u8>) {
+        self.close(out);
+        let delta = json!({
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason(finish), "stop_sequence": null},
+            "usage": usage(chat_usage),
+        });
+        emit(out, "message_delta", &delta);
+        emit(out, "message_stop", &json!({"type": "message_stop"}));
+    }
+}
+
+impl Events {
     fn open_block(&mut self, kind: Open, block: Value, out: &mut Vec<u8>) {
         if self.open == Some(kind) {
             return;

@@ -6,9 +6,11 @@
 pub mod anthropic;
 pub mod responses;
 
+use serde_json::Value;
 use switchyard_config::Dialect;
 
 use crate::error::ApiError;
+use crate::framing::sse::Parser;
 
 /// An error as a client of `dialect` reads it.
 pub fn error_body(dialect: Dialect, e: &ApiError) -> Vec<u8> {
@@ -26,5 +28,106 @@ pub fn of_path(path: &str) -> Dialect {
         "/v1/messages" | "/messages" => Dialect::Anthropic,
         "/v1/responses" | "/responses" => Dialect::Responses,
         _ => Dialect::Chat,
+    }
+}
+
+/// The pieces of a chat stream, in order, as a bridge writes them in its API's events.
+pub trait ChatSink {
+    /// Before any other piece: the first chunk's id.
+    fn start(&mut self, chat_id: Option<&str>, out: &mut Vec<u8>);
+    fn reasoning(&mut self, _text: &str, _out: &mut Vec<u8>) {}
+    fn text(&mut self, text: &str, out: &mut Vec<u8>);
+    /// A piece of a tool call, as OpenAI streams it (`index`; `id` and `name` first, then
+    /// pieces of `arguments`).
+    fn tool_call(&mut self, call: &Value, out: &mut Vec<u8>);
+    /// The stream failed (a chat error event): nothing follows.
+    fn error(&mut self, error: &Value, out: &mut Vec<u8>);
+    /// The stream ended, with its finish reason and usage.
+    fn end(&mut self, finish: Option<&str>, usage: Option<&Value>, out: &mut Vec<u8>);
+}
+
+/// Reads the chat SSE a translator wrote, split anywhere, and hands its pieces to a sink.
+#[derive(Debug, Default)]
+pub struct ChatChunks {
+    events: Parser,
+    started: bool,
+    finished: bool,
+    finish: Option<String>,
+    usage: Option<Value>,
+}
+
+impl ChatChunks {
+    pub fn push(&mut self, chat: &[u8], sink: &mut impl ChatSink, out: &mut Vec<u8>) {
+        for frame in self.events.push(chat) {
+            self.data(frame.data.as_bytes(), sink, out);
+        }
+    }
+
+    /// The chat stream is over (`[DONE]`, or cut short): the sink closes what is open.
+    pub fn finish(&mut self, sink: &mut impl ChatSink, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.start(None, sink, out);
+        sink.end(self.finish.as_deref(), self.usage.as_ref(), out);
+    }
+
+    fn start(&mut self, id: Option<&str>, sink: &mut impl ChatSink, out: &mut Vec<u8>) {
+        if !self.started {
+            self.started = true;
+            sink.start(id, out);
+        }
+    }
+
+    fn data(&mut self, data: &[u8], sink: &mut impl ChatSink, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
+        if data == b"[DONE]" {
+            self.finish(sink, out);
+            return;
+        }
+        let Ok(chunk) = serde_json::from_slice::<Value>(data) else {
+            return;
+        };
+        if let Some(err) = chunk.get("error") {
+            self.finished = true;
+            sink.error(err, out);
+            return;
+        }
+        self.start(chunk.get("id").and_then(Value::as_str), sink, out);
+        if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
+            self.usage = Some(u.clone());
+        }
+        let Some(choice) = chunk.pointer("/choices/0") else {
+            return;
+        };
+        if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish = Some(f.to_string());
+        }
+        let Some(delta) = choice.get("delta") else {
+            return;
+        };
+        let text = |field: &str| {
+            delta
+                .get(field)
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+        };
+        if let Some(t) = text("reasoning_content") {
+            sink.reasoning(t, out);
+        }
+        if let Some(t) = text("content") {
+            sink.text(t, out);
+        }
+        for call in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            sink.tool_call(call, out);
+        }
     }
 }

@@ -7,6 +7,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::{ChatChunks, ChatSink};
 use crate::error::ApiError;
 use crate::openai::{
     ChatRequest, Content, FunctionCall, FunctionDef, ImageUrl, Message, NamedFunction, Part,
@@ -472,60 +473,92 @@ enum Open {
 /// the whole response and its usage. A chat error event becomes an `error` event.
 #[derive(Debug)]
 pub struct StreamBridge {
-    model: String,
-    created_at: u64,
-    id: Option<String>,
-    seq: u64,
-    open: Option<Open>,
-    done: Vec<Value>,
-    finish: Option<String>,
-    usage: Option<Value>,
-    finished: bool,
-    events: crate::framing::sse::Parser,
+    chunks: ChatChunks,
+    events: Events,
 }
 
 impl StreamBridge {
     pub fn new(model: &str, created_at: u64) -> StreamBridge {
         StreamBridge {
-            model: model.to_string(),
-            created_at,
-            id: None,
-            seq: 0,
-            open: None,
-            done: Vec::new(),
-            finish: None,
-            usage: None,
-            finished: false,
-            events: crate::framing::sse::Parser::new(),
+            chunks: ChatChunks::default(),
+            events: Events {
+                model: model.to_string(),
+                created_at,
+                id: None,
+                seq: 0,
+                open: None,
+                done: Vec::new(),
+            },
         }
     }
 
     /// Chat SSE bytes in, Responses API SSE bytes out.
     pub fn push(&mut self, chat: &[u8], out: &mut Vec<u8>) {
-        for frame in self.events.push(chat) {
-            self.data(frame.data.as_bytes(), out);
-        }
+        self.chunks.push(chat, &mut self.events, out);
     }
 
     /// The chat stream ended: closes the open item and completes the response.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
-        self.start(None, out);
+        self.chunks.finish(&mut self.events, out);
+    }
+}
+
+/// What the Responses stream has written so far.
+#[derive(Debug)]
+struct Events {
+    model: String,
+    created_at: u64,
+    id: Option<String>,
+    seq: u64,
+    open: Option<Open>,
+    /// The output items done.
+    done: Vec<Value>,
+}
+
+impl ChatSink for Events {
+    fn start(&mut self, chat_id: Option<&str>, out: &mut Vec<u8>) {
+        self.id = Some(response_id(chat_id.unwrap_or("switchyard")));
+        let r = self.snapshot("in_progress");
+        self.emit(out, "response.created", json!({"response": r.clone()}));
+        self.emit(out, "response.in_progress", json!({"response": r}));
+    }
+
+    fn text(&mut self, t: &str, out: &mut Vec<u8>) {
+        self.text_delta(t, out);
+    }
+
+    fn tool_call(&mut self, call: &Value, out: &mut Vec<u8>) {
+        self.call(call, out);
+    }
+
+    fn error(&mut self, err: &Value, out: &mut Vec<u8>) {
+        let message = err
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("error");
+        let code = err.get("code").cloned().unwrap_or(Value::Null);
+        self.emit(
+            out,
+            "error",
+            json!({"code": code, "message": message, "param": null}),
+        );
+    }
+
+    fn end(&mut self, finish: Option<&str>, chat_usage: Option<&Value>, out: &mut Vec<u8>) {
         self.close(out);
-        let status = if self.finish.as_deref() == Some("length") {
+        let status = if finish == Some("length") {
             "incomplete"
         } else {
             "completed"
         };
         let mut r = self.snapshot(status);
         r["output"] = Value::Array(self.done.clone());
-        r["usage"] = usage(self.usage.as_ref());
+        r["usage"] = usage(chat_usage);
         self.emit(out, "response.completed", json!({"response": r}));
     }
+}
 
+impl Events {
     fn snapshot(&self, status: &str) -> Value {
         response(
             self.id.as_deref().unwrap_or("resp_switchyard"),
@@ -547,73 +580,11 @@ impl StreamBridge {
         out.extend_from_slice(b"\n\n");
     }
 
-    fn start(&mut self, chat_id: Option<&str>, out: &mut Vec<u8>) {
-        if self.id.is_some() {
-            return;
-        }
-        self.id = Some(response_id(chat_id.unwrap_or("switchyard")));
-        let r = self.snapshot("in_progress");
-        self.emit(out, "response.created", json!({"response": r.clone()}));
-        self.emit(out, "response.in_progress", json!({"response": r}));
-    }
-
-    fn data(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        if data == b"[DONE]" {
-            self.finish(out);
-            return;
-        }
-        let Ok(chunk) = serde_json::from_slice::<Value>(data) else {
-            return;
-        };
-        if let Some(err) = chunk.get("error") {
-            let message = err
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("error");
-            let code = err.get("code").cloned().unwrap_or(Value::Null);
-            self.emit(
-                out,
-                "error",
-                json!({"code": code, "message": message, "param": null}),
-            );
-            self.finished = true;
-            return;
-        }
-        self.start(chunk.get("id").and_then(Value::as_str), out);
-        if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
-            self.usage = Some(u.clone());
-        }
-        let Some(choice) = chunk.pointer("/choices/0") else {
-            return;
-        };
-        if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.finish = Some(f.to_string());
-        }
-        let Some(delta) = choice.get("delta") else {
-            return;
-        };
-        if let Some(t) = delta
-            .get("content")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
-            self.text(t, out);
-        }
-        for call in delta
-            .get("tool_calls")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            self.call(call, out);
-        }
-    }
-
     fn output_index(&self) -> usize {
         self.done.len()
     }
 
-    fn text(&mut self, t: &str, out: &mut Vec<u8>) {
+    fn text_delta(&mut self, t: &str, out: &mut Vec<u8>) {
         if !matches!(self.open, Some(Open::Text { .. })) {
             self.close(out);
             let id = format!("msg_{}", self.id.as_deref().unwrap_or_default());
