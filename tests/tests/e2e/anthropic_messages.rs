@@ -2,13 +2,10 @@
 //! official anthropic SDK: a message, a stream, a wrong key and an upstream 429 raise what
 //! the SDK raises against Anthropic itself; the provider got a chat request.
 
-use std::process::Command;
-
 use serde_json::json;
-use switchyard_tests::artefacts::{repo_root, venv_python};
 use switchyard_tests::{FakeProvider, Mode, Switchyard};
 
-use crate::common::{openai_on, yaml, FAKE_KEY};
+use crate::common::{openai_on, python_script, yaml, FAKE_KEY};
 
 const MASTER: &str = "sk-master-of-messages";
 
@@ -26,39 +23,26 @@ fn the_anthropic_sdk_through_the_bridge() {
         &[("FAKE_KEY", FAKE_KEY), ("E2E_MASTER_KEY", MASTER)],
     );
     let _logs = sy.dump_logs_on_failure();
-    let output = Command::new(venv_python())
-        .arg(repo_root().join("tests/python/anthropic_sdk_check.py"))
-        .args(["--base-url", &sy.base_url()])
-        .args(["--api-key", MASTER])
-        .args(["--model", "fast", "--limited-model", "busy"])
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .env_remove("ANTHROPIC_BASE_URL")
-        .output()
-        .expect("run the anthropic SDK script");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let report = format!(
-        "exit: {}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    let report = python_script(
+        "anthropic_sdk_check.py",
+        &[
+            "--base-url",
+            &sy.base_url(),
+            "--api-key",
+            MASTER,
+            "--model",
+            "fast",
+            "--limited-model",
+            "busy",
+        ],
     );
-    assert!(
-        output.status.success() && stdout.contains("ALL_DONE"),
-        "{report}"
-    );
-    let line = |key: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("no {key}:\n{report}"))
-            .to_string()
-    };
+    let line = |key: &str| report.line(key);
     assert_eq!(line("TYPE"), "message");
     assert_eq!(line("MODEL"), "fast");
-    assert!(!line("TEXT").is_empty(), "{report}");
+    assert!(!line("TEXT").is_empty(), "{}", report.report);
     assert_eq!(line("STOP"), "end_turn");
     assert_eq!(line("STREAM_STOP"), "end_turn");
-    assert!(!line("STREAM_TEXT").is_empty(), "{report}");
+    assert!(!line("STREAM_TEXT").is_empty(), "{}", report.report);
     assert_eq!(line("BAD_KEY"), "AuthenticationError 401");
     assert_eq!(line("LIMITED"), "RateLimitError 429");
 

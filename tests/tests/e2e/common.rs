@@ -135,3 +135,28 @@ pub async fn inside_a_minute(needed: std::time::Duration) {
         tokio::time::sleep(std::time::Duration::from_secs(61) - into).await;
     }
 }
+
+/// Runs `tests/python/<script>` with `args` in the .venv (no proxy for the local gateway);
+/// panics with its output unless it printed ALL_DONE.
+pub fn python_script(script: &str, args: &[&str]) -> SdkReport {
+    let output = Command::new(venv_python())
+        .arg(repo_root().join("tests/python").join(script))
+        .args(args)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("ANTHROPIC_BASE_URL")
+        .output()
+        .expect("run the SDK script");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report = format!(
+        "exit: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && stdout.contains("ALL_DONE"),
+        "the SDK script failed:\n{report}"
+    );
+    SdkReport { stdout, report }
+}

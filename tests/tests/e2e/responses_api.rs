@@ -2,13 +2,10 @@
 //! openai SDK: a response, a stream of typed events, function tools reaching the provider as
 //! chat tools, and a clear 400 for previous_response_id (Switchyard keeps no conversations).
 
-use std::process::Command;
-
 use serde_json::json;
-use switchyard_tests::artefacts::{repo_root, venv_python};
 use switchyard_tests::{FakeProvider, Switchyard};
 
-use crate::common::{openai_on, yaml, FAKE_KEY};
+use crate::common::{openai_on, python_script, yaml, FAKE_KEY};
 
 const MASTER: &str = "sk-master-of-responses";
 
@@ -24,40 +21,26 @@ fn the_openai_sdk_responses_through_the_bridge() {
         &[("FAKE_KEY", FAKE_KEY), ("E2E_MASTER_KEY", MASTER)],
     );
     let _logs = sy.dump_logs_on_failure();
-    let output = Command::new(venv_python())
-        .arg(repo_root().join("tests/python/responses_sdk_check.py"))
-        .args(["--base-url", &sy.url("/v1")])
-        .args(["--api-key", MASTER, "--model", "fast"])
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env("no_proxy", "127.0.0.1,localhost")
-        .env_remove("OPENAI_BASE_URL")
-        .output()
-        .expect("run the openai SDK script");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let report = format!(
-        "exit: {}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    let report = python_script(
+        "responses_sdk_check.py",
+        &[
+            "--base-url",
+            &sy.url("/v1"),
+            "--api-key",
+            MASTER,
+            "--model",
+            "fast",
+        ],
     );
-    assert!(
-        output.status.success() && stdout.contains("ALL_DONE"),
-        "{report}"
-    );
-    let line = |key: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix(' ')))
-            .unwrap_or_else(|| panic!("no {key}:\n{report}"))
-            .to_string()
-    };
+    let line = |key: &str| report.line(key);
     assert_eq!(line("OBJECT"), "response");
     assert_eq!(line("STATUS"), "completed");
     assert_eq!(line("MODEL"), "fast");
-    assert!(!line("TEXT").is_empty(), "{report}");
+    assert!(!line("TEXT").is_empty(), "{}", report.report);
     assert_eq!(line("FIRST_EVENT"), "response.created");
     assert_eq!(line("LAST_EVENT"), "response.completed");
     assert_eq!(line("STREAM_TEXT"), line("STREAM_COMPLETED_TEXT"));
-    assert!(!line("STREAM_TEXT").is_empty(), "{report}");
+    assert!(!line("STREAM_TEXT").is_empty(), "{}", report.report);
     assert_eq!(line("TOOLS_STATUS"), "completed");
     assert_eq!(line("PREVIOUS"), "BadRequestError 400");
 

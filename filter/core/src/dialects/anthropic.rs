@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{ChatChunks, ChatSink};
+use super::{message, ChatChunks, ChatSink};
 use crate::error::ApiError;
 use crate::openai::{
     ChatRequest, Content, FunctionCall, FunctionDef, ImageUrl, Message, NamedFunction, Part, Role,
@@ -218,17 +218,6 @@ pub fn to_chat(body: &[u8]) -> Result<ChatRequest, ApiError> {
         });
     }
     Ok(out)
-}
-
-fn message(role: Role, content: Option<Content>) -> Message {
-    Message {
-        role,
-        content,
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        extra: Map::new(),
-    }
 }
 
 fn unsupported(block: &str, at: &str) -> ApiError {

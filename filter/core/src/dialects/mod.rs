@@ -11,6 +11,7 @@ use switchyard_config::Dialect;
 
 use crate::error::ApiError;
 use crate::framing::sse::Parser;
+use crate::openai::{Content, Message, Role};
 
 /// An error as a client of `dialect` reads it.
 pub fn error_body(dialect: Dialect, e: &ApiError) -> Vec<u8> {
@@ -129,5 +130,17 @@ impl ChatChunks {
         {
             sink.tool_call(call, out);
         }
+    }
+}
+
+/// A chat message with only a role and content.
+fn message(role: Role, content: Option<Content>) -> Message {
+    Message {
+        role,
+        content,
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+        extra: serde_json::Map::new(),
     }
 }

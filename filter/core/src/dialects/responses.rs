@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{ChatChunks, ChatSink};
+use super::{message, ChatChunks, ChatSink};
 use crate::error::ApiError;
 use crate::openai::{
     ChatRequest, Content, FunctionCall, FunctionDef, ImageUrl, Message, NamedFunction, Part,
@@ -264,17 +264,6 @@ pub fn to_chat(body: &[u8]) -> Result<ChatRequest, ApiError> {
 
 fn response_format(v: Value) -> Result<ResponseFormat, ApiError> {
     serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("text.format: {e}")))
-}
-
-fn message(role: Role, content: Option<Content>) -> Message {
-    Message {
-        role,
-        content,
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        extra: Map::new(),
-    }
 }
 
 fn add_item(item: Item, i: usize, out: &mut Vec<Message>) -> Result<(), ApiError> {
