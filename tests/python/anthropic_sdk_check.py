@@ -51,6 +51,9 @@ def main():
         except anthropic.RateLimitError as e:
             print("LIMITED RateLimitError", e.status_code)
 
+    models = client.models.list()
+    print("MODELS", ",".join(m.id for m in models.data))
+
     print("ALL_DONE")
 
 

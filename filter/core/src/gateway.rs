@@ -445,6 +445,11 @@ impl Gateway {
                     }
                     _ => self.models_body.clone(),
                 };
+                // Anthropic's clients (Claude Code) list models in Anthropic's shape.
+                let body = match find("anthropic-version") {
+                    Some(_) => crate::dialects::anthropic::models_list(&body),
+                    None => body,
+                };
                 return OnHeaders::Respond(Local {
                     status: 200,
                     body,
@@ -2348,6 +2353,22 @@ mod tests {
         g.release(&host);
         assert!(g.admit(&host, true));
         assert_eq!(g.at_capacity().status, 429);
+    }
+
+    #[test]
+    fn anthropic_clients_get_anthropics_model_list() {
+        let g = Gateway::new(cfg(false), None).unwrap();
+        let l = respond(
+            &g,
+            &h(&[
+                (":method", "GET"),
+                (":path", "/v1/models"),
+                ("anthropic-version", "2023-06-01"),
+            ]),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&l.body).unwrap();
+        assert_eq!(v["data"][0]["type"], "model");
+        assert_eq!(v["has_more"], false);
     }
 
     #[test]

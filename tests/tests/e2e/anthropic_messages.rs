@@ -45,6 +45,7 @@ fn the_anthropic_sdk_through_the_bridge() {
     assert!(!line("STREAM_TEXT").is_empty(), "{}", report.report);
     assert_eq!(line("BAD_KEY"), "AuthenticationError 401");
     assert_eq!(line("LIMITED"), "RateLimitError 429");
+    assert_eq!(line("MODELS"), "busy,fast", "Anthropic's model list");
 
     // The provider got chat requests: the system prompt as a system message.
     let first = fake

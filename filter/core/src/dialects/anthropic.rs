@@ -445,6 +445,28 @@ pub fn error_body(e: &ApiError) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
+/// An OpenAI model list (`/v1/models`) as Anthropic's, for clients that send
+/// `anthropic-version` (Claude Code lists models this way).
+pub fn models_list(openai_list: &[u8]) -> Vec<u8> {
+    let list: Value = serde_json::from_slice(openai_list).unwrap_or(Value::Null);
+    let data: Vec<Value> = list
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("id").and_then(Value::as_str))
+        .map(|id| {
+            json!({"type": "model", "id": id, "display_name": id, "created_at": "2023-03-01T00:00:00Z"})
+        })
+        .collect();
+    let first = data.first().map(|m| m["id"].clone()).unwrap_or(Value::Null);
+    let last = data.last().map(|m| m["id"].clone()).unwrap_or(Value::Null);
+    serde_json::to_vec(
+        &json!({"data": data, "has_more": false, "first_id": first, "last_id": last}),
+    )
+    .unwrap_or_default()
+}
+
 /// Which block is open in the stream being written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -813,5 +835,23 @@ mod tests {
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].0, "error");
         assert_eq!(ev[0].1["error"]["type"], "rate_limit_error");
+    }
+
+    #[test]
+    fn a_model_list_in_anthropics_shape() {
+        let openai = br#"{"object":"list","data":[{"id":"fast","object":"model"},{"id":"claude","object":"model"}]}"#;
+        let v: Value = serde_json::from_slice(&models_list(openai)).unwrap();
+        assert_eq!(
+            v["data"][0],
+            json!({"type": "model", "id": "fast", "display_name": "fast", "created_at": "2023-03-01T00:00:00Z"})
+        );
+        assert_eq!(
+            (
+                v["first_id"].as_str(),
+                v["last_id"].as_str(),
+                v["has_more"].as_bool()
+            ),
+            (Some("fast"), Some("claude"), Some(false))
+        );
     }
 }
