@@ -426,3 +426,66 @@ fn the_openai_python_sdk() {
     );
     s.fake.assert_no_violations();
 }
+
+/// Anthropic's own API in front (`/v1/messages`, as Claude Code speaks it) to an Anthropic
+/// deployment: a tool call and its result's round trip, Anthropic-shaped both ways, every
+/// request valid for the strict fake.
+#[tokio::test]
+async fn the_messages_api_in_front_with_a_tool_round_trip() {
+    let s = stack();
+    let _logs = s.sy.dump_logs_on_failure();
+    let m = marker("messages-tools");
+    let tool = json!({"name": "get_weather", "description": "The weather in a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}});
+    let ask = json!([{"role": "user", "content": format!("What is the weather in Paris? {m}")}]);
+    let answer = client()
+        .post(
+            "/v1/messages",
+            &json!({"model": "claude", "max_tokens": 256, "messages": ask, "tools": [tool],
+                "tool_choice": {"type": "any", "disable_parallel_tool_use": true}}),
+        )
+        .await
+        .expect_json(200);
+    assert_eq!(answer["type"], "message");
+    assert_eq!(answer["stop_reason"], "tool_use");
+    let call = answer["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .cloned()
+        .expect("a tool_use block");
+    assert_eq!(call["name"], "get_weather");
+    assert_eq!(call["input"], json!({"city": "Paris"}));
+    let body = received(&m);
+    assert_eq!(body["max_tokens"], 256);
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "any", "disable_parallel_tool_use": true})
+    );
+
+    let m2 = marker("messages-tool-result");
+    let follow_up = json!([
+        ask[0],
+        {"role": "assistant", "content": answer["content"]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"], "content": format!("18 degrees {m2}")}]},
+    ]);
+    let answer = client()
+        .post(
+            "/v1/messages",
+            &json!({"model": "claude", "max_tokens": 256, "messages": follow_up, "tools": [tool]}),
+        )
+        .await
+        .expect_json(200);
+    assert_eq!(answer["stop_reason"], "end_turn");
+    assert!(answer["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("18 degrees"));
+    let body = received(&m2);
+    let turns = body["messages"].as_array().unwrap();
+    assert_eq!(turns.len(), 3);
+    assert_eq!(turns[1]["content"][1]["id"], call["id"]);
+    assert_eq!(turns[2]["content"][0]["type"], "tool_result");
+    s.fake.assert_no_violations();
+}
