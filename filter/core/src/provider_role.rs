@@ -242,49 +242,7 @@ struct StreamState {
     /// The answer put back together for the response cache (when it keeps this one).
     assembler: Option<crate::cache::Assembler>,
     /// A bridged API's events made from the chat chunks.
-    bridge: Option<Bridge>,
-}
-
-/// A bridged API's stream.
-#[derive(Debug)]
-enum Bridge {
-    Anthropic(crate::dialects::anthropic::StreamBridge),
-    Responses(crate::dialects::responses::StreamBridge),
-}
-
-impl Bridge {
-    fn new(info: &RequestInfo, now_ms: u64) -> Option<Bridge> {
-        let model = info.answer_model();
-        match info.dialect {
-            Dialect::Chat => None,
-            Dialect::Anthropic => Some(Bridge::Anthropic(
-                crate::dialects::anthropic::StreamBridge::new(model),
-            )),
-            Dialect::Responses => Some(Bridge::Responses(
-                crate::dialects::responses::StreamBridge::new(model, now_ms / 1000),
-            )),
-        }
-    }
-
-    /// The chat bytes a translator wrote, as the API's events (all of them at the end).
-    fn bridge(&mut self, chat: &[u8], end: bool) -> Vec<u8> {
-        let mut out = Vec::with_capacity(chat.len() + 128);
-        match self {
-            Bridge::Anthropic(b) => {
-                b.push(chat, &mut out);
-                if end {
-                    b.finish(&mut out);
-                }
-            }
-            Bridge::Responses(b) => {
-                b.push(chat, &mut out);
-                if end {
-                    b.finish(&mut out);
-                }
-            }
-        }
-        out
-    }
+    bridge: Option<crate::dialects::StreamBridge>,
 }
 
 /// What a translator sees of an attempt, apart from the translator (so both can be
@@ -454,17 +412,7 @@ impl Attempt {
     /// filled in, LiteLLM's router parameters taken out (and `drop_params` noted).
     fn prepare_body<'b>(&mut self, body: &'b [u8]) -> Result<Cow<'b, [u8]>, ApiError> {
         // A bridged API's request becomes a chat request first.
-        let bridged = match self.cx.info.dialect {
-            Dialect::Chat => None,
-            Dialect::Anthropic => Some(crate::dialects::anthropic::to_chat(body)?),
-            Dialect::Responses => Some(crate::dialects::responses::to_chat(body)?),
-        };
-        let bridged = match bridged {
-            Some(chat) => {
-                Some(serde_json::to_vec(&chat).map_err(|e| ApiError::internal(e.to_string()))?)
-            }
-            None => None,
-        };
+        let bridged = crate::dialects::to_chat(self.cx.info.dialect, body)?;
         let defaults = &self.cx.role.cfg.deployment.defaults;
         if !self.cx.info.strip_params && defaults.is_empty() {
             return Ok(bridged.map_or(Cow::Borrowed(body), Cow::Owned));
@@ -514,7 +462,11 @@ impl Attempt {
                     .map(|_| {
                         crate::cache::Assembler::new(self.cx.role.cfg.max_response_bytes as usize)
                     }),
-                bridge: Bridge::new(&self.cx.info, self.cx.started_ms),
+                bridge: crate::dialects::StreamBridge::of(
+                    self.cx.info.dialect,
+                    self.cx.info.answer_model(),
+                    self.cx.started_ms,
+                ),
             });
             ResponsePlan::Stream
         } else {
@@ -567,7 +519,8 @@ impl Attempt {
                 }
                 let usage = crate::openai::usage_of(&out);
                 let (cost, tokens) = self.spend(self.status, usage, out.len(), host, now_ms);
-                let out = match self.bridge_answer(out) {
+                let model = self.cx.info.answer_model();
+                let out = match crate::dialects::from_answer(self.cx.info.dialect, out, model) {
                     Ok(out) => out,
                     Err(e) => {
                         let body = self.error_body(&e);
@@ -799,7 +752,12 @@ impl Attempt {
             }
         }
         if let Some(bridge) = st.bridge.as_mut() {
-            out = bridge.bridge(&out, end);
+            let mut events = Vec::with_capacity(out.len() + 128);
+            bridge.push(&out, &mut events);
+            if end {
+                bridge.finish(&mut events);
+            }
+            out = events;
         }
         let whole = match st.assembler.take() {
             Some(a) if end => a.finish(self.cx.info.endpoint),
@@ -930,19 +888,6 @@ impl Attempt {
     /// An error as the client's API writes it.
     fn error_body(&self, e: &ApiError) -> Vec<u8> {
         crate::dialects::error_body(self.cx.info.dialect, e)
-    }
-
-    /// A chat answer as the client's API writes it.
-    fn bridge_answer(&self, chat: Vec<u8>) -> Result<Vec<u8>, ApiError> {
-        match self.cx.info.dialect {
-            Dialect::Chat => Ok(chat),
-            Dialect::Anthropic => {
-                crate::dialects::anthropic::from_answer(&chat, self.cx.info.answer_model())
-            }
-            Dialect::Responses => {
-                crate::dialects::responses::from_answer(&chat, self.cx.info.answer_model())
-            }
-        }
     }
 
     /// Whether the response headers are still held (a stream with no event yet).

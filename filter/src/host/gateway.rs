@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
-use switchyard_config::{Dialect, RequestInfo, REQUEST_INFO_PROPERTY};
+use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY};
 use switchyard_core::gateway::{
     after_change, edits_response, on_done, on_response, Answered, Gateway, Local, OnBody,
     OnHeaders, Pending, Sidecar, SidecarCall,
@@ -61,8 +61,6 @@ pub struct GatewayHttp {
     change: bool,
     /// Routed to the sidecar (readiness, the management API), not to a provider.
     to_sidecar: bool,
-    /// The API the client speaks (by its path), for the errors the gateway sends.
-    dialect: Dialect,
 }
 
 impl GatewayHttp {
@@ -78,7 +76,6 @@ impl GatewayHttp {
             admitted: false,
             change: false,
             to_sidecar: false,
-            dialect: Dialect::Chat,
         }
     }
 
@@ -102,7 +99,13 @@ impl GatewayHttp {
     fn fail(&mut self, err: &ApiError) -> Next {
         self.answered = true;
         self.phase = Phase::Done;
-        send_error(err, self.dialect);
+        // Errors are rare: the client's API is read from its path only then.
+        let path = self
+            .headers
+            .iter()
+            .find(|(n, _)| n == ":path")
+            .map_or("", |(_, v)| v.as_str());
+        send_error(err, switchyard_core::dialects::of_path(path));
         Next::Pause
     }
 
@@ -287,12 +290,6 @@ impl HttpContext for GatewayHttp {
             Ok(h) => h,
             Err(e) => return action(self.broken(e)),
         };
-        let path = self
-            .headers
-            .iter()
-            .find(|(n, _)| n == ":path")
-            .map_or("", |(_, v)| v.as_str());
-        self.dialect = switchyard_core::dialects::of_path(path);
         action(self.decide_headers(Sidecar::Unasked, end_of_stream))
     }
 

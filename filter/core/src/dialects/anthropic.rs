@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{message, ChatChunks, ChatSink};
+use super::{message, ChatSink, StreamBridge};
 use crate::error::ApiError;
 use crate::openai::{
     ChatRequest, Content, FunctionCall, FunctionDef, ImageUrl, Message, NamedFunction, Part, Role,
@@ -479,33 +479,12 @@ enum Open {
 /// Chat chunks (the OpenAI SSE a translator writes) to Anthropic's event sequence:
 /// message_start, content_block_start / _delta / _stop per block, message_delta with the
 /// stop reason and usage, message_stop; a chat error event becomes an `error` event.
-#[derive(Debug)]
-pub struct StreamBridge {
-    chunks: ChatChunks,
-    events: Events,
-}
-
-impl StreamBridge {
-    pub fn new(model: &str) -> StreamBridge {
-        StreamBridge {
-            chunks: ChatChunks::default(),
-            events: Events {
-                model: model.to_string(),
-                open: None,
-                next_index: 0,
-            },
-        }
-    }
-
-    /// Chat SSE bytes in, Anthropic SSE bytes out.
-    pub fn push(&mut self, chat: &[u8], out: &mut Vec<u8>) {
-        self.chunks.push(chat, &mut self.events, out);
-    }
-
-    /// The chat stream ended: closes what is open (a stream cut short still ends in order).
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
-        self.chunks.finish(&mut self.events, out);
-    }
+pub fn stream(model: &str) -> StreamBridge {
+    StreamBridge::new(Box::new(Events {
+        model: model.to_string(),
+        open: None,
+        next_index: 0,
+    }))
 }
 
 /// What the Anthropic stream has written so far.
@@ -787,7 +766,7 @@ mod tests {
     fn chat_chunks_become_anthropics_event_sequence_at_every_split() {
         let input = chat_stream();
         let mut whole = Vec::new();
-        let mut b = StreamBridge::new("claude-x");
+        let mut b = stream("claude-x");
         b.push(&input, &mut whole);
         b.finish(&mut whole);
         let names: Vec<String> = events(&whole).into_iter().map(|(n, _)| n).collect();
@@ -817,7 +796,7 @@ mod tests {
         // The same events whatever the chunks' boundaries.
         for split in 1..input.len() {
             let mut out = Vec::new();
-            let mut b = StreamBridge::new("claude-x");
+            let mut b = stream("claude-x");
             b.push(&input[..split], &mut out);
             b.push(&input[split..], &mut out);
             b.finish(&mut out);
@@ -828,7 +807,7 @@ mod tests {
     #[test]
     fn a_chat_error_event_becomes_an_error_event() {
         let mut out = Vec::new();
-        let mut b = StreamBridge::new("m");
+        let mut b = stream("m");
         b.push(b"data: {\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit_error\",\"code\":\"429\"}}\n\n", &mut out);
         b.finish(&mut out);
         let ev = events(&out);

@@ -13,6 +13,27 @@ use crate::error::ApiError;
 use crate::framing::sse::Parser;
 use crate::openai::{Content, Message, Role};
 
+/// A bridged API's request as a chat request (None: it is one already).
+pub fn to_chat(dialect: Dialect, body: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
+    let chat = match dialect {
+        Dialect::Chat => return Ok(None),
+        Dialect::Anthropic => anthropic::to_chat(body)?,
+        Dialect::Responses => responses::to_chat(body)?,
+    };
+    serde_json::to_vec(&chat)
+        .map(Some)
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// A chat answer as a client of `dialect` reads it (`model`: the name it asked for).
+pub fn from_answer(dialect: Dialect, chat: Vec<u8>, model: &str) -> Result<Vec<u8>, ApiError> {
+    match dialect {
+        Dialect::Chat => Ok(chat),
+        Dialect::Anthropic => anthropic::from_answer(&chat, model),
+        Dialect::Responses => responses::from_answer(&chat, model),
+    }
+}
+
 /// An error as a client of `dialect` reads it.
 pub fn error_body(dialect: Dialect, e: &ApiError) -> Vec<u8> {
     match dialect {
@@ -33,7 +54,7 @@ pub fn of_path(path: &str) -> Dialect {
 }
 
 /// The pieces of a chat stream, in order, as a bridge writes them in its API's events.
-pub trait ChatSink {
+pub trait ChatSink: std::fmt::Debug {
     /// Before any other piece: the first chunk's id.
     fn start(&mut self, chat_id: Option<&str>, out: &mut Vec<u8>);
     fn reasoning(&mut self, _text: &str, _out: &mut Vec<u8>) {}
@@ -47,6 +68,41 @@ pub trait ChatSink {
     fn end(&mut self, finish: Option<&str>, usage: Option<&Value>, out: &mut Vec<u8>);
 }
 
+/// A bridged API's stream: the chat SSE a translator writes in, the API's events out.
+#[derive(Debug)]
+pub struct StreamBridge {
+    chunks: ChatChunks,
+    sink: Box<dyn ChatSink>,
+}
+
+impl StreamBridge {
+    pub fn new(sink: Box<dyn ChatSink>) -> StreamBridge {
+        StreamBridge {
+            chunks: ChatChunks::default(),
+            sink,
+        }
+    }
+
+    /// The bridge for a client of `dialect` (None: chat needs none), answering as `model`.
+    pub fn of(dialect: Dialect, model: &str, now_ms: u64) -> Option<StreamBridge> {
+        match dialect {
+            Dialect::Chat => None,
+            Dialect::Anthropic => Some(anthropic::stream(model)),
+            Dialect::Responses => Some(responses::stream(model, now_ms / 1000)),
+        }
+    }
+
+    /// Chat SSE bytes in (split anywhere), the API's events out.
+    pub fn push(&mut self, chat: &[u8], out: &mut Vec<u8>) {
+        self.chunks.push(chat, self.sink.as_mut(), out);
+    }
+
+    /// The chat stream ended (or was cut short): what is open is closed, in order.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.chunks.finish(self.sink.as_mut(), out);
+    }
+}
+
 /// Reads the chat SSE a translator wrote, split anywhere, and hands its pieces to a sink.
 #[derive(Debug, Default)]
 pub struct ChatChunks {
@@ -58,14 +114,14 @@ pub struct ChatChunks {
 }
 
 impl ChatChunks {
-    pub fn push(&mut self, chat: &[u8], sink: &mut impl ChatSink, out: &mut Vec<u8>) {
+    pub fn push(&mut self, chat: &[u8], sink: &mut dyn ChatSink, out: &mut Vec<u8>) {
         for frame in self.events.push(chat) {
             self.data(frame.data.as_bytes(), sink, out);
         }
     }
 
     /// The chat stream is over (`[DONE]`, or cut short): the sink closes what is open.
-    pub fn finish(&mut self, sink: &mut impl ChatSink, out: &mut Vec<u8>) {
+    pub fn finish(&mut self, sink: &mut dyn ChatSink, out: &mut Vec<u8>) {
         if self.finished {
             return;
         }
@@ -74,14 +130,14 @@ impl ChatChunks {
         sink.end(self.finish.as_deref(), self.usage.as_ref(), out);
     }
 
-    fn start(&mut self, id: Option<&str>, sink: &mut impl ChatSink, out: &mut Vec<u8>) {
+    fn start(&mut self, id: Option<&str>, sink: &mut dyn ChatSink, out: &mut Vec<u8>) {
         if !self.started {
             self.started = true;
             sink.start(id, out);
         }
     }
 
-    fn data(&mut self, data: &[u8], sink: &mut impl ChatSink, out: &mut Vec<u8>) {
+    fn data(&mut self, data: &[u8], sink: &mut dyn ChatSink, out: &mut Vec<u8>) {
         if self.finished {
             return;
         }

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{message, ChatChunks, ChatSink};
+use super::{message, ChatSink, StreamBridge};
 use crate::error::ApiError;
 use crate::openai::{
     ChatRequest, Content, FunctionCall, FunctionDef, ImageUrl, Message, NamedFunction, Part,
@@ -460,36 +460,15 @@ enum Open {
 /// (content_part.added, output_text.delta..., output_text.done, content_part.done) or
 /// function_call_arguments.delta... / .done, output_item.done; then response.completed with
 /// the whole response and its usage. A chat error event becomes an `error` event.
-#[derive(Debug)]
-pub struct StreamBridge {
-    chunks: ChatChunks,
-    events: Events,
-}
-
-impl StreamBridge {
-    pub fn new(model: &str, created_at: u64) -> StreamBridge {
-        StreamBridge {
-            chunks: ChatChunks::default(),
-            events: Events {
-                model: model.to_string(),
-                created_at,
-                id: None,
-                seq: 0,
-                open: None,
-                done: Vec::new(),
-            },
-        }
-    }
-
-    /// Chat SSE bytes in, Responses API SSE bytes out.
-    pub fn push(&mut self, chat: &[u8], out: &mut Vec<u8>) {
-        self.chunks.push(chat, &mut self.events, out);
-    }
-
-    /// The chat stream ended: closes the open item and completes the response.
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
-        self.chunks.finish(&mut self.events, out);
-    }
+pub fn stream(model: &str, created_at: u64) -> StreamBridge {
+    StreamBridge::new(Box::new(Events {
+        model: model.to_string(),
+        created_at,
+        id: None,
+        seq: 0,
+        open: None,
+        done: Vec::new(),
+    }))
 }
 
 /// What the Responses stream has written so far.
@@ -513,11 +492,89 @@ impl ChatSink for Events {
     }
 
     fn text(&mut self, t: &str, out: &mut Vec<u8>) {
-        self.text_delta(t, out);
+        if !matches!(self.open, Some(Open::Text { .. })) {
+            self.close(out);
+            let id = format!("msg_{}", self.id.as_deref().unwrap_or_default());
+            let at = self.output_index();
+            self.emit(out, "response.output_item.added", json!({"output_index": at, "item": {
+                "type": "message", "id": id, "status": "in_progress", "role": "assistant", "content": []}}));
+            self.emit(
+                out,
+                "response.content_part.added",
+                json!({"item_id": id, "output_index": at, "content_index": 0,
+                "part": {"type": "output_text", "text": "", "annotations": []}}),
+            );
+            self.open = Some(Open::Text {
+                id,
+                text: String::new(),
+            });
+        }
+        let at = self.output_index();
+        let id = match &mut self.open {
+            Some(Open::Text { id, text }) => {
+                text.push_str(t);
+                id.clone()
+            }
+            _ => return,
+        };
+        self.emit(
+            out,
+            "response.output_text.delta",
+            json!({"item_id": id, "output_index": at, "content_index": 0, "delta": t}),
+        );
     }
 
     fn tool_call(&mut self, call: &Value, out: &mut Vec<u8>) {
-        self.call(call, out);
+        let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let same = matches!(&self.open, Some(Open::Call { index: i, .. }) if *i == index);
+        if !same {
+            self.close(out);
+            let call_id = call
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let name = call
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let at = self.output_index();
+            self.emit(
+                out,
+                "response.output_item.added",
+                json!({"output_index": at,
+                "item": call_item(&call_id, &name, "", "in_progress")}),
+            );
+            self.open = Some(Open::Call {
+                index,
+                call_id,
+                name,
+                arguments: String::new(),
+            });
+        }
+        let Some(args) = call
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+        else {
+            return;
+        };
+        let at = self.output_index();
+        let item_id = match &mut self.open {
+            Some(Open::Call {
+                call_id, arguments, ..
+            }) => {
+                arguments.push_str(args);
+                format!("fc_{call_id}")
+            }
+            _ => return,
+        };
+        self.emit(
+            out,
+            "response.function_call_arguments.delta",
+            json!({"item_id": item_id, "output_index": at, "delta": args}),
+        );
     }
 
     fn error(&mut self, err: &Value, out: &mut Vec<u8>) {
@@ -571,92 +628,6 @@ impl Events {
 
     fn output_index(&self) -> usize {
         self.done.len()
-    }
-
-    fn text_delta(&mut self, t: &str, out: &mut Vec<u8>) {
-        if !matches!(self.open, Some(Open::Text { .. })) {
-            self.close(out);
-            let id = format!("msg_{}", self.id.as_deref().unwrap_or_default());
-            let at = self.output_index();
-            self.emit(out, "response.output_item.added", json!({"output_index": at, "item": {
-                "type": "message", "id": id, "status": "in_progress", "role": "assistant", "content": []}}));
-            self.emit(
-                out,
-                "response.content_part.added",
-                json!({"item_id": id, "output_index": at, "content_index": 0,
-                "part": {"type": "output_text", "text": "", "annotations": []}}),
-            );
-            self.open = Some(Open::Text {
-                id,
-                text: String::new(),
-            });
-        }
-        let at = self.output_index();
-        let id = match &mut self.open {
-            Some(Open::Text { id, text }) => {
-                text.push_str(t);
-                id.clone()
-            }
-            _ => return,
-        };
-        self.emit(
-            out,
-            "response.output_text.delta",
-            json!({"item_id": id, "output_index": at, "content_index": 0, "delta": t}),
-        );
-    }
-
-    fn call(&mut self, call: &Value, out: &mut Vec<u8>) {
-        let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-        let same = matches!(&self.open, Some(Open::Call { index: i, .. }) if *i == index);
-        if !same {
-            self.close(out);
-            let call_id = call
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let name = call
-                .pointer("/function/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let at = self.output_index();
-            self.emit(
-                out,
-                "response.output_item.added",
-                json!({"output_index": at,
-                "item": call_item(&call_id, &name, "", "in_progress")}),
-            );
-            self.open = Some(Open::Call {
-                index,
-                call_id,
-                name,
-                arguments: String::new(),
-            });
-        }
-        let Some(args) = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .filter(|a| !a.is_empty())
-        else {
-            return;
-        };
-        let at = self.output_index();
-        let item_id = match &mut self.open {
-            Some(Open::Call {
-                call_id, arguments, ..
-            }) => {
-                arguments.push_str(args);
-                format!("fc_{call_id}")
-            }
-            _ => return,
-        };
-        self.emit(
-            out,
-            "response.function_call_arguments.delta",
-            json!({"item_id": item_id, "output_index": at, "delta": args}),
-        );
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
@@ -821,7 +792,7 @@ mod tests {
     fn chat_chunks_become_typed_events_at_every_split() {
         let input = chat_stream();
         let mut whole = Vec::new();
-        let mut b = StreamBridge::new("gpt-x", 7);
+        let mut b = stream("gpt-x", 7);
         b.push(&input, &mut whole);
         b.finish(&mut whole);
         let ev = events(&whole);
@@ -861,7 +832,7 @@ mod tests {
         assert_eq!(done["usage"]["total_tokens"], 5);
         for split in 1..input.len() {
             let mut out = Vec::new();
-            let mut b = StreamBridge::new("gpt-x", 7);
+            let mut b = stream("gpt-x", 7);
             b.push(&input[..split], &mut out);
             b.push(&input[split..], &mut out);
             b.finish(&mut out);
