@@ -168,3 +168,53 @@ async fn a_redis_that_stops_never_stops_the_gateway() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Two hundred clients at once, half asking the same question (cache hits) and half each its
+/// own (misses, kept), while the Redis behind the cache and the limits is killed: every one
+/// is answered, none waits on the dead Redis for long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_clients_while_redis_stops() {
+    let mut redis = RedisServer::start();
+    let fake = FakeProvider::start();
+    let sy = gateway(&fake, redis.port, true);
+    let _logs = sy.dump_logs_on_failure();
+    let c = client(&sy);
+    let same = chat("fleet", &marker("crowd-same"));
+    c.post("/v1/chat/completions", &same).await.expect_json(200);
+    until_hit(&c, &same).await;
+
+    let started = Instant::now();
+    let requests = (0..200).map(|i| {
+        let c = c.clone();
+        let body = if i % 2 == 0 {
+            same.clone()
+        } else {
+            chat("fleet", &marker("crowd-own"))
+        };
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let status = c.post("/v1/chat/completions", &body).await.status;
+            (status, t.elapsed())
+        })
+    });
+    let requests: Vec<_> = requests.collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    redis.stop();
+    let mut statuses = std::collections::BTreeMap::new();
+    let mut slowest = Duration::ZERO;
+    for r in requests {
+        let (status, took) = r.await.unwrap();
+        *statuses.entry(status).or_insert(0) += 1;
+        slowest = slowest.max(took);
+    }
+    assert_eq!(statuses, std::collections::BTreeMap::from([(200, 200)]));
+    assert!(
+        slowest < Duration::from_secs(3),
+        "the slowest took {slowest:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+}
