@@ -483,6 +483,10 @@ pub struct ClientHeaders {
     pub stream_timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_retries: Option<u32>,
+    /// `anthropic-beta`: the beta flags an Anthropic client asked for, sent on to Anthropic
+    /// deployments only (the others take none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anthropic_beta: Option<String>,
 }
 
 impl ClientHeaders {
@@ -511,6 +515,9 @@ pub enum Endpoint {
     ChatCompletions,
     Completions,
     Embeddings,
+    /// Anthropic's `/v1/messages/count_tokens`: served by Anthropic deployments, estimated
+    /// by the gateway for the others.
+    CountTokens,
 }
 
 impl Endpoint {
@@ -530,6 +537,7 @@ impl Endpoint {
             Endpoint::ChatCompletions => "chat completions",
             Endpoint::Completions => "completions",
             Endpoint::Embeddings => "embeddings",
+            Endpoint::CountTokens => "token counting",
         }
     }
 
@@ -539,6 +547,7 @@ impl Endpoint {
             Endpoint::ChatCompletions => "/chat/completions",
             Endpoint::Completions => "/completions",
             Endpoint::Embeddings => "/embeddings",
+            Endpoint::CountTokens => "/messages/count_tokens",
         }
     }
 }

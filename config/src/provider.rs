@@ -115,7 +115,8 @@ const ALL: &[Endpoint] = &[
     Endpoint::Completions,
     Endpoint::Embeddings,
 ];
-const CHAT: &[Endpoint] = &[Endpoint::ChatCompletions];
+/// Anthropic's own API: chat, and counting a Messages request's tokens.
+const MESSAGES: &[Endpoint] = &[Endpoint::ChatCompletions, Endpoint::CountTokens];
 const CHAT_AND_EMBEDDINGS: &[Endpoint] = &[Endpoint::ChatCompletions, Endpoint::Embeddings];
 
 fn no_base(_: &ProviderParams) -> Option<String> {
@@ -295,7 +296,7 @@ const PROVIDERS: &[ProviderInfo] = &[
         prefixes: &["anthropic"],
         wire: Wire::Anthropic,
         auth: AuthKind::Key,
-        endpoints: CHAT,
+        endpoints: MESSAGES,
         default_api_base: base!("https://api.anthropic.com"),
         api_base_env: Some("ANTHROPIC_API_BASE"),
         api_key_env: Some("ANTHROPIC_API_KEY"),

@@ -523,14 +523,22 @@ pub fn endpoints(provider: Provider, model: &str, mode: Option<&str>) -> Vec<End
     let served = provider.info().endpoints;
     let wanted: &[Endpoint] = match mode {
         Some("embedding") => &[Endpoint::Embeddings],
-        Some("chat") | Some("completion") => &[Endpoint::ChatCompletions, Endpoint::Completions],
+        Some("chat") | Some("completion") => &[
+            Endpoint::ChatCompletions,
+            Endpoint::Completions,
+            Endpoint::CountTokens,
+        ],
         _ if provider.wire() == crate::provider::Wire::OpenAi
             || provider.wire() == crate::provider::Wire::Azure =>
         {
             &Endpoint::ALL
         }
         _ if model.to_ascii_lowercase().contains("embed") => &[Endpoint::Embeddings],
-        _ => &[Endpoint::ChatCompletions, Endpoint::Completions],
+        _ => &[
+            Endpoint::ChatCompletions,
+            Endpoint::Completions,
+            Endpoint::CountTokens,
+        ],
     };
     served
         .iter()

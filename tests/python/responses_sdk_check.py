@@ -1,4 +1,4 @@
-"""The official openai SDK's Responses API against Switchyard's /v1/responses (bridged).
+"""The official openai SDK's Responses API against Switchyard's /v1/responses (any deployment).
 
     python responses_sdk_check.py --base-url http://127.0.0.1:4000/v1 --api-key sk-... --model fast
 
@@ -52,10 +52,13 @@ def main():
         tool_choice="auto",
     )
     print("TOOLS_STATUS", tooled.status)
+    calls = [item for item in tooled.output if item.type == "function_call"]
+    if calls:
+        print("TOOL_CALL", calls[0].name, calls[0].arguments)
 
     try:
-        client.responses.create(model=args.model, input="Again", previous_response_id=r.id)
-        print("PREVIOUS accepted")
+        again = client.responses.create(model=args.model, input="Again", previous_response_id=r.id)
+        print("PREVIOUS accepted", again.previous_response_id)
     except openai.BadRequestError as e:
         print("PREVIOUS BadRequestError", e.status_code)
 

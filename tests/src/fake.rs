@@ -736,6 +736,13 @@ fn answer(request: &Recorded, shape: Shape) -> Response {
     if path.ends_with("/embeddings") {
         return json_response(StatusCode::OK, embeddings(&body).to_string());
     }
+    if path.ends_with("/responses") {
+        let response = responses_answer(&body);
+        if stream {
+            return sse_response(responses_events(response), shape);
+        }
+        return json_response(StatusCode::OK, response.to_string());
+    }
     if path.ends_with("/completions") {
         if stream {
             return openai_error(
@@ -747,6 +754,96 @@ fn answer(request: &Recorded, shape: Shape) -> Response {
         return json_response(StatusCode::OK, COMPLETION.to_string());
     }
     invalid_url(request)
+}
+
+/// The text of the Responses API's answers.
+pub const RESPONSES_TEXT: &str = "Hello from the Responses API.";
+
+/// A Responses API answer, as OpenAI writes one: a text message, or a call of the first
+/// function tool; `previous_response_id` and `store` echoed.
+fn responses_answer(request: &Value) -> Value {
+    let tool = request["tools"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["type"] == "function"))
+        .and_then(|t| t["name"].as_str());
+    let output = match tool {
+        Some(name) => {
+            json!({"type": "function_call", "id": "fc_fake0001", "call_id": "call_fake0001",
+            "name": name, "arguments": "{\"city\":\"Paris\"}", "status": "completed"})
+        }
+        None => {
+            json!({"type": "message", "id": "msg_fake0001", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": RESPONSES_TEXT, "annotations": []}]})
+        }
+    };
+    json!({
+        "id": "resp_fake0001", "object": "response", "created_at": 1_741_476_542,
+        "status": "completed", "error": null, "incomplete_details": null,
+        "instructions": request.get("instructions").cloned().unwrap_or(Value::Null),
+        "model": "gpt-4o-mini-2024-07-18", "output": [output], "parallel_tool_calls": true,
+        "previous_response_id": request.get("previous_response_id").cloned().unwrap_or(Value::Null),
+        "store": request.get("store").cloned().unwrap_or(json!(true)),
+        "temperature": 1.0, "text": {"format": {"type": "text"}}, "tool_choice": "auto",
+        "tools": request.get("tools").cloned().unwrap_or(json!([])), "top_p": 1.0,
+        "truncation": "disabled", "metadata": {},
+        "usage": {"input_tokens": 9, "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 6, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 15},
+    })
+}
+
+/// The Responses API's typed event sequence for an answer (text only), numbered.
+fn responses_events(done: Value) -> Vec<String> {
+    let mut open = done.clone();
+    open["status"] = json!("in_progress");
+    open["output"] = json!([]);
+    open["usage"] = Value::Null;
+    let item = done["output"][0].clone();
+    let mut events = vec![
+        json!({"type": "response.created", "response": open}),
+        json!({"type": "response.in_progress", "response": open}),
+    ];
+    if item["type"] == "message" {
+        let mut added = item.clone();
+        added["status"] = json!("in_progress");
+        added["content"] = json!([]);
+        let at = json!({"item_id": item["id"], "output_index": 0, "content_index": 0});
+        let with = |extra: Value| {
+            let mut e = at.clone();
+            if let (Some(e), Some(extra)) = (e.as_object_mut(), extra.as_object()) {
+                e.extend(extra.clone());
+            }
+            e
+        };
+        events
+            .push(json!({"type": "response.output_item.added", "output_index": 0, "item": added}));
+        events.push(with(json!({"type": "response.content_part.added",
+            "part": {"type": "output_text", "text": "", "annotations": []}})));
+        let (a, b) = RESPONSES_TEXT.split_at(6);
+        for piece in [a, b] {
+            events.push(with(
+                json!({"type": "response.output_text.delta", "delta": piece}),
+            ));
+        }
+        events.push(with(
+            json!({"type": "response.output_text.done", "text": RESPONSES_TEXT}),
+        ));
+        events.push(with(
+            json!({"type": "response.content_part.done", "part": item["content"][0]}),
+        ));
+    }
+    events.push(json!({"type": "response.output_item.done", "output_index": 0, "item": item}));
+    events.push(json!({"type": "response.completed", "response": done}));
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(n, mut e)| {
+            e["sequence_number"] = json!(n);
+            format!(
+                "event: {}\ndata: {e}\n\n",
+                e["type"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 /// The stream fixture is written as OpenAI sends it with `stream_options.include_usage`

@@ -112,6 +112,9 @@ pub fn classify(method: &str, path: &str) -> Route {
         }
         // Anthropic's Messages API, bridged to chat (see `dialects`).
         "/v1/messages" | "/messages" => (Route::Api(Endpoint::ChatCompletions), "POST"),
+        "/v1/messages/count_tokens" | "/messages/count_tokens" => {
+            (Route::Api(Endpoint::CountTokens), "POST")
+        }
         // OpenAI's Responses API, bridged to chat too.
         "/v1/responses" | "/responses" => (Route::Api(Endpoint::ChatCompletions), "POST"),
         "/v1/completions" | "/completions" => (Route::Api(Endpoint::Completions), "POST"),
@@ -400,7 +403,7 @@ impl Gateway {
             Route::NotFound => {
                 return OnHeaders::Respond(
                     ApiError::not_found(format!(
-                        "No such endpoint: {method} {path}. Switchyard serves /v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models."
+                        "No such endpoint: {method} {path}. Switchyard serves /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/messages, /v1/responses and /v1/models."
                     ))
                     .into(),
                 )
@@ -522,6 +525,8 @@ impl Gateway {
         for (name, value) in headers {
             if let Some(target) = name.strip_prefix("x-pass-").filter(|t| !t.is_empty()) {
                 client.pass.push((target.to_string(), value.clone()));
+            } else if name == "anthropic-beta" {
+                client.anthropic_beta = Some(value.clone());
             } else if forwardable(name) {
                 client.x.push((name.clone(), value.clone()));
             }
@@ -676,7 +681,7 @@ impl Gateway {
             Endpoint::ChatCompletions if pending.dialect == Dialect::Responses => {
                 head.input.is_some()
             }
-            Endpoint::ChatCompletions => head.messages.is_some(),
+            Endpoint::ChatCompletions | Endpoint::CountTokens => head.messages.is_some(),
             Endpoint::Completions => head.prompt.is_some(),
             Endpoint::Embeddings => head.input.is_some(),
         };
@@ -777,6 +782,20 @@ impl Gateway {
                 (pass, model.to_string())
             }
         };
+        // Tokens are counted by Anthropic's API where a deployment has it, else estimated here.
+        if endpoint == Endpoint::CountTokens {
+            let group = self.group(&pass.group)?;
+            let counts = |d: &switchyard_config::DeploymentRoute| {
+                d.endpoints.contains(&Endpoint::CountTokens)
+            };
+            if !group.deployments.iter().any(counts) {
+                return Ok(OnBody::Respond(Local {
+                    status: 200,
+                    body: crate::dialects::anthropic::estimate_tokens(body),
+                    headers: vec![("x-switchyard-token-count", "estimated".into())],
+                }));
+            }
+        }
         // A group that cannot take the request (all cooling down, no headroom, prompt too
         // long) hands it to its fallbacks right away, as LiteLLM does.
         let (group_name, group, plan) = loop {
@@ -1252,11 +1271,8 @@ fn no_plan_error(group: &str, no: &NoPlan) -> ApiError {
 
 /// Client headers LiteLLM forwards to providers when the model group allows it: `x-`
 /// headers other than the SDK's `x-stainless-*`, credentials, Envoy's and Switchyard's own;
-/// and `anthropic-beta`.
+/// (`anthropic-beta` goes to Anthropic deployments only: see ClientHeaders).
 fn forwardable(name: &str) -> bool {
-    if name == "anthropic-beta" {
-        return true;
-    }
     name.starts_with("x-")
         && !name.starts_with("x-stainless-")
         && !name.starts_with("x-envoy-")
@@ -1269,7 +1285,7 @@ fn forwardable(name: &str) -> bool {
 
 fn required_field(endpoint: Endpoint) -> &'static str {
     match endpoint {
-        Endpoint::ChatCompletions => "messages",
+        Endpoint::ChatCompletions | Endpoint::CountTokens => "messages",
         Endpoint::Completions => "prompt",
         Endpoint::Embeddings => "input",
     }

@@ -11,17 +11,18 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use switchyard_config::{
-    Auth, DeploymentConfig, Dialect, ErrorClass, ProviderConfig, RequestInfo, SpendEvent, Strategy,
-    DEPLOYMENT_HEADER, REPLAN_HEADER, RETRY_HEADER, TOKEN_KEY,
+    Auth, DeploymentConfig, Dialect, Endpoint, ErrorClass, ProviderConfig, RequestInfo, SpendEvent,
+    Strategy, DEPLOYMENT_HEADER, REPLAN_HEADER, RETRY_HEADER, TOKEN_KEY,
 };
 
+use crate::dialects::passthrough::Passthrough;
 use crate::error::{classify, scrub, ApiError};
 use crate::framing::Decoder;
 use crate::headers::{HeaderEdits, HeaderMap};
 use crate::host::Host;
 use crate::json::RawObject;
 use crate::openai::Usage;
-use crate::providers::{translator, Credentials, Ctx, Translator};
+use crate::providers::{translator, Credentials, Ctx, ProviderRequest, Translator};
 use crate::router::decide::{self, FallbackKind, Next};
 use crate::router::replan::{self, Replan};
 use crate::router::rng::Rng;
@@ -188,6 +189,7 @@ impl ProviderRole {
             attempt,
             status: 0,
             stream: None,
+            native: None,
             outcome: None,
             counted: false,
         })
@@ -294,6 +296,8 @@ pub struct Attempt {
     translator: Box<dyn Translator>,
     status: u16,
     stream: Option<StreamState>,
+    /// The client's API is the provider's own: the answer passes untouched.
+    native: Option<Passthrough>,
     /// How the attempt ended, for the routing state.
     outcome: Option<Outcome>,
     /// Whether the start was counted in flight.
@@ -363,9 +367,13 @@ impl Attempt {
             self.cx.request_id = id.clone();
         }
         self.cx.request_bytes = body.len();
-        let body = self.prepare_body(body)?;
-        let ctx = self.cx.ctx();
-        let req = self.translator.request(&ctx, &body)?;
+        let req = match self.native_request(body)? {
+            Some(req) => req,
+            None => {
+                let body = self.prepare_body(body, true)?;
+                self.translator.request(&self.cx.ctx(), &body)?
+            }
+        };
         let d = &self.cx.role.cfg.deployment;
         // Envoy's own x-forwarded-proto stays: without it the route lookup of a fallback's
         // internal redirect finds no route (Envoy 1.40, docs/envoy-facts.md).
@@ -408,12 +416,43 @@ impl Attempt {
         Ok((out, req.body))
     }
 
-    /// The OpenAI body as the translator gets it: the deployment's default parameters
-    /// filled in, LiteLLM's router parameters taken out (and `drop_params` noted).
-    fn prepare_body<'b>(&mut self, body: &'b [u8]) -> Result<Cow<'b, [u8]>, ApiError> {
+    /// The request in the provider's own API for a client that speaks it (see
+    /// `dialects::passthrough`); None when the request goes through chat.
+    fn native_request(&mut self, body: &[u8]) -> Result<Option<ProviderRequest>, ApiError> {
+        let info = &self.cx.info;
+        if info.dialect.is_chat() && info.endpoint != Endpoint::CountTokens {
+            return Ok(None);
+        }
+        let body = self.prepare_body(body, false)?;
+        let ctx = self.cx.ctx();
+        match self.translator.native(&ctx, &body) {
+            Some(req) => {
+                let req = req?;
+                self.native = Some(Passthrough::new(self.cx.info.dialect));
+                Ok(Some(req))
+            }
+            // Planned only on deployments that count tokens; a fallback group may have none.
+            None if self.cx.info.endpoint == Endpoint::CountTokens => {
+                Err(crate::providers::not_served(&ctx))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The body as the translator gets it: LiteLLM's router parameters taken out (and
+    /// `drop_params` noted); to `chat`, a bridged API's request made a chat request and the
+    /// deployment's default parameters (chat's) filled in.
+    fn prepare_body<'b>(&mut self, body: &'b [u8], chat: bool) -> Result<Cow<'b, [u8]>, ApiError> {
         // A bridged API's request becomes a chat request first.
-        let bridged = crate::dialects::to_chat(self.cx.info.dialect, body)?;
-        let defaults = &self.cx.role.cfg.deployment.defaults;
+        let bridged = match chat {
+            true => crate::dialects::to_chat(self.cx.info.dialect, body)?,
+            false => None,
+        };
+        let no_defaults = serde_json::Map::new();
+        let defaults = match chat {
+            true => &self.cx.role.cfg.deployment.defaults,
+            false => &no_defaults,
+        };
         if !self.cx.info.strip_params && defaults.is_empty() {
             return Ok(bridged.map_or(Cow::Borrowed(body), Cow::Owned));
         }
@@ -462,11 +501,14 @@ impl Attempt {
                     .map(|_| {
                         crate::cache::Assembler::new(self.cx.role.cfg.max_response_bytes as usize)
                     }),
-                bridge: crate::dialects::StreamBridge::of(
-                    self.cx.info.dialect,
-                    self.cx.info.answer_model(),
-                    self.cx.started_ms,
-                ),
+                bridge: match self.native {
+                    Some(_) => None,
+                    None => crate::dialects::StreamBridge::of(
+                        self.cx.info.dialect,
+                        self.cx.info.answer_model(),
+                        self.cx.started_ms,
+                    ),
+                },
             });
             ResponsePlan::Stream
         } else {
@@ -508,7 +550,10 @@ impl Attempt {
         let now_ms = host.now_ms();
         let ctx = self.cx.ctx();
         let result = if (200..300).contains(&self.status) {
-            self.translator.response(&ctx, body)
+            match self.native {
+                Some(_) => Ok(body.to_vec()),
+                None => self.translator.response(&ctx, body),
+            }
         } else {
             Err(self.translator.error(&ctx, self.status, current, body))
         };
@@ -517,10 +562,21 @@ impl Attempt {
                 if let Some(miss) = self.cx.info.cache.as_ref().filter(|_| self.status == 200) {
                     crate::cache::keep(host, miss, &out);
                 }
-                let usage = crate::openai::usage_of(&out);
-                let (cost, tokens) = self.spend(self.status, usage, out.len(), host, now_ms);
+                let usage = match &self.native {
+                    Some(p) => p.answer_usage(&out),
+                    None => crate::openai::usage_of(&out),
+                };
+                // Counting tokens costs nothing, and uses none.
+                let (cost, tokens) = match self.cx.info.endpoint {
+                    Endpoint::CountTokens => (0.0, 0),
+                    _ => self.spend(self.status, usage, out.len(), host, now_ms),
+                };
                 let model = self.cx.info.answer_model();
-                let out = match crate::dialects::from_answer(self.cx.info.dialect, out, model) {
+                let out = match (&self.native, self.cx.info.dialect) {
+                    (Some(_), _) => Ok(out),
+                    (None, dialect) => crate::dialects::from_answer(dialect, out, model),
+                };
+                let out = match out {
                     Ok(out) => out,
                     Err(e) => {
                         let body = self.error_body(&e);
@@ -718,32 +774,57 @@ impl Attempt {
             // A provider's error passed on as an event may echo a key (checked per frame: a
             // scan of every chunk would cost every stream).
             let mut echoes = false;
-            let result = frames
-                .map_err(|why| crate::providers::bad_answer(&ctx, why))
-                .and_then(|frames| {
-                    frames.iter().try_for_each(|f| {
-                        echoes |= f.exception || f.data.starts_with("{\"error\"");
-                        self.translator.stream_frame(&ctx, f, &mut out)
-                    })
-                })
-                .and_then(|()| {
-                    if end {
-                        self.translator.stream_end(&ctx, &mut out)
-                    } else {
-                        Ok(())
+            let is_error = |f: &crate::framing::Frame| {
+                f.exception
+                    || f.data.starts_with("{\"error\"")
+                    || f.event.as_deref() == Some("error")
+            };
+            if let Some(native) = self.native.as_mut() {
+                // The provider's own bytes go on; its events are only read.
+                let read = frames.map(|frames| {
+                    for f in &frames {
+                        echoes |= is_error(f);
+                        native.frame(f);
                     }
                 });
-            if echoes {
-                out = self.cx.scrub(&String::from_utf8_lossy(&out)).into_bytes();
+                out.extend_from_slice(chunk);
+                let err = match read {
+                    Err(why) => Some(crate::providers::bad_answer(&ctx, why)),
+                    Ok(()) if end && !native.complete() => Some(crate::providers::stream_cut(&ctx)),
+                    Ok(()) => None,
+                };
+                if let Some(err) = err {
+                    out.extend_from_slice(&native.error_event(&err));
+                }
+                st.failed = native.failed();
+            } else {
+                let result = frames
+                    .map_err(|why| crate::providers::bad_answer(&ctx, why))
+                    .and_then(|frames| {
+                        frames.iter().try_for_each(|f| {
+                            echoes |= is_error(f);
+                            self.translator.stream_frame(&ctx, f, &mut out)
+                        })
+                    })
+                    .and_then(|()| {
+                        if end {
+                            self.translator.stream_end(&ctx, &mut out)
+                        } else {
+                            Ok(())
+                        }
+                    });
+                if let Err(err) = result {
+                    // The last event: what the client reads instead of a silent truncation. A
+                    // chat error event: a bridged API's stream turns it into its own.
+                    out.extend_from_slice(b"data: ");
+                    out.extend_from_slice(&err.body());
+                    out.extend_from_slice(b"\n\n");
+                    st.failed = true;
+                }
             }
-            if let Err(mut err) = result {
-                // The last event: what the client reads instead of a silent truncation.
-                err.message = self.cx.scrub(&err.message);
-                out.extend_from_slice(b"data: ");
-                // A chat error event: a bridged API's stream turns it into its own.
-                out.extend_from_slice(&err.body());
-                out.extend_from_slice(b"\n\n");
-                st.failed = true;
+            // Scrubbed once, with the error event added (its message may quote the provider).
+            if echoes || st.failed {
+                out = self.cx.scrub(&String::from_utf8_lossy(&out)).into_bytes();
             }
             if st.failed {
                 st.assembler = None;
@@ -783,7 +864,10 @@ impl Attempt {
             if let (Some(miss), Some(answer)) = (&self.cx.info.cache, whole) {
                 crate::cache::keep(host, miss, &answer);
             }
-            let usage = self.translator.stream_usage();
+            let usage = match &self.native {
+                Some(p) => p.usage(),
+                None => self.translator.stream_usage(),
+            };
             let now_ms = host.now_ms();
             let status = if ok { 200 } else { 502 };
             let (_, used) = self.spend(status, usage, bytes as usize, host, now_ms);
@@ -1482,5 +1566,130 @@ mod tests {
             String::from_utf8(p.bytes).unwrap(),
             "data: {\"choices\":[]}\n\ndata: [DONE]\n\n"
         );
+    }
+
+    fn anthropic() -> Rc<ProviderRole> {
+        Rc::new(ProviderRole::new(
+            config(Provider::Anthropic, "claude-x", "", "OA_KEY"),
+            env,
+        ))
+    }
+
+    #[test]
+    fn a_messages_request_to_anthropic_passes_untouched_and_its_answer_too() {
+        let mut i = info(false, &["anthropic-dep"]);
+        i.dialect = Dialect::Anthropic;
+        i.client.anthropic_beta = Some("interleaved-thinking-2025-05-14".into());
+        let host = MemoryHost::at(0);
+        let mut a = anthropic().attempt(i, 1, &host).unwrap();
+        let client = br#"{"model":"g","max_tokens":9,"system":[{"type":"text","text":"s","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":[{"type":"document","source":{"type":"text","media_type":"text/plain","data":"d"}}]}],"thinking":{"type":"enabled","budget_tokens":1024},"num_retries":2}"#;
+        let (headers, body) = a.request(&[], client, None).unwrap();
+        assert_eq!(get(&headers, ":path"), Some("/v1/messages"));
+        assert_eq!(get(&headers, "x-api-key"), Some("sk-oa-0123456789"));
+        assert_eq!(
+            get(&headers, "anthropic-beta"),
+            Some("interleaved-thinking-2025-05-14")
+        );
+        let sent: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let mut expected: serde_json::Value = serde_json::from_slice(client).unwrap();
+        expected["model"] = "claude-x".into();
+        assert_eq!(
+            sent, expected,
+            "only the model changes (router params go only when asked)"
+        );
+
+        a.on_response_headers(200, Some("application/json"));
+        let answer = br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-x","content":[{"type":"thinking","thinking":"t","signature":"sig"},{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":5,"cache_read_input_tokens":10,"output_tokens":2}}"#;
+        let f = a.finish_body(answer, &[], &host);
+        assert_eq!((f.status, f.body.as_slice()), (200, answer.as_slice()));
+        let events = crate::spend::drain(&host);
+        assert_eq!((events[0].prompt_tokens, events[0].cached_tokens), (15, 10));
+    }
+
+    #[test]
+    fn a_native_stream_passes_its_bytes_and_a_cut_ends_in_the_apis_error_event() {
+        let mut i = info(true, &["anthropic-dep"]);
+        i.dialect = Dialect::Anthropic;
+        let host = MemoryHost::at(0);
+        let mut a = anthropic().attempt(i, 1, &host).unwrap();
+        a.request(
+            &[],
+            br#"{"model":"g","max_tokens":9,"stream":true,"messages":[]}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            a.on_response_headers(200, Some("text/event-stream")),
+            ResponsePlan::Stream
+        );
+        let start = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":4,\"output_tokens\":1}}}\n\nevent: ping\ndata: {\"type\": \"ping\"}\n\n";
+        let p = a.stream_chunk(start, false, &[], &host);
+        assert_eq!(p.bytes, start.to_vec(), "byte for byte");
+        let p = a.stream_chunk(b"", true, &[], &host);
+        let text = String::from_utf8(p.bytes).unwrap();
+        assert!(
+            text.starts_with("event: error\ndata: {\"type\":\"error\"")
+                && text.contains("before it was complete"),
+            "{text}"
+        );
+        let events = crate::spend::drain(&host);
+        assert_eq!(
+            (events[0].status.as_str(), events[0].prompt_tokens),
+            ("failure", 4)
+        );
+    }
+
+    #[test]
+    fn token_counts_go_to_anthropics_count_api_and_cost_nothing() {
+        let mut i = info(false, &["anthropic-dep"]);
+        i.dialect = Dialect::Anthropic;
+        i.endpoint = Endpoint::CountTokens;
+        let host = MemoryHost::at(0);
+        let mut a = anthropic().attempt(i.clone(), 1, &host).unwrap();
+        let (headers, _) = a
+            .request(&[], br#"{"model":"g","messages":[]}"#, None)
+            .unwrap();
+        assert_eq!(get(&headers, ":path"), Some("/v1/messages/count_tokens"));
+        a.on_response_headers(200, Some("application/json"));
+        let f = a.finish_body(br#"{"input_tokens":12}"#, &[], &host);
+        assert_eq!(f.body, br#"{"input_tokens":12}"#);
+        assert!(crate::spend::drain(&host).is_empty());
+        // A deployment without the API (a fallback group's) says so.
+        let mut o = openai().attempt(i, 1, &host).unwrap();
+        let e = o
+            .request(&[], br#"{"model":"g","messages":[]}"#, None)
+            .unwrap_err();
+        assert_eq!(e.status, 400);
+    }
+
+    #[test]
+    fn a_responses_request_goes_to_openais_responses_api_and_azures() {
+        let mut i = info(false, &["openai-dep"]);
+        i.dialect = Dialect::Responses;
+        let host = MemoryHost::at(0);
+        let client = br#"{"model":"g","input":"hi","tools":[{"type":"web_search"}],"previous_response_id":"resp_1"}"#;
+        let mut a = openai().attempt(i.clone(), 1, &host).unwrap();
+        let (headers, body) = a.request(&[], client, None).unwrap();
+        assert_eq!(get(&headers, ":path"), Some("/v1/responses"));
+        assert!(String::from_utf8(body)
+            .unwrap()
+            .contains("\"previous_response_id\":\"resp_1\""));
+        a.on_response_headers(200, Some("application/json"));
+        let answer = br#"{"id":"resp_2","object":"response","output":[],"usage":{"input_tokens":3,"output_tokens":2}}"#;
+        let f = a.finish_body(answer, &[], &host);
+        assert_eq!(f.body, answer.to_vec());
+        assert_eq!(crate::spend::drain(&host)[0].completion_tokens, 2);
+
+        let mut z = azure().attempt(i, 1, &host).unwrap();
+        let (headers, _) = z.request(&[], client, None).unwrap();
+        assert_eq!(
+            get(&headers, ":path"),
+            Some("/openai/responses?api-version=2024-10-21")
+        );
+        // An error is read by the translator, written in the client's API.
+        z.on_response_headers(429, Some("application/json"));
+        let f = z.finish_body(br#"{"error":{"message":"slow down"}}"#, &[], &host);
+        assert_eq!(f.status, 429);
+        assert!(String::from_utf8(f.body).unwrap().contains("slow down"));
     }
 }

@@ -70,10 +70,27 @@ pub fn handler() -> Handler {
     Arc::new(|r: &Recorded| answer(r))
 }
 
+/// What `/v1/messages/count_tokens` answers.
+pub const COUNTED_TOKENS: u64 = 42;
+
+/// The fields `/v1/messages/count_tokens` takes (no max_tokens, no stream).
+const COUNT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "mcp_servers",
+    "context_management",
+    "output_config",
+];
+
 fn answer(r: &Recorded) -> Result<FakeReply, String> {
-    if r.method != "POST" || r.uri != "/v1/messages" {
+    let counting = r.uri == "/v1/messages/count_tokens";
+    if r.method != "POST" || (r.uri != "/v1/messages" && !counting) {
         return Err(format!(
-            "Anthropic serves POST /v1/messages, not {} {}",
+            "Anthropic serves POST /v1/messages and /v1/messages/count_tokens, not {} {}",
             r.method, r.uri
         ));
     }
@@ -97,6 +114,21 @@ fn answer(r: &Recorded) -> Result<FakeReply, String> {
     }
     let body: Value = serde_json::from_slice(&r.body)
         .map_err(|e| format!("the body is not JSON ({e}): {}", r.body_text()))?;
+    if counting {
+        keys(
+            object(&body, "the body")?,
+            "the body",
+            COUNT_FIELDS,
+            &["model", "messages"],
+        )?;
+        if key != KEY {
+            return Ok(error(401, "authentication_error", "invalid x-api-key"));
+        }
+        return Ok(FakeReply::json(
+            200,
+            serde_json::json!({ "input_tokens": COUNTED_TOKENS }).to_string(),
+        ));
+    }
     check_body(&body)?;
     if key != KEY {
         return Ok(error(401, "authentication_error", "invalid x-api-key"));
@@ -534,7 +566,20 @@ fn check_block(b: &Value, role: &str, what: &str) -> Result<(), String> {
                 ],
                 &["source"],
             )?;
-            check_source(&b["source"], what, &["application/pdf"])?;
+            // A document is a PDF (base64 or url) or plain text.
+            if b["source"]["type"] == "text" {
+                keys(
+                    object(&b["source"], what)?,
+                    what,
+                    &["type", "media_type", "data"],
+                    &["media_type", "data"],
+                )?;
+                if b["source"]["media_type"] != "text/plain" || !b["source"]["data"].is_string() {
+                    return Err(format!("{what}: a text source is text/plain data"));
+                }
+            } else {
+                check_source(&b["source"], what, &["application/pdf"])?;
+            }
         }
         "tool_result" if by_user => {
             keys(

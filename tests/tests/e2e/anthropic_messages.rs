@@ -1,13 +1,34 @@
-//! Anthropic's Messages API (`/v1/messages`) in front of an OpenAI deployment, with the
-//! official anthropic SDK: a message, a stream, a wrong key and an upstream 429 raise what
-//! the SDK raises against Anthropic itself; the provider got a chat request.
+//! Anthropic's Messages API (`/v1/messages`, `/v1/messages/count_tokens`) with the official
+//! anthropic SDK, in front of an OpenAI deployment (bridged through chat) and of an Anthropic
+//! one (passed through untouched, checked by the strict fake): a message, a stream, a tool
+//! call and its result, a token count, a wrong key and an upstream 429 raise what the SDK
+//! raises against Anthropic itself.
 
 use serde_json::json;
-use switchyard_tests::{FakeProvider, Mode, Switchyard};
+use switchyard_tests::fakes::anthropic::{self, COUNTED_TOKENS, KEY, MODEL, RATE_LIMITED};
+use switchyard_tests::{FakeProvider, Mode, StrictFake, Switchyard};
 
-use crate::common::{openai_on, python_script, yaml, FAKE_KEY};
+use crate::common::{deployment, openai_on, python_script, yaml, SdkReport, FAKE_KEY};
 
 const MASTER: &str = "sk-master-of-messages";
+
+fn run_sdk(sy: &Switchyard, limited_model: &str, limited_prompt: &str) -> SdkReport {
+    python_script(
+        "anthropic_sdk_check.py",
+        &[
+            "--base-url",
+            &sy.base_url(),
+            "--api-key",
+            MASTER,
+            "--model",
+            "fast",
+            "--limited-model",
+            limited_model,
+            "--limited-prompt",
+            limited_prompt,
+        ],
+    )
+}
 
 #[test]
 fn the_anthropic_sdk_through_the_bridge() {
@@ -23,19 +44,7 @@ fn the_anthropic_sdk_through_the_bridge() {
         &[("FAKE_KEY", FAKE_KEY), ("E2E_MASTER_KEY", MASTER)],
     );
     let _logs = sy.dump_logs_on_failure();
-    let report = python_script(
-        "anthropic_sdk_check.py",
-        &[
-            "--base-url",
-            &sy.base_url(),
-            "--api-key",
-            MASTER,
-            "--model",
-            "fast",
-            "--limited-model",
-            "busy",
-        ],
-    );
+    let report = run_sdk(&sy, "busy", "Say hello");
     let line = |key: &str| report.line(key);
     assert_eq!(line("TYPE"), "message");
     assert_eq!(line("MODEL"), "fast");
@@ -43,17 +52,80 @@ fn the_anthropic_sdk_through_the_bridge() {
     assert_eq!(line("STOP"), "end_turn");
     assert_eq!(line("STREAM_STOP"), "end_turn");
     assert!(!line("STREAM_TEXT").is_empty(), "{}", report.report);
+    // The fake OpenAI provider answers text whatever the tools.
+    assert_eq!(line("TOOL_STOP"), "end_turn");
+    // No deployment of the group counts tokens: the gateway estimates.
+    let counted: u64 = line("COUNT").parse().expect("a count");
+    assert!((3..50).contains(&counted), "{}", report.report);
     assert_eq!(line("BAD_KEY"), "AuthenticationError 401");
     assert_eq!(line("LIMITED"), "RateLimitError 429");
     assert_eq!(line("MODELS"), "busy,fast", "Anthropic's model list");
 
-    // The provider got chat requests: the system prompt as a system message.
-    let first = fake
+    // The provider got chat requests: the system prompt as a system message, the tool as a
+    // chat tool.
+    let chats: Vec<serde_json::Value> = fake
         .requests()
         .into_iter()
-        .find(|r| r.path().ends_with("/chat/completions"))
-        .expect("the provider was asked");
-    let body = first.json();
-    assert_eq!(body["messages"][0]["role"], "system", "{body}");
-    assert_eq!(body["max_tokens"], 64, "{body}");
+        .filter(|r| r.path().ends_with("/chat/completions"))
+        .map(|r| r.json())
+        .collect();
+    assert_eq!(chats[0]["messages"][0]["role"], "system", "{chats:?}");
+    assert_eq!(chats[0]["max_tokens"], 64, "{chats:?}");
+    assert!(chats
+        .iter()
+        .any(|c| c["tools"][0]["function"]["name"] == "get_weather"));
+}
+
+#[test]
+fn the_anthropic_sdk_passed_through_to_anthropic() {
+    let fake = StrictFake::start("anthropic", anthropic::handler());
+    let config = json!({
+        "model_list": [deployment("fast", json!({
+            "model": format!("anthropic/{MODEL}"),
+            "api_base": fake.url(""),
+            "api_key": "os.environ/ANTHROPIC_FAKE_KEY",
+        }))],
+        "router_settings": {"num_retries": 0, "disable_cooldowns": true},
+        "general_settings": {"master_key": "os.environ/E2E_MASTER_KEY"},
+    });
+    let sy = Switchyard::start_with_env(
+        &yaml(&config),
+        &[("ANTHROPIC_FAKE_KEY", KEY), ("E2E_MASTER_KEY", MASTER)],
+    );
+    let _logs = sy.dump_logs_on_failure();
+    let report = run_sdk(&sy, "fast", RATE_LIMITED);
+    let line = |key: &str| report.line(key);
+    assert_eq!(line("TYPE"), "message");
+    // Anthropic's own answer, untouched: its model.
+    assert_eq!(line("MODEL"), MODEL);
+    assert_eq!(line("STOP"), "end_turn");
+    assert_eq!(line("STREAM_STOP"), "end_turn");
+    assert!(!line("STREAM_TEXT").is_empty(), "{}", report.report);
+    assert_eq!(line("TOOL_STOP"), "tool_use");
+    assert_eq!(line("TOOL_NAME"), "get_weather");
+    assert_eq!(line("TOOL_RESULT_STOP"), "end_turn");
+    assert_eq!(
+        line("COUNT"),
+        COUNTED_TOKENS.to_string(),
+        "Anthropic counted"
+    );
+    assert_eq!(line("BAD_KEY"), "AuthenticationError 401");
+    assert_eq!(line("LIMITED"), "RateLimitError 429");
+
+    let requests = fake.requests();
+    assert!(requests
+        .iter()
+        .any(|r| r.uri == "/v1/messages/count_tokens"));
+    // The SDK's own request reached Anthropic as it was sent, only the model changed.
+    let first = requests
+        .iter()
+        .find(|r| r.uri == "/v1/messages")
+        .expect("a message")
+        .json();
+    assert_eq!(
+        first,
+        json!({"model": MODEL, "max_tokens": 64, "system": "Be brief.",
+            "messages": [{"role": "user", "content": "Say hello"}]})
+    );
+    fake.assert_no_violations();
 }

@@ -489,3 +489,69 @@ async fn the_messages_api_in_front_with_a_tool_round_trip() {
     assert_eq!(turns[2]["content"][0]["type"], "tool_result");
     s.fake.assert_no_violations();
 }
+
+#[tokio::test]
+async fn the_messages_api_to_anthropic_loses_nothing_either_way() {
+    let s = stack();
+    let _logs = s.sy.dump_logs_on_failure();
+    let m = marker("messages-untouched");
+    // What only Anthropic's API has: thinking, cache_control, a document, top_k, a beta flag.
+    let request = json!({
+        "model": "claude", "max_tokens": 2048, "top_k": 5,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": [
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "A short text."},
+             "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": format!("Summarise it. {m}")},
+        ]}],
+    });
+    let reply = client()
+        .post_raw(
+            "/v1/messages",
+            serde_json::to_vec(&request).unwrap(),
+            &[("anthropic-beta", "interleaved-thinking-2025-05-14")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.body,
+        switchyard_tests::strict::fixture(
+            "anthropic",
+            "usage_cache_thinking",
+            "provider_response.json"
+        ),
+        "Anthropic's answer, byte for byte"
+    );
+    let got = s.fake.only(&m);
+    assert_eq!(
+        got.header("anthropic-beta"),
+        Some("interleaved-thinking-2025-05-14")
+    );
+    let mut expected = request.clone();
+    expected["model"] = json!(MODEL);
+    assert_eq!(got.json(), expected, "the request, only the model changed");
+
+    // A stream passes byte for byte too.
+    let mut streamed = request.clone();
+    streamed["stream"] = json!(true);
+    streamed["messages"][0]["content"][1]["text"] = json!(marker("messages-untouched-stream"));
+    let reply = client().stream("/v1/messages", &streamed).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.text().into_bytes(),
+        switchyard_tests::strict::fixture("anthropic", "stream_thinking", "provider_stream.sse"),
+    );
+
+    // A stream Anthropic cuts short ends in Anthropic's error event.
+    let cut = json!({"model": "claude", "max_tokens": 64, "stream": true,
+        "messages": [{"role": "user", "content": marker(STREAM_CUT)}]});
+    let text = client().stream("/v1/messages", &cut).await.text();
+    let last = text.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    assert!(
+        last.starts_with("event: error\ndata: {\"type\":\"error\"")
+            && last.contains("before it was complete"),
+        "{text}"
+    );
+    s.fake.assert_no_violations();
+}

@@ -445,6 +445,43 @@ pub fn error_body(e: &ApiError) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
+/// Tokens an image or a document is counted as (their bytes say little of their tokens).
+const MEDIA_TOKENS: u64 = 1_000;
+
+/// `/v1/messages/count_tokens` for a model whose deployments cannot count: an estimate from
+/// the text of the system prompt, the messages and the tools (about four characters a
+/// token, a few tokens a message, a flat count per image or document), in Anthropic's
+/// answer shape.
+pub fn estimate_tokens(body: &[u8]) -> Vec<u8> {
+    fn walk(v: &Value, chars: &mut u64, media: &mut u64) {
+        match v {
+            Value::String(s) => *chars += s.chars().count() as u64,
+            Value::Array(items) => items.iter().for_each(|i| walk(i, chars, media)),
+            Value::Object(o) => match o.get("type").and_then(Value::as_str) {
+                Some("image" | "document") => *media += 1,
+                _ => o
+                    .iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "type" | "cache_control" | "id"))
+                    .for_each(|(_, v)| walk(v, chars, media)),
+            },
+            _ => {}
+        }
+    }
+    let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let (mut chars, mut media) = (0, 0);
+    for field in ["system", "messages", "tools"] {
+        if let Some(v) = request.get(field) {
+            walk(v, &mut chars, &mut media);
+        }
+    }
+    let messages = request
+        .get("messages")
+        .and_then(Value::as_array)
+        .map_or(0, |m| m.len() as u64);
+    let tokens = chars.div_ceil(4) + 3 * messages + MEDIA_TOKENS * media;
+    serde_json::to_vec(&json!({ "input_tokens": tokens })).unwrap_or_default()
+}
+
 /// An OpenAI model list (`/v1/models`) as Anthropic's, for clients that send
 /// `anthropic-version` (Claude Code lists models this way).
 pub fn models_list(openai_list: &[u8]) -> Vec<u8> {
@@ -714,6 +751,25 @@ mod tests {
             m["usage"],
             json!({"input_tokens": 20, "output_tokens": 7, "cache_read_input_tokens": 10})
         );
+    }
+
+    #[test]
+    fn token_counts_are_estimated_from_text_messages_and_media() {
+        let body = json!({
+            "model": "m",
+            "system": "abcd",
+            "messages": [
+                {"role": "user", "content": [
+                    {"type": "text", "text": "12345678", "cache_control": {"type": "ephemeral"}},
+                    {"type": "image", "source": {"type": "base64", "data": "QUFBQUFBQUFBQUFB"}},
+                ]},
+                {"role": "assistant", "content": "abcd"},
+            ],
+        });
+        let out: Value =
+            serde_json::from_slice(&estimate_tokens(&serde_json::to_vec(&body).unwrap())).unwrap();
+        // "user" and "assistant" count too: (4 + 4 + 8 + 9 + 4) / 4 = 8, 2 messages, 1 image.
+        assert_eq!(out, json!({"input_tokens": 8 + 6 + MEDIA_TOKENS}));
     }
 
     #[test]

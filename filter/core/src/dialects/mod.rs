@@ -4,6 +4,7 @@
 //! chunks → the API's event sequence, error → the API's error.
 
 pub mod anthropic;
+pub mod passthrough;
 pub mod responses;
 
 use serde_json::Value;
@@ -47,7 +48,9 @@ pub fn error_body(dialect: Dialect, e: &ApiError) -> Vec<u8> {
 pub fn of_path(path: &str) -> Dialect {
     let path = path.split('?').next().unwrap_or(path).trim_end_matches('/');
     match path {
-        "/v1/messages" | "/messages" => Dialect::Anthropic,
+        "/v1/messages" | "/messages" | "/v1/messages/count_tokens" | "/messages/count_tokens" => {
+            Dialect::Anthropic
+        }
         "/v1/responses" | "/responses" => Dialect::Responses,
         _ => Dialect::Chat,
     }

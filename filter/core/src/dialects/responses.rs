@@ -11,7 +11,7 @@ use super::{message, ChatSink, StreamBridge};
 use crate::error::ApiError;
 use crate::openai::{
     ChatRequest, Content, FunctionCall, FunctionDef, ImageUrl, Message, NamedFunction, Part,
-    ResponseFormat, Role, StreamOptions, Tool, ToolCall, ToolChoice,
+    ResponseFormat, Role, StreamOptions, Tool, ToolCall, ToolChoice, Usage,
 };
 
 /// A Responses API request. Fields not mapped flow on as chat parameters of the same name.
@@ -363,6 +363,19 @@ fn usage(u: Option<&Value>) -> Value {
         "output_tokens_details": {"reasoning_tokens": n("/completion_tokens_details/reasoning_tokens")},
         "total_tokens": input + output,
     })
+}
+
+/// A Responses usage object as chat usage (of an answer passed on untouched).
+pub(crate) fn usage_to_chat(u: &Value) -> Usage {
+    let n = |p: &str| u.pointer(p).and_then(Value::as_u64);
+    let cached = n("/input_tokens_details/cached_tokens");
+    let reasoning = n("/output_tokens_details/reasoning_tokens");
+    Usage::new(
+        n("/input_tokens").unwrap_or(0),
+        n("/output_tokens").unwrap_or(0),
+    )
+    .with_cached(cached)
+    .with_reasoning(reasoning)
 }
 
 /// A response object around `output`.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
-use switchyard_config::Endpoint;
+use switchyard_config::{Dialect, Endpoint};
 
 use super::{
     bad_answer, error_message, provider_error, stream_cut, Ctx, ProviderRequest, Translator,
@@ -69,7 +69,22 @@ pub struct Anthropic {
 
 impl Translator for Anthropic {
     fn owned_headers(&self) -> &'static [&'static str] {
-        &["x-api-key", "anthropic-version"]
+        &["x-api-key", "anthropic-version", "anthropic-beta"]
+    }
+
+    fn native(&mut self, ctx: &Ctx, body: &[u8]) -> Option<Result<ProviderRequest, ApiError>> {
+        let path = match (ctx.info.dialect, ctx.info.endpoint) {
+            (_, Endpoint::CountTokens) => "/v1/messages/count_tokens",
+            (Dialect::Anthropic, Endpoint::ChatCompletions) => "/v1/messages",
+            _ => return None,
+        };
+        Some(
+            super::openai::request_body(ctx, body).map(|body| ProviderRequest {
+                path: format!("{}{path}", base_path(ctx)),
+                headers: headers(ctx),
+                body,
+            }),
+        )
     }
 
     fn request(&mut self, ctx: &Ctx, body: &[u8]) -> Result<ProviderRequest, ApiError> {
@@ -92,14 +107,9 @@ impl Translator for Anthropic {
         }
         let body = serde_json::to_vec(&built.body)
             .map_err(|e| ApiError::internal(format!("Cannot write the Anthropic request: {e}")))?;
-        // An api_base that already ends in /v1 is not doubled.
-        let base = ctx.deployment.base_path.trim_end_matches("/v1");
-        let mut headers = Vec::with_capacity(2);
-        headers.extend(ctx.credentials.key_header("x-api-key"));
-        headers.push(("anthropic-version".into(), VERSION.into()));
         Ok(ProviderRequest {
-            path: format!("{base}/v1/messages"),
-            headers,
+            path: format!("{}/v1/messages", base_path(ctx)),
+            headers: headers(ctx),
             body,
         })
     }
@@ -207,6 +217,31 @@ impl Translator for Anthropic {
 
 // ---------------------------------------------------------------------------------------
 // Request
+
+/// The api_base's path; one that already ends in /v1 is not doubled.
+fn base_path<'c>(ctx: &Ctx<'c>) -> &'c str {
+    ctx.deployment.base_path.trim_end_matches("/v1")
+}
+
+/// The key, the API version, and the beta flags the client asked for (`anthropic-beta`, or
+/// LiteLLM's `x-pass-anthropic-beta`).
+fn headers(ctx: &Ctx) -> Vec<(String, String)> {
+    let mut headers = Vec::with_capacity(3);
+    headers.extend(ctx.credentials.key_header("x-api-key"));
+    headers.push(("anthropic-version".into(), VERSION.into()));
+    let client = &ctx.info.client;
+    let beta = client.anthropic_beta.as_ref().or_else(|| {
+        client
+            .pass
+            .iter()
+            .find(|(n, _)| n == "anthropic-beta")
+            .map(|(_, v)| v)
+    });
+    if let Some(beta) = beta {
+        headers.push(("anthropic-beta".into(), beta.clone()));
+    }
+    headers
+}
 
 /// The Messages API request body, borrowing from the OpenAI request.
 #[derive(Serialize)]
@@ -1053,6 +1088,11 @@ fn tool_arguments(block: &RawValue) -> Result<String, serde_json::Error> {
     }
     let input: Input = serde_json::from_str(block.get())?;
     Ok(input.input.map_or("{}", RawValue::get).to_string())
+}
+
+/// LiteLLM's usage for an Anthropic usage object (of an answer passed on untouched).
+pub(crate) fn usage_of(usage: &Value) -> Usage {
+    UsageOut::deserialize(usage).unwrap_or_default().to_openai()
 }
 
 /// Anthropic's usage (a stream's message_delta repeats only what changed).

@@ -5,6 +5,7 @@ use super::openai::OpenAi;
 use super::{Ctx, ProviderRequest, Translator};
 use crate::error::ApiError;
 use crate::framing::Frame;
+use switchyard_config::Dialect;
 
 #[derive(Default)]
 pub struct Azure(OpenAi);
@@ -12,6 +13,26 @@ pub struct Azure(OpenAi);
 impl Translator for Azure {
     fn owned_headers(&self) -> &'static [&'static str] {
         &["api-key", "authorization"]
+    }
+
+    fn native(&mut self, ctx: &Ctx, body: &[u8]) -> Option<Result<ProviderRequest, ApiError>> {
+        if ctx.info.dialect != Dialect::Responses {
+            return None;
+        }
+        // Azure's Responses API: `model` names the deployment; the dated preview API takes
+        // api-version, the v1 API none.
+        let d = ctx.deployment;
+        let path = match &d.params.api_version {
+            Some(v) if v != "v1" => format!("{}/openai/responses?api-version={v}", d.base_path),
+            _ => format!("{}/openai/v1/responses", d.base_path),
+        };
+        Some(
+            super::openai::request_body(ctx, body).map(|body| ProviderRequest {
+                path,
+                headers: ctx.credentials.key_header("api-key").into_iter().collect(),
+                body,
+            }),
+        )
     }
 
     fn request(&mut self, ctx: &Ctx, body: &[u8]) -> Result<ProviderRequest, ApiError> {

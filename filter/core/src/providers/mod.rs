@@ -133,6 +133,15 @@ pub trait Translator {
         &[]
     }
 
+    /// The provider's own API for the client's (Anthropic's Messages API and its token count
+    /// to Anthropic, the Responses API to OpenAI and Azure): the request with the client's
+    /// body as it came, only `model` the deployment's; the answer then passes untouched
+    /// (`dialects::passthrough`). None: the provider has no such API, the request is bridged
+    /// through chat.
+    fn native(&mut self, _ctx: &Ctx, _body: &[u8]) -> Option<Result<ProviderRequest, ApiError>> {
+        None
+    }
+
     /// The provider request from the OpenAI request body.
     fn request(&mut self, ctx: &Ctx, body: &[u8]) -> Result<ProviderRequest, ApiError>;
 
@@ -242,6 +251,15 @@ pub fn error_message(status: u16, body: &[u8], paths: &[&[&str]]) -> String {
     } else {
         text.chars().take(2000).collect()
     }
+}
+
+/// An endpoint the gateway never plans on this deployment (its provider does not serve it).
+pub fn not_served(ctx: &Ctx) -> ApiError {
+    ApiError::bad_request(format!(
+        "{} does not serve {}.",
+        ctx.provider(),
+        ctx.info.endpoint.name()
+    ))
 }
 
 /// The provider's stream ended before the provider said it was complete.

@@ -3,7 +3,7 @@
 //! passes through with only `model` changed; the answer gets the model name the client asked for.
 
 use serde::de::IgnoredAny;
-use switchyard_config::Provider;
+use switchyard_config::{Dialect, Provider};
 
 use super::{provider_error, stream_cut, Ctx, ProviderRequest, Translator};
 use crate::error::ApiError;
@@ -25,20 +25,24 @@ impl Translator for OpenAi {
         &["authorization", "openai-organization"]
     }
 
+    fn native(&mut self, ctx: &Ctx, body: &[u8]) -> Option<Result<ProviderRequest, ApiError>> {
+        // OpenAI's own API only: the OpenAI-compatible servers have no Responses API.
+        if ctx.info.dialect != Dialect::Responses || ctx.deployment.provider != Provider::Openai {
+            return None;
+        }
+        Some(request_body(ctx, body).map(|body| ProviderRequest {
+            path: format!("{}/responses", ctx.deployment.base_path),
+            headers: self.headers(ctx),
+            body,
+        }))
+    }
+
     fn request(&mut self, ctx: &Ctx, body: &[u8]) -> Result<ProviderRequest, ApiError> {
         let d = ctx.deployment;
         let mut path = String::with_capacity(d.base_path.len() + ctx.info.endpoint.path().len());
         path.push_str(&d.base_path);
         path.push_str(ctx.info.endpoint.path());
-        let mut headers = Vec::with_capacity(2);
-        headers.extend(ctx.credentials.bearer());
-        if let Some(org) = d
-            .organization
-            .as_ref()
-            .or(ctx.info.client.openai_org.as_ref())
-        {
-            headers.push(("openai-organization".into(), org.clone()));
-        }
+        let headers = self.headers(ctx);
         // Spend needs the usage of a stream too: OpenAI and Azure send it when asked. The
         // usage chunk then goes to Switchyard only, unless the client asked for it as well.
         let body = if ctx.info.stream
@@ -113,6 +117,23 @@ impl Translator for OpenAi {
 
     fn error(&self, ctx: &Ctx, status: u16, headers: &[(String, String)], body: &[u8]) -> ApiError {
         openai_style_error(ctx, status, headers, body)
+    }
+}
+
+impl OpenAi {
+    /// The key, and the organization (the deployment's, or the client's when allowed).
+    fn headers(&self, ctx: &Ctx) -> Vec<(String, String)> {
+        let mut headers = Vec::with_capacity(2);
+        headers.extend(ctx.credentials.bearer());
+        if let Some(org) = ctx.deployment.organization.as_ref().or(ctx
+            .info
+            .client
+            .openai_org
+            .as_ref())
+        {
+            headers.push(("openai-organization".into(), org.clone()));
+        }
+        headers
     }
 }
 

@@ -1,0 +1,239 @@
+//! A client's API that the deployment speaks itself: Anthropic's Messages API (and its
+//! token counting) to Anthropic, OpenAI's Responses API to OpenAI and Azure. The request goes
+//! as the client wrote it (only `model` is the deployment's) and the answer comes back
+//! byte for byte, so nothing is lost in a translation: thinking blocks and their signatures,
+//! cache_control, documents, built-in tools, stored responses. Switchyard only reads the
+//! answer for its usage (spend, limits) and, for a stream, whether it completed; a stream
+//! cut short gets a last error event in the API's shape.
+
+use serde_json::{json, Value};
+use switchyard_config::Dialect;
+
+use crate::error::ApiError;
+use crate::framing::Frame;
+use crate::openai::Usage;
+
+#[derive(Debug)]
+pub struct Passthrough {
+    dialect: Dialect,
+    /// Anthropic: the usage of message_start, updated by message_delta's.
+    reported: Option<Value>,
+    /// The stream reached its end event (message_stop; response.completed / incomplete /
+    /// failed).
+    complete: bool,
+    /// The provider ended the stream with an error event.
+    failed: bool,
+    /// The Responses API's last sequence number, so an error event added follows it.
+    sequence: u64,
+}
+
+impl Passthrough {
+    pub fn new(dialect: Dialect) -> Passthrough {
+        Passthrough {
+            dialect,
+            reported: None,
+            complete: false,
+            failed: false,
+            sequence: 0,
+        }
+    }
+
+    /// The usage of a whole answer (none for a token count).
+    pub fn answer_usage(&self, body: &[u8]) -> Option<Usage> {
+        let answer: Value = serde_json::from_slice(body).ok()?;
+        let usage = answer.get("usage").filter(|u| u.is_object())?;
+        Some(self.usage_of(usage))
+    }
+
+    /// One event of the provider's stream.
+    pub fn frame(&mut self, frame: &Frame) {
+        // Most events are deltas: only the few that carry usage or end the stream are parsed.
+        let kind = frame.event.as_deref().unwrap_or_default();
+        if self.dialect == Dialect::Responses {
+            if let Some(n) = sequence_number(&frame.data) {
+                self.sequence = n;
+            }
+        }
+        let interesting = match self.dialect {
+            Dialect::Anthropic => matches!(
+                kind,
+                "message_start" | "message_delta" | "message_stop" | "error"
+            ),
+            _ => !kind.ends_with(".delta"),
+        };
+        if !interesting {
+            return;
+        }
+        let Ok(event) = serde_json::from_str::<Value>(&frame.data) else {
+            return;
+        };
+        let kind = event.get("type").and_then(Value::as_str).unwrap_or(kind);
+        match (self.dialect, kind) {
+            (Dialect::Anthropic, "message_start") => {
+                self.reported = event.pointer("/message/usage").cloned();
+            }
+            (Dialect::Anthropic, "message_delta") => {
+                if let (Some(Value::Object(base)), Some(Value::Object(later))) =
+                    (self.reported.as_mut(), event.get("usage"))
+                {
+                    for (k, v) in later {
+                        if !v.is_null() {
+                            base.insert(k.clone(), v.clone());
+                        }
+                    }
+                } else if let Some(u) = event.get("usage") {
+                    self.reported = Some(u.clone());
+                }
+            }
+            (Dialect::Anthropic, "message_stop") => self.complete = true,
+            (_, "response.completed" | "response.incomplete") => {
+                self.reported = event.pointer("/response/usage").cloned();
+                self.complete = true;
+            }
+            (_, "error" | "response.failed") => {
+                self.complete = true;
+                self.failed = true;
+            }
+            _ => {}
+        }
+    }
+
+    /// The stream's usage, as far as it was reported.
+    pub fn usage(&self) -> Option<Usage> {
+        self.reported
+            .as_ref()
+            .filter(|u| u.is_object())
+            .map(|u| self.usage_of(u))
+    }
+
+    /// Whether the stream reached its end event.
+    pub fn complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Whether the provider ended the stream with an error event.
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// The last event of a stream Switchyard ends with an error (cut short, unreadable).
+    pub fn error_event(&mut self, e: &ApiError) -> Vec<u8> {
+        self.complete = true;
+        self.failed = true;
+        let (event, data) = match self.dialect {
+            Dialect::Anthropic => ("error", super::anthropic::error_body(e)),
+            _ => {
+                self.sequence += 1;
+                let data = json!({
+                    "type": "error",
+                    "code": e.kind,
+                    "message": e.message,
+                    "param": null,
+                    "sequence_number": self.sequence,
+                });
+                ("error", serde_json::to_vec(&data).unwrap_or_default())
+            }
+        };
+        let mut out = Vec::with_capacity(data.len() + 24);
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(event.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        out.extend_from_slice(&data);
+        out.extend_from_slice(b"\n\n");
+        out
+    }
+
+    fn usage_of(&self, usage: &Value) -> Usage {
+        match self.dialect {
+            Dialect::Anthropic => crate::providers::anthropic::usage_of(usage),
+            _ => super::responses::usage_to_chat(usage),
+        }
+    }
+}
+
+/// An event's `sequence_number`, found without parsing the event.
+fn sequence_number(data: &str) -> Option<u64> {
+    const FIELD: &str = "\"sequence_number\":";
+    let at = data.rfind(FIELD)? + FIELD.len();
+    let digits = data[at..].trim_start();
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::framing::sse::Parser;
+
+    fn feed(p: &mut Passthrough, stream: &str) {
+        for f in Parser::default().push(stream.as_bytes()) {
+            p.frame(&f);
+        }
+    }
+
+    #[test]
+    fn an_anthropic_stream_gives_its_usage_with_cache_reads_in_the_prompt() {
+        let mut p = Passthrough::new(Dialect::Anthropic);
+        feed(
+            &mut p,
+            concat!(
+                "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":10,\"cache_read_input_tokens\":90,\"output_tokens\":1}}}\n\n",
+                "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n",
+                "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n",
+            ),
+        );
+        assert!(!p.complete(), "no message_stop yet");
+        feed(
+            &mut p,
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        assert!(p.complete() && !p.failed());
+        let u = p.usage().unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (100, 7));
+        assert_eq!(u.prompt_tokens_details.unwrap().cached_tokens, 90);
+    }
+
+    #[test]
+    fn a_responses_stream_gives_the_completed_usage_and_an_error_follows_its_sequence() {
+        let mut p = Passthrough::new(Dialect::Responses);
+        feed(
+            &mut p,
+            concat!(
+                "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{}}\n\n",
+                "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,\"delta\":\"hi\"}\n\n",
+            ),
+        );
+        assert!(!p.complete());
+        let e = p.error_event(&ApiError::new(502, "api_error", "cut"));
+        let text = String::from_utf8(e).unwrap();
+        assert!(text.starts_with("event: error\ndata: "), "{text}");
+        assert!(text.contains("\"sequence_number\":2"), "{text}");
+
+        let mut p = Passthrough::new(Dialect::Responses);
+        feed(
+            &mut p,
+            "event: response.completed\ndata: {\"type\":\"response.completed\",\"sequence_number\":9,\"response\":{\"usage\":{\"input_tokens\":5,\"output_tokens\":3,\"input_tokens_details\":{\"cached_tokens\":2},\"output_tokens_details\":{\"reasoning_tokens\":1}}}}\n\n",
+        );
+        assert!(p.complete());
+        let u = p.usage().unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (5, 3, 8)
+        );
+        assert_eq!(u.completion_tokens_details.unwrap().reasoning_tokens, 1);
+    }
+
+    #[test]
+    fn a_whole_answer_gives_its_usage_and_a_token_count_none() {
+        let p = Passthrough::new(Dialect::Anthropic);
+        let u = p
+            .answer_usage(br#"{"type":"message","usage":{"input_tokens":3,"output_tokens":4}}"#)
+            .unwrap();
+        assert_eq!(u.total_tokens, 7);
+        assert!(p.answer_usage(br#"{"input_tokens":3}"#).is_none());
+        assert!(p.answer_usage(b"not json").is_none());
+    }
+}
