@@ -204,6 +204,10 @@ pub struct DeploymentRoute {
     /// litellm_params.max_retries: how often this deployment may be retried in one plan.
     #[serde(default)]
     pub max_retries: Option<u32>,
+    /// The client APIs its provider speaks itself (see `Provider::speaks`): requests in them
+    /// pass through untouched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub speaks: Vec<Dialect>,
     /// The endpoints it serves (its provider's, narrowed by model_info.mode): a request is
     /// planned only on deployments that serve its endpoint.
     #[serde(default = "Endpoint::all")]
@@ -641,6 +645,14 @@ pub enum Dialect {
 impl Dialect {
     pub fn is_chat(&self) -> bool {
         *self == Dialect::Chat
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Chat => "chat",
+            Dialect::Anthropic => "anthropic messages",
+            Dialect::Responses => "responses",
+        }
     }
 }
 

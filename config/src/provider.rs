@@ -491,6 +491,18 @@ pub const NOT_YET_SERVED: &[&str] = &[
 ];
 
 impl Provider {
+    /// The client APIs besides chat this provider speaks itself, so that a request in one
+    /// passes to it untouched rather than bridged through chat: Anthropic's Messages API to
+    /// Anthropic, OpenAI's Responses API to OpenAI and Azure (not the OpenAI-compatible
+    /// servers, which have no Responses API).
+    pub fn speaks(self) -> &'static [crate::Dialect] {
+        match self {
+            Provider::Anthropic => &[crate::Dialect::Anthropic],
+            Provider::Openai | Provider::Azure => &[crate::Dialect::Responses],
+            _ => &[],
+        }
+    }
+
     pub fn info(self) -> &'static ProviderInfo {
         // PROVIDERS holds one entry per variant, in declaration order (checked by a test).
         &PROVIDERS[self as usize]

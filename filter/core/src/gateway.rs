@@ -827,14 +827,24 @@ impl Gateway {
         };
         // The response cache (first pass only: a fallback pass comes from a miss). A hit is
         // answered before the rate limits count: it costs no provider anything.
+        // A bridged API's answer is kept as the chat answer it was made from (and made the
+        // API's again on a hit); a provider's own answer, passed through, is not kept.
+        let passes_through = group
+            .deployments
+            .iter()
+            .any(|d| d.speaks.contains(&pending.dialect));
         let cache_plan = match (&self.cfg.cache, &pending.replan) {
-            // (Bridged APIs are not cached yet: their answers are not chat answers.)
-            (Some(cfg), None) if pending.dialect.is_chat() => {
+            (Some(cfg), None) if !passes_through => {
                 let controls = cache::Controls {
                     caching: head.caching,
                     cache: head.cache.clone(),
                 };
-                cache::plan(cfg, endpoint, &group_name, body, &controls)
+                // A bridged API's key names its API too.
+                let scope = match pending.dialect {
+                    Dialect::Chat => std::borrow::Cow::Borrowed(group_name.as_str()),
+                    d => std::borrow::Cow::Owned(format!("{group_name}\n{}", d.name())),
+                };
+                cache::plan(cfg, endpoint, &scope, body, &controls)
             }
             _ => None,
         };
@@ -974,9 +984,25 @@ impl Gateway {
         let endpoint = pending.endpoint;
         let (body, content_type) = if stream {
             let sse = cache::as_stream(endpoint, hit.body.as_bytes(), include_usage)?;
+            // A bridged API's stream is made from the chat stream, as from a provider's.
+            let sse = match crate::dialects::StreamBridge::of(
+                pending.dialect,
+                requested_model,
+                host.now_ms(),
+            ) {
+                Some(mut bridge) => {
+                    let mut events = Vec::with_capacity(sse.len() * 2);
+                    bridge.push(&sse, &mut events);
+                    bridge.finish(&mut events);
+                    events
+                }
+                None => sse,
+            };
             (sse, "text/event-stream")
         } else {
-            (hit.body.clone().into_bytes(), "application/json")
+            let body = hit.body.clone().into_bytes();
+            let body = crate::dialects::from_answer(pending.dialect, body, requested_model).ok()?;
+            (body, "application/json")
         };
         let usage = crate::openai::usage_of(hit.body.as_bytes()).unwrap_or_default();
         let now_ms = host.now_ms();
@@ -2321,6 +2347,76 @@ mod tests {
             panic!("no-cache does not ask")
         };
         assert_eq!(r.info.cache.unwrap().store_ttl_s, Some(60));
+    }
+
+    #[test]
+    fn a_bridged_api_is_cached_as_chat_and_answered_in_its_own_shape() {
+        let mut c = cfg(false);
+        c.cache = Some(switchyard_config::CacheConfig {
+            kind: switchyard_config::CacheKind::Exact,
+            ttl_s: 60,
+            namespace: None,
+            chat: true,
+            completions: false,
+            embeddings: false,
+            default_off: false,
+        });
+        let g = Gateway::new(c.clone(), None).unwrap();
+        let host = MemoryHost::at(5_000);
+        let mut rng = Rng::seeded(1);
+        let body =
+            br#"{"model":"fast","max_tokens":9,"messages":[{"role":"user","content":"hi"}]}"#;
+        let mut p = pending(&g, &post("/v1/messages", &[]));
+        let Ok(OnBody::Ask(call)) = g.on_body(&p, body, &host, &mut rng, Sidecar::Unasked) else {
+            panic!("asks the cache first")
+        };
+        // Not the key of the same body sent to chat completions.
+        let chat_key = crate::cache::key(None, Endpoint::ChatCompletions, "gpt-4o", body).unwrap();
+        assert_ne!(call.path, cache_path(&chat_key, None));
+        let answer = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"cached"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}"#;
+        let hit = serde_json::to_vec(&CachedAnswer {
+            body: answer.into(),
+            stored_ms: 1,
+        })
+        .unwrap();
+        assert!(g.on_answer(&call, 200, &hit, &host, Some(&mut p)));
+        let Ok(OnBody::Respond(local)) = g.on_body(&p, body, &host, &mut rng, Sidecar::Unasked)
+        else {
+            panic!("a hit is answered by the gateway")
+        };
+        let message: serde_json::Value = serde_json::from_slice(&local.body).unwrap();
+        assert_eq!(
+            (
+                message["type"].as_str(),
+                message["content"][0]["text"].as_str()
+            ),
+            (Some("message"), Some("cached"))
+        );
+        let streamed = br#"{"model":"fast","max_tokens":9,"messages":[{"role":"user","content":"hi"}],"stream":true}"#;
+        let Ok(OnBody::Respond(sse)) = g.on_body(&p, streamed, &host, &mut rng, Sidecar::Unasked)
+        else {
+            panic!("a hit streams")
+        };
+        let text = String::from_utf8(sse.body).unwrap();
+        assert!(
+            text.starts_with("event: message_start")
+                && text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+            "{text}"
+        );
+
+        // A group whose deployment speaks the API itself passes it through, uncached.
+        let mut c = c;
+        for group in c.groups.values_mut() {
+            for d in &mut group.deployments {
+                d.speaks = vec![Dialect::Anthropic];
+            }
+        }
+        let g = Gateway::new(c, None).unwrap();
+        let p = pending(&g, &post("/v1/messages", &[]));
+        let Ok(OnBody::Route(r)) = g.on_body(&p, body, &host, &mut rng, Sidecar::Unasked) else {
+            panic!("no cache lookup")
+        };
+        assert!(r.info.cache.is_none());
     }
 
     #[test]

@@ -497,7 +497,7 @@ impl Attempt {
                     .info
                     .cache
                     .as_ref()
-                    .filter(|c| c.store_ttl_s.is_some())
+                    .filter(|c| c.store_ttl_s.is_some() && self.native.is_none())
                     .map(|_| {
                         crate::cache::Assembler::new(self.cx.role.cfg.max_response_bytes as usize)
                     }),
@@ -559,7 +559,15 @@ impl Attempt {
         };
         match result {
             Ok(out) => {
-                if let Some(miss) = self.cx.info.cache.as_ref().filter(|_| self.status == 200) {
+                // A provider's own answer in the client's API is not kept (the gateway plans
+                // no cache for it; a fallback to a passing-through group may get here).
+                let kept = self
+                    .cx
+                    .info
+                    .cache
+                    .as_ref()
+                    .filter(|_| self.native.is_none());
+                if let Some(miss) = kept.filter(|_| self.status == 200) {
                     crate::cache::keep(host, miss, &out);
                 }
                 let usage = match &self.native {

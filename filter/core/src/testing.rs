@@ -63,6 +63,7 @@ pub fn route(id: &str) -> DeploymentRoute {
         timeout_ms: 600_000,
         stream_timeout_ms: 600_000,
         max_retries: None,
+        speaks: vec![],
         endpoints: Endpoint::ALL.to_vec(),
     }
 }

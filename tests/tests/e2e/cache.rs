@@ -327,3 +327,85 @@ async fn a_semantic_cache_answers_a_question_asked_in_other_words() {
     let ready = c.get("/health/readiness").await.expect_json(200);
     assert_eq!(ready["cache"], "semantic", "{ready}");
 }
+
+#[tokio::test]
+async fn the_agent_apis_are_cached_and_answered_in_their_own_shape() {
+    let fake = FakeProvider::start();
+    // An OpenAI-compatible server has no Responses API: the bridge serves it.
+    let vllm = crate::common::deployment(
+        "vllm",
+        json!({"model": "hosted_vllm/gpt-4o-mini", "api_base": fake.url("/v1")}),
+    );
+    let config = json!({
+        "model_list": [openai_on("cached", "gpt-4o-mini", &fake), vllm],
+        "litellm_settings": {"cache": true, "cache_params": {"type": "local"}},
+        "general_settings": {"master_key": "os.environ/E2E_MASTER_KEY"},
+    });
+    let sy = Switchyard::start_with_env(
+        &yaml(&config),
+        &[("FAKE_KEY", FAKE_KEY), ("E2E_MASTER_KEY", MASTER)],
+    );
+    let _logs = sy.dump_logs_on_failure();
+    let c = client(&sy);
+    let m = marker("cache-messages");
+    let ask = json!({"model": "cached", "max_tokens": 32,
+        "messages": [{"role": "user", "content": m}]});
+    let first = c.post("/v1/messages", &ask).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("x-litellm-cache-hit"), None);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let hit = loop {
+        let reply = c.post("/v1/messages", &ask).await;
+        if reply.header("x-litellm-cache-hit") == Some("True") {
+            break reply;
+        }
+        assert!(Instant::now() < deadline, "no cache hit within 5 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(hit.json()["type"], "message");
+    assert_eq!(hit.json()["content"], first.json()["content"]);
+    // A stream of the same request: Anthropic's events, from the cache.
+    let mut streamed = ask.clone();
+    streamed["stream"] = json!(true);
+    let reply = c.stream("/v1/messages", &streamed).await;
+    assert_eq!(
+        reply
+            .headers
+            .get("x-litellm-cache-hit")
+            .map(|v| v.to_str().unwrap_or_default()),
+        Some("True")
+    );
+    assert!(
+        reply.text().starts_with("event: message_start"),
+        "{}",
+        reply.text()
+    );
+    // The same body sent to chat completions is another request.
+    let chat_body = json!({"model": "cached", "max_tokens": 32,
+        "messages": [{"role": "user", "content": m}]});
+    let chat_reply = c.post("/v1/chat/completions", &chat_body).await;
+    assert_eq!(chat_reply.header("x-litellm-cache-hit"), None);
+
+    // The Responses API bridged to a chat deployment too.
+    let r = json!({"model": "vllm", "input": marker("cache-responses")});
+    let first = c.post("/v1/responses", &r).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = c.post("/v1/responses", &r).await;
+        if reply.header("x-litellm-cache-hit") == Some("True") {
+            assert_eq!(reply.json()["object"], "response");
+            assert_eq!(reply.json()["output"], first.json()["output"]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no cache hit within 5 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // To OpenAI's own Responses API it passes through: OpenAI's answer, never kept.
+    let native = json!({"model": "cached", "input": marker("cache-native")});
+    for _ in 0..3 {
+        let reply = c.post("/v1/responses", &native).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.header("x-litellm-cache-key"), None);
+    }
+}

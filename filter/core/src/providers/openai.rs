@@ -26,8 +26,13 @@ impl Translator for OpenAi {
     }
 
     fn native(&mut self, ctx: &Ctx, body: &[u8]) -> Option<Result<ProviderRequest, ApiError>> {
-        // OpenAI's own API only: the OpenAI-compatible servers have no Responses API.
-        if ctx.info.dialect != Dialect::Responses || ctx.deployment.provider != Provider::Openai {
+        if ctx.info.dialect != Dialect::Responses
+            || !ctx
+                .deployment
+                .provider
+                .speaks()
+                .contains(&Dialect::Responses)
+        {
             return None;
         }
         Some(request_body(ctx, body).map(|body| ProviderRequest {
