@@ -522,6 +522,9 @@ pub enum Endpoint {
     /// Anthropic's `/v1/messages/count_tokens`: served by Anthropic deployments, estimated
     /// by the gateway for the others.
     CountTokens,
+    /// `GET`/`DELETE /v1/responses/{id}` (and `.../input_items`): a response the provider
+    /// stored, at the deployment that made it (its id says which).
+    StoredResponse,
 }
 
 impl Endpoint {
@@ -542,6 +545,7 @@ impl Endpoint {
             Endpoint::Completions => "completions",
             Endpoint::Embeddings => "embeddings",
             Endpoint::CountTokens => "token counting",
+            Endpoint::StoredResponse => "stored responses",
         }
     }
 
@@ -552,7 +556,14 @@ impl Endpoint {
             Endpoint::Completions => "/completions",
             Endpoint::Embeddings => "/embeddings",
             Endpoint::CountTokens => "/messages/count_tokens",
+            Endpoint::StoredResponse => "/responses",
         }
+    }
+
+    /// Whether a request to it is priced and logged as spend (counting tokens and reading a
+    /// stored response cost nothing).
+    pub fn is_billed(self) -> bool {
+        !matches!(self, Endpoint::CountTokens | Endpoint::StoredResponse)
     }
 }
 
@@ -564,6 +575,10 @@ pub struct RequestInfo {
     /// bridged to a chat request and every answer and error back.
     #[serde(default, skip_serializing_if = "Dialect::is_chat")]
     pub dialect: Dialect,
+    /// A stored response's path under the provider's `/responses/`: its own id, maybe
+    /// `/input_items` and the client's query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<String>,
     /// The model name the client asked for (before aliases and fallbacks).
     pub requested_model: String,
     /// The model group (model_name) serving this pass: the requested one, or a fallback.

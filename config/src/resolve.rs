@@ -540,11 +540,18 @@ pub fn endpoints(provider: Provider, model: &str, mode: Option<&str>) -> Vec<End
             Endpoint::CountTokens,
         ],
     };
-    served
+    let mut endpoints: Vec<Endpoint> = served
         .iter()
         .copied()
         .filter(|e| wanted.contains(e))
-        .collect()
+        .collect();
+    // Stored responses are read where the provider's own Responses API made them.
+    if provider.speaks().contains(&crate::Dialect::Responses)
+        && endpoints.contains(&Endpoint::ChatCompletions)
+    {
+        endpoints.push(Endpoint::StoredResponse);
+    }
+    endpoints
 }
 
 /// `host` or `host:port` (default ports left out, IPv6 in brackets), as `:authority` carries it.

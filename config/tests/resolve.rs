@@ -520,8 +520,19 @@ model_list:
 fn endpoints_from_the_provider_and_the_mode() {
     use switchyard_config::resolve::endpoints;
     let chat = [Endpoint::ChatCompletions];
-    assert_eq!(endpoints(Provider::Openai, "anything", None), Endpoint::ALL);
-    assert_eq!(endpoints(Provider::Anthropic, "claude", None), chat);
+    // OpenAI's own API also keeps the responses it stores; the compatible servers do not.
+    let mut openai = Endpoint::ALL.to_vec();
+    openai.push(Endpoint::StoredResponse);
+    assert_eq!(endpoints(Provider::Openai, "anything", None), openai);
+    assert_eq!(
+        endpoints(Provider::HostedVllm, "anything", None),
+        Endpoint::ALL
+    );
+    // Anthropic counts tokens.
+    assert_eq!(
+        endpoints(Provider::Anthropic, "claude", None),
+        [Endpoint::ChatCompletions, Endpoint::CountTokens]
+    );
     assert_eq!(
         endpoints(Provider::Anthropic, "claude", Some("embedding")),
         []

@@ -56,11 +56,27 @@ def main():
     if calls:
         print("TOOL_CALL", calls[0].name, calls[0].arguments)
 
+    # A conversation goes on where its responses are stored (several times: a group of
+    # several deployments would otherwise spread it).
     try:
-        again = client.responses.create(model=args.model, input="Again", previous_response_id=r.id)
-        print("PREVIOUS accepted", again.previous_response_id)
+        for _ in range(4):
+            again = client.responses.create(
+                model=args.model, input="Again", previous_response_id=r.id
+            )
+        print("PREVIOUS accepted", "same" if again.previous_response_id == r.id else again.previous_response_id)
     except openai.BadRequestError as e:
         print("PREVIOUS BadRequestError", e.status_code)
+
+    # A stored response, read and deleted where it is stored.
+    try:
+        got = client.responses.retrieve(r.id)
+        print("RETRIEVED", "same" if got.id == r.id else got.id, got.output_text)
+        items = client.responses.input_items.list(r.id)
+        print("INPUT_ITEMS", len(items.data))
+        client.responses.delete(r.id)
+        print("DELETED", r.id == got.id)
+    except openai.NotFoundError as e:
+        print("RETRIEVED NotFoundError", e.status_code)
 
     print("ALL_DONE")
 

@@ -703,6 +703,31 @@ fn answer(request: &Recorded, shape: Shape) -> Response {
     if request.method == "GET" && path.ends_with("/models") {
         return json_response(StatusCode::OK, MODELS.to_string());
     }
+    // A stored response: this fake stores every one as resp_fake0001.
+    if let Some((_, rest)) = path.split_once("/responses/") {
+        let (id, items) = match rest.strip_suffix("/input_items") {
+            Some(id) => (id, true),
+            None => (rest, false),
+        };
+        if id != "resp_fake0001" {
+            return openai_error(
+                404,
+                &format!("Response with id '{id}' not found."),
+                "invalid_request_error",
+            );
+        }
+        let body = match (request.method.as_str(), items) {
+            ("GET", false) => responses_answer(&json!({})),
+            ("GET", true) => {
+                json!({"object": "list", "data": [{"type": "message", "id": "msg_in0001",
+                "role": "user", "content": [{"type": "input_text", "text": "Say hello"}]}],
+                "first_id": "msg_in0001", "last_id": "msg_in0001", "has_more": false})
+            }
+            ("DELETE", false) => json!({"id": id, "object": "response", "deleted": true}),
+            _ => return invalid_url(request),
+        };
+        return json_response(StatusCode::OK, body.to_string());
+    }
     if request.method != "POST" {
         return invalid_url(request);
     }

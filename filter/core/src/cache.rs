@@ -214,7 +214,7 @@ pub fn plan(
         Endpoint::ChatCompletions => cfg.chat,
         Endpoint::Completions => cfg.completions,
         Endpoint::Embeddings => cfg.embeddings,
-        Endpoint::CountTokens => false,
+        Endpoint::CountTokens | Endpoint::StoredResponse => false,
     };
     let asked =
         controls.caching == Some(true) || controls.cache.as_ref().is_some_and(|c| c.use_cache);
@@ -318,7 +318,7 @@ pub fn as_stream(endpoint: Endpoint, body: &[u8], include_usage: bool) -> Option
     let (object, chat) = match endpoint {
         Endpoint::ChatCompletions => ("chat.completion.chunk", true),
         Endpoint::Completions => ("text_completion", false),
-        Endpoint::Embeddings | Endpoint::CountTokens => return None,
+        Endpoint::Embeddings | Endpoint::CountTokens | Endpoint::StoredResponse => return None,
     };
     let mut head = Map::new();
     for field in ["id", "created", "model", "system_fingerprint"] {

@@ -119,6 +119,16 @@ pub fn classify(method: &str, path: &str) -> Route {
         "/v1/responses" | "/responses" => (Route::Api(Endpoint::ChatCompletions), "POST"),
         "/v1/completions" | "/completions" => (Route::Api(Endpoint::Completions), "POST"),
         "/v1/embeddings" | "/embeddings" => (Route::Api(Endpoint::Embeddings), "POST"),
+        // A stored response (GET, DELETE) and its input items (GET).
+        _ if stored_path(path).is_some() => {
+            let route = Route::Api(Endpoint::StoredResponse);
+            let deletes = !path.ends_with("/input_items") && method == "DELETE";
+            return match method {
+                "GET" | "HEAD" => route,
+                _ if deletes => route,
+                _ => Route::MethodNotAllowed,
+            };
+        }
         _ if ADMIN_PREFIXES.iter().any(|p| path.starts_with(p)) => return Route::Admin,
         _ => return Route::NotFound,
     };
@@ -260,6 +270,19 @@ pub struct Pending {
     /// The API the client speaks.
     pub dialect: Dialect,
     pub cache: CacheLookup,
+    /// `GET`/`DELETE /v1/responses/{id}`: where the response is stored.
+    pub stored: Option<Stored>,
+}
+
+/// A response a provider stored, as its id (`dialects::responses::stored_id`) and the
+/// client's path name it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    /// The deployment holding it.
+    pub deployment: String,
+    /// Its path under the provider's `/responses/`: the provider's id, maybe
+    /// `/input_items`, and the client's query.
+    pub path: String,
 }
 
 /// Where a request goes, decided from its body.
@@ -335,6 +358,9 @@ struct Head<'a> {
     cache: Option<cache::RequestCache>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
+    /// The Responses API's conversation: a response stored at one deployment.
+    #[serde(borrow, default)]
+    previous_response_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -487,6 +513,21 @@ impl Gateway {
         };
         // A fallback pass speaks what its first pass spoke.
         let dialect = replan.as_ref().map_or(dialect, |r| r.info.dialect);
+        let stored = match endpoint {
+            Endpoint::StoredResponse => match stored_of(path) {
+                Some(s) => Some(s),
+                None => {
+                    return OnHeaders::Respond(Local::error(
+                        &ApiError::not_found(format!(
+                            "No response {}: Switchyard serves the responses it handed out (stored by OpenAI's or Azure's Responses API); one made through another provider is not stored.",
+                            path.rsplit('/').next().unwrap_or(path)
+                        )),
+                        dialect,
+                    ))
+                }
+            },
+            _ => None,
+        };
         OnHeaders::ReadBody(Box::new(Pending {
             endpoint,
             identity,
@@ -496,6 +537,7 @@ impl Gateway {
             request_id: find("x-request-id").unwrap_or_default().to_string(),
             dialect,
             cache: CacheLookup::Unasked,
+            stored,
         }))
     }
 
@@ -664,6 +706,9 @@ impl Gateway {
         sidecar: Sidecar,
     ) -> Result<OnBody, ApiError> {
         let endpoint = pending.endpoint;
+        if let Some(stored) = &pending.stored {
+            return self.stored_response(pending, stored, host, rng);
+        }
         if body.len() as u64 > self.cfg.max_request_bytes {
             return Err(ApiError::too_large(self.cfg.max_request_bytes));
         }
@@ -683,7 +728,7 @@ impl Gateway {
             }
             Endpoint::ChatCompletions | Endpoint::CountTokens => head.messages.is_some(),
             Endpoint::Completions => head.prompt.is_some(),
-            Endpoint::Embeddings => head.input.is_some(),
+            Endpoint::Embeddings | Endpoint::StoredResponse => head.input.is_some(),
         };
         if !present {
             let field = match pending.dialect {
@@ -710,6 +755,7 @@ impl Gateway {
             num_retries: head.num_retries.or(pending.client.num_retries),
             timeout_ms: secs(head.timeout).or(pending.client.timeout_ms),
             stream_timeout_ms: secs(head.stream_timeout).or(pending.client.stream_timeout_ms),
+            pinned: None,
         };
         let strip_params = head.fallbacks.is_some()
             || head.num_retries.is_some()
@@ -798,8 +844,19 @@ impl Gateway {
         }
         // A group that cannot take the request (all cooling down, no headroom, prompt too
         // long) hands it to its fallbacks right away, as LiteLLM does.
+        // A conversation goes on where its previous response is stored.
+        let previous = head
+            .previous_response_id
+            .as_deref()
+            .and_then(crate::dialects::responses::parse_stored_id);
         let (group_name, group, plan) = loop {
             let group = self.group(&pass.group)?;
+            let ask = plan::Ask {
+                pinned: previous.as_ref().and_then(|(deployment, _)| {
+                    group.deployments.iter().position(|d| d.id == *deployment)
+                }),
+                ..ask
+            };
             // The routing state matters to cooldowns (more than one deployment, not disabled)
             // and to the strategies that read it: skip the read when neither applies.
             let state = if group_state_matters(group) {
@@ -923,6 +980,7 @@ impl Gateway {
         let info = RequestInfo {
             endpoint,
             dialect: pending.dialect,
+            stored: None,
             requested_model,
             group: group_name,
             stream,
@@ -946,13 +1004,7 @@ impl Gateway {
             strip_params,
             key: match &pending.replan {
                 Some(r) => r.info.key.clone(),
-                None => record.map(|r| KeyIdentity {
-                    hash: r.token.clone(),
-                    alias: r.key_alias.clone(),
-                    user_id: r.user_id.clone(),
-                    team_id: r.team_id.clone(),
-                    metadata: r.metadata.clone(),
-                }),
+                None => record.map(key_identity),
             },
             end_user,
             limits_in_flight: admitted.in_flight,
@@ -962,6 +1014,84 @@ impl Gateway {
                 Some(r) => r.info.cache.clone(),
                 None => cache_plan.map(|c| c.miss),
             },
+        };
+        Ok(OnBody::Route(Box::new(Routed {
+            headers: routing_headers(group, &plan),
+            info,
+        })))
+    }
+
+    /// `GET`/`DELETE /v1/responses/{id}`: to the deployment holding the response, whatever
+    /// the key may call of its group; free, so no limits or budgets count it.
+    fn stored_response(
+        &self,
+        pending: &Pending,
+        stored: &Stored,
+        host: &dyn Host,
+        rng: &mut Rng,
+    ) -> Result<OnBody, ApiError> {
+        let (name, group, position) = self
+            .cfg
+            .groups
+            .iter()
+            .find_map(|(name, g)| {
+                let at = g
+                    .deployments
+                    .iter()
+                    .position(|d| d.id == stored.deployment)?;
+                Some((name, g, at))
+            })
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "No response here: the deployment that stored it ({}) is no longer configured.",
+                    stored.deployment
+                ))
+            })?;
+        let record = match &pending.identity {
+            Identity::Key(e) => Some(&e.record),
+            _ => None,
+        };
+        if let Some(r) = record {
+            keys::check_model(r, name, name)?;
+        }
+        let now_ms = host.now_ms();
+        let ask = plan::Ask {
+            now_ms,
+            endpoint: Endpoint::StoredResponse,
+            pinned: Some(position),
+            ..plan::Ask::default()
+        };
+        let state = if group_state_matters(group) {
+            state::read(host, name)
+        } else {
+            state::GroupState::default()
+        };
+        let plan = plan::plan(group, &state, &ask, rng).map_err(|no| no_plan_error(name, &no))?;
+        let info = RequestInfo {
+            endpoint: Endpoint::StoredResponse,
+            dialect: Dialect::Responses,
+            stored: Some(stored.path.clone()),
+            requested_model: name.clone(),
+            group: name.clone(),
+            stream: false,
+            plan: plan.deployments.clone(),
+            retry_policy: group.retry_policy,
+            fallbacks: Vec::new(),
+            context_window_fallbacks: Vec::new(),
+            content_policy_fallbacks: Vec::new(),
+            fallback_depth: 0,
+            earlier_attempts: 0,
+            received_ms: now_ms,
+            origin: String::new(),
+            client: pending.client.clone(),
+            forward_x_headers: group.forward_client_headers || self.cfg.forward.all_groups,
+            strip_params: false,
+            key: record.map(key_identity),
+            end_user: None,
+            limits_in_flight: Vec::new(),
+            limits_tokens: Vec::new(),
+            rate_limit_headers: Vec::new(),
+            cache: None,
         };
         Ok(OnBody::Route(Box::new(Routed {
             headers: routing_headers(group, &plan),
@@ -1232,6 +1362,17 @@ impl Pass {
     }
 }
 
+/// Who a virtual key is, as its spend events name it.
+fn key_identity(r: &KeyRecord) -> KeyIdentity {
+    KeyIdentity {
+        hash: r.token.clone(),
+        alias: r.key_alias.clone(),
+        user_id: r.user_id.clone(),
+        team_id: r.team_id.clone(),
+        metadata: r.metadata.clone(),
+    }
+}
+
 fn group_state_matters(group: &GroupConfig) -> bool {
     let cooldowns = !group.cooldown.disabled && group.deployments.len() > 1;
     cooldowns || group.strategy.needs_stats()
@@ -1313,8 +1454,42 @@ fn required_field(endpoint: Endpoint) -> &'static str {
     match endpoint {
         Endpoint::ChatCompletions | Endpoint::CountTokens => "messages",
         Endpoint::Completions => "prompt",
-        Endpoint::Embeddings => "input",
+        // (A stored response has no body: it never gets here.)
+        Endpoint::Embeddings | Endpoint::StoredResponse => "input",
     }
+}
+
+/// A stored response's id and what follows it, in a path without its query:
+/// `/v1/responses/{id}` or `/v1/responses/{id}/input_items`.
+/// Where the response a stored-response path names is.
+fn stored_of(path_and_query: &str) -> Option<Stored> {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let (id, tail) = stored_path(path.trim_end_matches('/'))?;
+    let (deployment, id) = crate::dialects::responses::parse_stored_id(id)?;
+    // The query goes on as the client wrote it, but cannot leave the path.
+    let query: String = query
+        .chars()
+        .filter(|c| !matches!(c, '#' | ' ' | '/'))
+        .collect();
+    let path = match query.as_str() {
+        "" => format!("{id}{tail}"),
+        q => format!("{id}{tail}?{q}"),
+    };
+    Some(Stored { deployment, path })
+}
+
+fn stored_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path
+        .strip_prefix("/v1/responses/")
+        .or_else(|| path.strip_prefix("/responses/"))?;
+    let (id, tail) = match rest.split_once('/') {
+        Some((id, "input_items")) => (id, "/input_items"),
+        Some(_) => return None,
+        None => (rest, ""),
+    };
+    (!id.is_empty()).then_some((id, tail))
 }
 
 fn strip_bearer(v: &str) -> &str {
@@ -2347,6 +2522,70 @@ mod tests {
             panic!("no-cache does not ask")
         };
         assert_eq!(r.info.cache.unwrap().store_ttl_s, Some(60));
+    }
+
+    #[test]
+    fn stored_responses_and_conversations_go_where_the_response_is_stored() {
+        let mut c = cfg(false);
+        for d in &mut c.groups.get_mut("gpt-4o").unwrap().deployments {
+            d.endpoints.push(Endpoint::StoredResponse);
+        }
+        let g = Gateway::new(c, None).unwrap();
+        let host = MemoryHost::at(0);
+        let mut rng = Rng::seeded(3);
+        let id = crate::dialects::responses::stored_id("b", "resp_abc");
+        let get = |method: &str, path: &str| {
+            let mut h = post(path, &[]);
+            h[0].1 = method.to_string();
+            h
+        };
+        for (method, path, provider_path) in [
+            ("GET", format!("/v1/responses/{id}"), "resp_abc"),
+            ("DELETE", format!("/v1/responses/{id}"), "resp_abc"),
+            (
+                "GET",
+                format!("/v1/responses/{id}/input_items?limit=2"),
+                "resp_abc/input_items?limit=2",
+            ),
+        ] {
+            let p = pending(&g, &get(method, &path));
+            let Ok(OnBody::Route(r)) = g.on_body(&p, b"", &host, &mut rng, Sidecar::Unasked) else {
+                panic!("{method} {path} is routed")
+            };
+            assert!(r.info.plan.iter().all(|d| d == "b"), "{:?}", r.info.plan);
+            assert_eq!(r.info.stored.as_deref(), Some(provider_path));
+            assert_eq!(r.info.endpoint, Endpoint::StoredResponse);
+        }
+        // Not an id Switchyard handed out, or one that would leave the provider's path.
+        for bad in [
+            "/v1/responses/resp_67ccd2",
+            &format!(
+                "/v1/responses/{}",
+                crate::dialects::responses::stored_id("b", "x/../../files")
+            ),
+        ] {
+            assert_eq!(respond(&g, &get("GET", bad)).status, 404, "{bad}");
+        }
+        assert_eq!(
+            classify("POST", &format!("/v1/responses/{id}")),
+            Route::MethodNotAllowed
+        );
+        assert_eq!(
+            classify("DELETE", &format!("/v1/responses/{id}/input_items")),
+            Route::MethodNotAllowed
+        );
+
+        // A conversation's next turn is pinned to the same deployment, every time.
+        let body = format!(r#"{{"model":"gpt-4o","input":"more","previous_response_id":"{id}"}}"#);
+        for _ in 0..8 {
+            let p = pending(&g, &post("/v1/responses", &[]));
+            let Ok(OnBody::Route(r)) =
+                g.on_body(&p, body.as_bytes(), &host, &mut rng, Sidecar::Unasked)
+            else {
+                panic!("routed")
+            };
+            assert!(r.info.plan.iter().all(|d| d == "b"), "{:?}", r.info.plan);
+        }
     }
 
     #[test]

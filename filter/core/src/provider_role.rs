@@ -420,21 +420,32 @@ impl Attempt {
     /// `dialects::passthrough`); None when the request goes through chat.
     fn native_request(&mut self, body: &[u8]) -> Result<Option<ProviderRequest>, ApiError> {
         let info = &self.cx.info;
-        if info.dialect.is_chat() && info.endpoint != Endpoint::CountTokens {
+        let native_only = matches!(
+            info.endpoint,
+            Endpoint::CountTokens | Endpoint::StoredResponse
+        );
+        if info.dialect.is_chat() && !native_only {
             return Ok(None);
         }
-        let body = self.prepare_body(body, false)?;
+        let body = match info.endpoint {
+            Endpoint::StoredResponse => Cow::Borrowed(&[][..]),
+            _ => self.prepare_body(body, false)?,
+        };
+        let body = match self.cx.info.dialect {
+            Dialect::Responses => previous_as_stored(body),
+            _ => body,
+        };
         let ctx = self.cx.ctx();
         match self.translator.native(&ctx, &body) {
             Some(req) => {
                 let req = req?;
-                self.native = Some(Passthrough::new(self.cx.info.dialect));
+                let deployment = &self.cx.role.cfg.deployment.id;
+                self.native =
+                    Some(Passthrough::new(self.cx.info.dialect).holding_responses_of(deployment));
                 Ok(Some(req))
             }
-            // Planned only on deployments that count tokens; a fallback group may have none.
-            None if self.cx.info.endpoint == Endpoint::CountTokens => {
-                Err(crate::providers::not_served(&ctx))
-            }
+            // Planned only on deployments that have the API; a fallback group may have none.
+            None if native_only => Err(crate::providers::not_served(&ctx)),
             None => Ok(None),
         }
     }
@@ -550,8 +561,8 @@ impl Attempt {
         let now_ms = host.now_ms();
         let ctx = self.cx.ctx();
         let result = if (200..300).contains(&self.status) {
-            match self.native {
-                Some(_) => Ok(body.to_vec()),
+            match &self.native {
+                Some(p) => Ok(p.answer(body.to_vec())),
                 None => self.translator.response(&ctx, body),
             }
         } else {
@@ -574,10 +585,10 @@ impl Attempt {
                     Some(p) => p.answer_usage(&out),
                     None => crate::openai::usage_of(&out),
                 };
-                // Counting tokens costs nothing, and uses none.
-                let (cost, tokens) = match self.cx.info.endpoint {
-                    Endpoint::CountTokens => (0.0, 0),
-                    _ => self.spend(self.status, usage, out.len(), host, now_ms),
+                // Counting tokens and reading a stored response cost nothing, and use none.
+                let (cost, tokens) = match self.cx.info.endpoint.is_billed() {
+                    false => (0.0, 0),
+                    true => self.spend(self.status, usage, out.len(), host, now_ms),
                 };
                 let model = self.cx.info.answer_model();
                 let out = match (&self.native, self.cx.info.dialect) {
@@ -789,13 +800,19 @@ impl Attempt {
             };
             if let Some(native) = self.native.as_mut() {
                 // The provider's own bytes go on; its events are only read.
+                let rewrites = native.rewrites();
                 let read = frames.map(|frames| {
                     for f in &frames {
                         echoes |= is_error(f);
                         native.frame(f);
+                        if rewrites {
+                            native.write(f, &mut out);
+                        }
                     }
                 });
-                out.extend_from_slice(chunk);
+                if !rewrites {
+                    out.extend_from_slice(chunk);
+                }
                 let err = match read {
                     Err(why) => Some(crate::providers::bad_answer(&ctx, why)),
                     Ok(()) if end && !native.complete() => Some(crate::providers::stream_cut(&ctx)),
@@ -985,6 +1002,25 @@ impl Attempt {
     /// Whether the response headers are still held (a stream with no event yet).
     pub fn holding(&self) -> bool {
         self.stream.as_ref().is_some_and(|s| s.holding)
+    }
+}
+
+/// A Responses request whose `previous_response_id` is an id Switchyard handed out, with the
+/// provider's own id in its place (the gateway sent it to the deployment that holds it).
+fn previous_as_stored(body: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    const FIELD: &[u8] = b"\"previous_response_id\"";
+    if !body.windows(FIELD.len()).any(|w| w == FIELD) {
+        return body;
+    }
+    let restored = RawObject::parse(&body).ok().and_then(|mut obj| {
+        let (_, provider_id) =
+            crate::dialects::responses::parse_stored_id(&obj.get_str("previous_response_id")?)?;
+        obj.set_str("previous_response_id", &provider_id);
+        Some(obj.to_vec())
+    });
+    match restored {
+        Some(bytes) => Cow::Owned(bytes),
+        None => body,
     }
 }
 
@@ -1685,8 +1721,17 @@ mod tests {
         a.on_response_headers(200, Some("application/json"));
         let answer = br#"{"id":"resp_2","object":"response","output":[],"usage":{"input_tokens":3,"output_tokens":2}}"#;
         let f = a.finish_body(answer, &[], &host);
-        assert_eq!(f.body, answer.to_vec());
+        let v: serde_json::Value = serde_json::from_slice(&f.body).unwrap();
+        let ours = crate::dialects::responses::stored_id("openai-dep", "resp_2");
+        assert_eq!(v["id"], ours.as_str(), "the id names where it is stored");
         assert_eq!(crate::spend::drain(&host)[0].completion_tokens, 2);
+        // The next turn names it so: the provider gets its own id back.
+        let mut b = openai().attempt(i.clone(), 1, &host).unwrap();
+        let next = format!(r#"{{"model":"g","input":"more","previous_response_id":"{ours}"}}"#);
+        let (_, body) = b.request(&[], next.as_bytes(), None).unwrap();
+        assert!(String::from_utf8(body)
+            .unwrap()
+            .contains("\"previous_response_id\":\"resp_2\""));
 
         let mut z = azure().attempt(i, 1, &host).unwrap();
         let (headers, _) = z.request(&[], client, None).unwrap();

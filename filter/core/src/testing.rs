@@ -13,6 +13,7 @@ use switchyard_config::{
 pub fn info(plan: &[&str]) -> RequestInfo {
     RequestInfo {
         dialect: switchyard_config::Dialect::Chat,
+        stored: None,
         endpoint: Endpoint::ChatCompletions,
         requested_model: "g".into(),
         group: "g".into(),

@@ -1,6 +1,7 @@
-//! OpenAI's Responses API (`/v1/responses`) with the official openai SDK, in front of an
-//! OpenAI deployment (passed through to its Responses API untouched, so
-//! previous_response_id works) and of an Anthropic one (bridged through chat, checked by the
+//! OpenAI's Responses API (`/v1/responses`) with the official openai SDK, in front of
+//! OpenAI deployments (passed through to their Responses API untouched; previous_response_id,
+//! retrieve, input_items and delete go to the deployment that stored the response) and of an
+//! Anthropic one (bridged through chat, checked by the
 //! strict fake: instructions as the system prompt, function tools as Anthropic tools, and a
 //! clear 400 for previous_response_id, as Switchyard keeps no conversations).
 
@@ -45,9 +46,11 @@ fn common_lines(report: &SdkReport) {
 
 #[test]
 fn the_openai_sdk_responses_passed_through_to_openai() {
-    let fake = FakeProvider::start();
+    // Two deployments (two accounts) in one group: a stored response lives at one of them.
+    let east = FakeProvider::start();
+    let west = FakeProvider::start();
     let config = json!({
-        "model_list": [openai_on("fast", "gpt-4o-mini", &fake)],
+        "model_list": [openai_on("fast", "gpt-4o-mini", &east), openai_on("fast", "gpt-4o-mini", &west)],
         "general_settings": {"master_key": "os.environ/E2E_MASTER_KEY"},
     });
     let sy = Switchyard::start_with_env(
@@ -58,24 +61,64 @@ fn the_openai_sdk_responses_passed_through_to_openai() {
     let report = run_sdk(&sy);
     common_lines(&report);
     let line = |key: &str| report.line(key);
-    // OpenAI's own answer, untouched.
+    // OpenAI's own answer, untouched but for the id, which names where it is stored.
     assert_eq!(line("MODEL"), "gpt-4o-mini-2024-07-18");
     assert_eq!(line("TEXT"), switchyard_tests::fake::RESPONSES_TEXT);
-    assert_eq!(line("PREVIOUS"), "accepted resp_fake0001");
-
-    let sent: Vec<serde_json::Value> = fake
-        .requests()
-        .into_iter()
-        .inspect(|r| assert_eq!(r.path(), "/v1/responses"))
-        .map(|r| r.json())
-        .collect();
+    assert_eq!(line("PREVIOUS"), "accepted same");
     assert_eq!(
-        sent[0],
-        json!({"model": "gpt-4o-mini", "input": "Say hello", "instructions": "Be brief."})
+        line("RETRIEVED"),
+        format!("same {}", switchyard_tests::fake::RESPONSES_TEXT)
     );
-    assert!(sent
+    assert_eq!(line("INPUT_ITEMS"), "1");
+    assert_eq!(line("DELETED"), "True");
+
+    // Every request that names the first response went where it is stored, with the
+    // provider's own id.
+    let asked = |fake: &FakeProvider| -> Vec<(String, String, serde_json::Value)> {
+        fake.requests()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.method.clone(),
+                    r.path().to_string(),
+                    serde_json::from_slice(&r.body).unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let (east, west) = (asked(&east), asked(&west));
+    let first = json!({"model": "gpt-4o-mini", "input": "Say hello", "instructions": "Be brief."});
+    let (home, other) = if east.iter().any(|(_, _, b)| *b == first) {
+        (east, west)
+    } else {
+        (west, east)
+    };
+    assert!(home.iter().any(|(_, _, b)| *b == first), "{home:?}");
+    let follow_ups = home
         .iter()
-        .any(|r| r["previous_response_id"] == "resp_fake0001"));
+        .filter(|(_, _, b)| b["previous_response_id"] == "resp_fake0001")
+        .count();
+    assert_eq!(follow_ups, 4, "{home:?}");
+    for (method, path) in [
+        ("GET", "/v1/responses/resp_fake0001"),
+        ("GET", "/v1/responses/resp_fake0001/input_items"),
+        ("DELETE", "/v1/responses/resp_fake0001"),
+    ] {
+        assert!(
+            home.iter().any(|(m, p, _)| m == method && p == path),
+            "{method} {path}: {home:?}"
+        );
+    }
+    assert!(
+        !other
+            .iter()
+            .any(|(_, p, b)| p != "/v1/responses" || !b["previous_response_id"].is_null()),
+        "{other:?}"
+    );
+    assert!(home
+        .iter()
+        .chain(&other)
+        .all(|(_, p, _)| p.starts_with("/v1/responses")));
 }
 
 #[test]
@@ -99,6 +142,8 @@ fn the_openai_sdk_responses_bridged_to_anthropic() {
     let line = |key: &str| report.line(key);
     assert_eq!(line("MODEL"), "fast");
     assert_eq!(line("PREVIOUS"), "BadRequestError 400");
+    // Nothing is stored where the bridge served the response.
+    assert_eq!(line("RETRIEVED"), "NotFoundError 404");
 
     let sent: Vec<serde_json::Value> = fake.requests().into_iter().map(|r| r.json()).collect();
     assert_eq!(sent[0]["system"], "Be brief.", "{sent:?}");

@@ -4,7 +4,9 @@
 //! byte for byte, so nothing is lost in a translation: thinking blocks and their signatures,
 //! cache_control, documents, built-in tools, stored responses. Switchyard only reads the
 //! answer for its usage (spend, limits) and, for a stream, whether it completed; a stream
-//! cut short gets a last error event in the API's shape.
+//! cut short gets a last error event in the API's shape. The one change: a Responses
+//! answer's response ids become ids that name the deployment holding the response
+//! (`responses::stored_id`), so what refers to it later goes back there.
 
 use serde_json::{json, Value};
 use switchyard_config::Dialect;
@@ -25,6 +27,9 @@ pub struct Passthrough {
     failed: bool,
     /// The Responses API's last sequence number, so an error event added follows it.
     sequence: u64,
+    /// The Responses API: the deployment whose stored responses the answer names, and the
+    /// provider's ids seen so far with the ids the client gets instead.
+    ids: Option<(String, Vec<(String, String)>)>,
 }
 
 impl Passthrough {
@@ -35,7 +40,75 @@ impl Passthrough {
             complete: false,
             failed: false,
             sequence: 0,
+            ids: None,
         }
+    }
+
+    /// The Responses API from `deployment`: its response ids are rewritten.
+    pub fn holding_responses_of(mut self, deployment: &str) -> Passthrough {
+        if self.dialect == Dialect::Responses {
+            self.ids = Some((deployment.to_string(), Vec::new()));
+        }
+        self
+    }
+
+    /// A whole answer as the client gets it: the provider's, with a Responses answer's
+    /// `id` and `previous_response_id` naming the deployment.
+    pub fn answer(&self, body: Vec<u8>) -> Vec<u8> {
+        let Some((deployment, _)) = &self.ids else {
+            return body;
+        };
+        let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&body) else {
+            return body;
+        };
+        for field in ["id", "previous_response_id"] {
+            if let Some(Value::String(id)) = answer.get_mut(field) {
+                if id.starts_with("resp_") {
+                    *id = super::responses::stored_id(deployment, id);
+                }
+            }
+        }
+        serde_json::to_vec(&answer).unwrap_or(body)
+    }
+
+    /// Whether a stream's events are written anew (their ids rewritten) rather than passed
+    /// on as they came.
+    pub fn rewrites(&self) -> bool {
+        self.ids.is_some()
+    }
+
+    /// Writes one event of the stream with the provider's response ids replaced: the events
+    /// about the response as a whole carry them (deltas and items are left as they came).
+    pub fn write(&self, frame: &Frame, out: &mut Vec<u8>) {
+        let mut data = std::borrow::Cow::Borrowed(frame.data.as_str());
+        let whole = frame.event.as_deref().is_some_and(|e| {
+            // response.created, .in_progress, .completed, .failed, .incomplete, .queued
+            e.starts_with("response.") && e.matches('.').count() == 1
+        });
+        if let (Some((_, seen)), true) = (&self.ids, whole) {
+            if let Ok(mut event) = serde_json::from_str::<Value>(&frame.data) {
+                if let Some(response) = event.get_mut("response").and_then(Value::as_object_mut) {
+                    for field in ["id", "previous_response_id"] {
+                        if let Some(Value::String(id)) = response.get_mut(field) {
+                            if let Some((_, ours)) = seen.iter().find(|(p, _)| p == id) {
+                                *id = ours.clone();
+                            }
+                        }
+                    }
+                }
+                if let Ok(text) = serde_json::to_string(&event) {
+                    data = std::borrow::Cow::Owned(text);
+                }
+            }
+        }
+        if let Some(event) = &frame.event {
+            out.extend_from_slice(b"event: ");
+            out.extend_from_slice(event.as_bytes());
+            out.push(b'\n');
+        }
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(data.as_bytes());
+        out.extend_from_slice(b"\n\n");
     }
 
     /// The usage of a whole answer (none for a token count).
@@ -68,6 +141,15 @@ impl Passthrough {
             return;
         };
         let kind = event.get("type").and_then(Value::as_str).unwrap_or(kind);
+        if let (Some((deployment, seen)), Some(response)) = (&mut self.ids, event.get("response")) {
+            for field in ["id", "previous_response_id"] {
+                if let Some(id) = response.get(field).and_then(Value::as_str) {
+                    if id.starts_with("resp_") && !seen.iter().any(|(p, _)| p == id) {
+                        seen.push((id.to_string(), super::responses::stored_id(deployment, id)));
+                    }
+                }
+            }
+        }
         match (self.dialect, kind) {
             (Dialect::Anthropic, "message_start") => {
                 self.reported = event.pointer("/message/usage").cloned();
@@ -224,6 +306,44 @@ mod tests {
             (5, 3, 8)
         );
         assert_eq!(u.completion_tokens_details.unwrap().reasoning_tokens, 1);
+    }
+
+    #[test]
+    fn responses_ids_name_the_deployment_in_answers_and_streams() {
+        let p = Passthrough::new(Dialect::Responses).holding_responses_of("east");
+        let out =
+            p.answer(br#"{"id":"resp_1","previous_response_id":"resp_0","output":[]}"#.to_vec());
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        let ours = super::super::responses::stored_id("east", "resp_1");
+        assert_eq!(v["id"], ours.as_str());
+        assert_eq!(
+            super::super::responses::parse_stored_id(v["previous_response_id"].as_str().unwrap()),
+            Some(("east".into(), "resp_0".into()))
+        );
+        // An Anthropic answer passes as it came.
+        let a = Passthrough::new(Dialect::Anthropic).holding_responses_of("east");
+        assert!(!a.rewrites());
+        assert_eq!(
+            a.answer(b"{\"id\":\"msg_1\"}".to_vec()),
+            b"{\"id\":\"msg_1\"}"
+        );
+
+        let mut p = Passthrough::new(Dialect::Responses).holding_responses_of("east");
+        let mut out = Vec::new();
+        for f in Parser::default().push(
+            b"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"resp_1\"}}\n\nevent: response.output_text.delta\ndata: {\"delta\":\"resp_1\"}\n\n",
+        ) {
+            p.frame(&f);
+            p.write(&f, &mut out);
+        }
+        let frames = Parser::default().push(&out);
+        let created: Value = serde_json::from_str(&frames[0].data).unwrap();
+        assert_eq!(created["response"]["id"], ours.as_str());
+        assert_eq!(frames[0].event.as_deref(), Some("response.created"));
+        assert_eq!(
+            frames[1].data, "{\"delta\":\"resp_1\"}",
+            "only the id, not text that looks like it"
+        );
     }
 
     #[test]

@@ -365,6 +365,38 @@ fn usage(u: Option<&Value>) -> Value {
     })
 }
 
+/// What starts the id Switchyard hands out for a response a provider stored: the id names the
+/// deployment that holds it and the provider's own id, so that a later
+/// `previous_response_id`, `GET` or `DELETE` goes back there. (OpenAI's ids are hex after
+/// `resp_`, so none starts so.)
+const STORED_PREFIX: &str = "resp_sy1";
+
+/// The id a client gets for a response `deployment` stored as `id`.
+pub fn stored_id(deployment: &str, id: &str) -> String {
+    use base64::Engine;
+    let encoded =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{deployment}\n{id}"));
+    format!("{STORED_PREFIX}{encoded}")
+}
+
+/// The deployment and the provider's own id in an id from [`stored_id`]. None for any other
+/// id, and for a provider id that is not a plain token (it goes into the provider's path).
+pub fn parse_stored_id(id: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let encoded = id.strip_prefix(STORED_PREFIX)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (deployment, id) = text.split_once('\n')?;
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    (!deployment.is_empty() && plain(id)).then(|| (deployment.to_string(), id.to_string()))
+}
+
 /// A Responses usage object as chat usage (of an answer passed on untouched).
 pub(crate) fn usage_to_chat(u: &Value) -> Usage {
     let n = |p: &str| u.pointer(p).and_then(Value::as_u64);
@@ -687,6 +719,20 @@ mod tests {
 
     fn chat(body: Value) -> Value {
         serde_json::to_value(to_chat(&serde_json::to_vec(&body).unwrap()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn stored_ids_name_their_deployment_and_refuse_what_is_not_a_plain_id() {
+        let id = stored_id("gpt-4o-east", "resp_67cc");
+        assert!(id.starts_with("resp_"), "{id}");
+        assert_eq!(
+            parse_stored_id(&id),
+            Some(("gpt-4o-east".to_string(), "resp_67cc".to_string()))
+        );
+        assert_eq!(parse_stored_id("resp_67ccd2bed1ec8190"), None);
+        assert_eq!(parse_stored_id(&stored_id("d", "../../files")), None);
+        assert_eq!(parse_stored_id(&stored_id("", "resp_1")), None);
+        assert_eq!(parse_stored_id("resp_sy1%%%"), None);
     }
 
     #[test]

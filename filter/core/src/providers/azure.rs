@@ -22,14 +22,34 @@ impl Translator for Azure {
         // Azure's Responses API: `model` names the deployment; the dated preview API takes
         // api-version, the v1 API none.
         let d = ctx.deployment;
-        let path = match &d.params.api_version {
-            Some(v) if v != "v1" => format!("{}/openai/responses?api-version={v}", d.base_path),
-            _ => format!("{}/openai/v1/responses", d.base_path),
+        // A stored response's path (and the client's query) after /responses.
+        let stored = ctx.info.stored.as_deref();
+        let (tail, query) = match stored.map(|s| s.split_once('?').unwrap_or((s, ""))) {
+            Some((path, query)) => (format!("/{path}"), query),
+            None => (String::new(), ""),
         };
+        let mut path = match &d.params.api_version {
+            Some(v) if v != "v1" => {
+                format!("{}/openai/responses{tail}?api-version={v}", d.base_path)
+            }
+            _ => format!("{}/openai/v1/responses{tail}", d.base_path),
+        };
+        if !query.is_empty() {
+            path.push(if path.contains('?') { '&' } else { '?' });
+            path.push_str(query);
+        }
+        let headers = ctx.credentials.key_header("api-key").into_iter().collect();
+        if stored.is_some() {
+            return Some(Ok(ProviderRequest {
+                path,
+                headers,
+                body: Vec::new(),
+            }));
+        }
         Some(
             super::openai::request_body(ctx, body).map(|body| ProviderRequest {
                 path,
-                headers: ctx.credentials.key_header("api-key").into_iter().collect(),
+                headers,
                 body,
             }),
         )

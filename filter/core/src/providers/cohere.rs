@@ -68,7 +68,7 @@ impl Translator for Cohere {
                 "/v2/chat",
                 self.chat_body(ctx, CompletionRequest::parse_as_chat(body)?)?,
             ),
-            Endpoint::CountTokens => return Err(super::not_served(ctx)),
+            Endpoint::CountTokens | Endpoint::StoredResponse => return Err(super::not_served(ctx)),
         };
         Ok(ProviderRequest {
             path: format!("{}{path}", base_path(&ctx.deployment.base_path)),

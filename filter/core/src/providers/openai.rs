@@ -35,8 +35,17 @@ impl Translator for OpenAi {
         {
             return None;
         }
+        let base = &ctx.deployment.base_path;
+        // A stored response: no body, its path from the client's.
+        if let Some(stored) = &ctx.info.stored {
+            return Some(Ok(ProviderRequest {
+                path: format!("{base}/responses/{stored}"),
+                headers: self.headers(ctx),
+                body: Vec::new(),
+            }));
+        }
         Some(request_body(ctx, body).map(|body| ProviderRequest {
-            path: format!("{}/responses", ctx.deployment.base_path),
+            path: format!("{base}/responses"),
             headers: self.headers(ctx),
             body,
         }))

@@ -28,6 +28,8 @@ pub struct Ask {
     /// The request's own timeouts, overriding the deployments' (ms).
     pub timeout_ms: Option<u64>,
     pub stream_timeout_ms: Option<u64>,
+    /// Only the deployment at this position of the group (the one holding a stored response).
+    pub pinned: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,11 +72,10 @@ pub fn plan(
     }
     let mut candidates = Vec::with_capacity(group.deployments.len());
     let mut back_at = u64::MAX;
-    let serving = group
-        .deployments
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.endpoints.contains(&ask.endpoint));
+    let serving =
+        group.deployments.iter().enumerate().filter(|(i, r)| {
+            r.endpoints.contains(&ask.endpoint) && ask.pinned.is_none_or(|p| p == *i)
+        });
     let mut any = false;
     for (position, route) in serving {
         any = true;
