@@ -2644,7 +2644,6 @@ mod tests {
         );
 
         // A group whose deployment speaks the API itself passes it through, uncached.
-        let mut c = c;
         for group in c.groups.values_mut() {
             for d in &mut group.deployments {
                 d.speaks = vec![Dialect::Anthropic];
