@@ -65,6 +65,15 @@ BODIES = {
     "embeddings": {"model": "text-embedding-3-small", "input": "The food was delicious and the waiter was friendly."},
     "anthropic": {**CHAT, "model": "claude-3-5-haiku"},
     "chat-miss": {**CHAT, "cache": {"s-maxage": 0}},
+    # The agent APIs (switchyard only): Anthropic's Messages API to an Anthropic deployment
+    # (passed through) and to an OpenAI one (bridged through chat); the Responses API to an
+    # OpenAI-compatible server (bridged).
+    "messages": {"model": "claude-3-5-haiku", "max_tokens": 64, "system": CHAT["messages"][0]["content"],
+                 "messages": [CHAT["messages"][1]]},
+    "messages-bridged": {"model": "gpt-4o-mini", "max_tokens": 64, "system": CHAT["messages"][0]["content"],
+                         "messages": [CHAT["messages"][1]]},
+    "responses-bridged": {"model": "bridged-mini", "instructions": CHAT["messages"][0]["content"],
+                          "input": CHAT["messages"][1]["content"], "max_output_tokens": 64},
 }
 # (name, body, concurrency, path)
 LOADS = [
@@ -74,7 +83,12 @@ LOADS = [
     ("stream c32", "stream", 32, "/v1/chat/completions"),
     ("embeddings c32", "embeddings", 32, "/v1/embeddings"),
     ("anthropic c32", "anthropic", 32, "/v1/chat/completions"),
+    ("messages c32", "messages", 32, "/v1/messages"),
+    ("messages bridged c32", "messages-bridged", 32, "/v1/messages"),
+    ("responses bridged c32", "responses-bridged", 32, "/v1/responses"),
 ]
+# Loads only Switchyard serves (its own APIs in front).
+SWITCHYARD_ONLY = ("messages", "messages-bridged", "responses-bridged")
 # The loads of switchyard-cached.
 CACHE_LOADS = [
     ("chat c32 cache hit", "chat", 32, "/v1/chat/completions"),
@@ -228,6 +242,8 @@ def switchyard_config(upstream, with_anthropic, cache=False):
     models = [
         ("gpt-4o-mini", "openai/gpt-4o-mini"),
         ("text-embedding-3-small", "openai/text-embedding-3-small"),
+        # An OpenAI-compatible server: no Responses API of its own, so it is bridged.
+        ("bridged-mini", "hosted_vllm/gpt-4o-mini"),
     ]
     if with_anthropic:
         models.append(("claude-3-5-haiku", "anthropic/claude-3-5-haiku-20241022"))
@@ -428,6 +444,8 @@ def main():
                 run_wrk(port, "/v1/chat/completions", bodies["chat"], headers, 8, 2)  # warm-up
                 for load, body, conc, path in (CACHE_LOADS if target == "switchyard-cached" else LOADS):
                     if body == "anthropic" and (target in ("upstream", "envoy", "litellm") or not with_anthropic):
+                        continue
+                    if body in SWITCHYARD_ONLY and (target != "switchyard" or (body == "messages" and not with_anthropic)):
                         continue
                     if target in ("switchyard-vkey", "switchyard-limited") and body != "chat":
                         continue  # what a key costs shows on plain chat

@@ -456,7 +456,7 @@ impl Attempt {
     fn prepare_body<'b>(&mut self, body: &'b [u8], chat: bool) -> Result<Cow<'b, [u8]>, ApiError> {
         // A bridged API's request becomes a chat request first.
         let bridged = match chat {
-            true => crate::dialects::to_chat(self.cx.info.dialect, body)?,
+            true => crate::dialects::to_chat(self.cx.info.dialect, body, self.cx.drop_params)?,
             false => None,
         };
         let no_defaults = serde_json::Map::new();

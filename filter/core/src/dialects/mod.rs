@@ -14,12 +14,18 @@ use crate::error::ApiError;
 use crate::framing::sse::Parser;
 use crate::openai::{Content, Message, Role};
 
-/// A bridged API's request as a chat request (None: it is one already).
-pub fn to_chat(dialect: Dialect, body: &[u8]) -> Result<Option<Vec<u8>>, ApiError> {
+/// A bridged API's request as a chat request (None: it is one already). With `drop_params`,
+/// what chat cannot carry (the Responses API's built-in tools) is left out rather than
+/// refused.
+pub fn to_chat(
+    dialect: Dialect,
+    body: &[u8],
+    drop_params: bool,
+) -> Result<Option<Vec<u8>>, ApiError> {
     let chat = match dialect {
         Dialect::Chat => return Ok(None),
         Dialect::Anthropic => anthropic::to_chat(body)?,
-        Dialect::Responses => responses::to_chat(body)?,
+        Dialect::Responses => responses::to_chat_dropping(body, drop_params)?,
     };
     serde_json::to_vec(&chat)
         .map(Some)

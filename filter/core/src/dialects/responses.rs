@@ -158,9 +158,28 @@ pub struct Reasoning {
     pub effort: Option<String>,
 }
 
+/// Request fields of the Responses API alone (what to include in the answer, storage,
+/// client bookkeeping): a chat provider gets none of them.
+const RESPONSES_ONLY: &[&str] = &[
+    "include",
+    "store",
+    "client_metadata",
+    "truncation",
+    "background",
+    "conversation",
+    "prompt",
+    "max_tool_calls",
+];
+
 /// A Responses request as a chat request. What a chat provider cannot do is a 400 that
 /// says so (a `previous_response_id`: Switchyard keeps no conversations; built-in tools).
 pub fn to_chat(body: &[u8]) -> Result<ChatRequest, ApiError> {
+    to_chat_dropping(body, false)
+}
+
+/// As [`to_chat`]; with `drop_params`, built-in tools (web search, tool namespaces, ...) are
+/// left out instead of refused, as coding agents send them whatever the model.
+pub fn to_chat_dropping(body: &[u8], drop_params: bool) -> Result<ChatRequest, ApiError> {
     let req: ResponsesRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("Invalid Responses API request: {e}")))?;
     if req.previous_response_id.is_some() {
@@ -200,7 +219,11 @@ pub fn to_chat(body: &[u8]) -> Result<ChatRequest, ApiError> {
         user: req.user,
         parallel_tool_calls: req.parallel_tool_calls,
         reasoning_effort: req.reasoning.and_then(|r| r.effort),
-        extra: req.extra,
+        extra: req
+            .extra
+            .into_iter()
+            .filter(|(k, _)| !RESPONSES_ONLY.contains(&k.as_str()))
+            .collect(),
         ..ChatRequest::default()
     };
     if let Some(tools) = req.tools {
@@ -217,9 +240,10 @@ pub fn to_chat(body: &[u8]) -> Result<ChatRequest, ApiError> {
                     },
                     extra: Map::new(),
                 }),
+                _ if drop_params => {}
                 (kind, _) => {
                     return Err(ApiError::bad_request(format!(
-                        "tools[{i}]: a {kind:?} tool is built into OpenAI's Responses API; this model's provider takes function tools only"
+                        "tools[{i}]: a {kind:?} tool is built into OpenAI's Responses API; this model's provider takes function tools only. To leave such tools out (coding agents send them whatever the model), set `drop_params: true` in litellm_settings or the deployment's litellm_params."
                     ))
                     .with_param("tools"))
                 }
@@ -719,6 +743,33 @@ mod tests {
 
     fn chat(body: Value) -> Value {
         serde_json::to_value(to_chat(&serde_json::to_vec(&body).unwrap()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_coding_agents_request_goes_to_chat_without_what_only_openai_has() {
+        // What Codex sends: function tools, a tool namespace and web search, and fields of
+        // the Responses API alone.
+        let body =
+            br#"{"model":"m","input":"x","store":false,"include":["reasoning.encrypted_content"],
+            "client_metadata":{"a":"b"},"prompt_cache_key":"k","tools":[
+            {"type":"function","name":"exec_command","parameters":{"type":"object"}},
+            {"type":"namespace","name":"multi_agent_v1","tools":[]},
+            {"type":"web_search","external_web_access":false}]}"#;
+        let e = to_chat(body).unwrap_err();
+        assert!(e.message.contains("drop_params"), "{}", e.message);
+        let chat = to_chat_dropping(body, true).unwrap();
+        let names: Vec<&str> = chat
+            .tools
+            .iter()
+            .flatten()
+            .map(|t| t.function.name.as_str())
+            .collect();
+        assert_eq!(names, ["exec_command"]);
+        let v = serde_json::to_value(&chat).unwrap();
+        for gone in ["store", "include", "client_metadata"] {
+            assert!(v.get(gone).is_none(), "{gone}: {v}");
+        }
+        assert_eq!(v["prompt_cache_key"], "k", "chat takes it too");
     }
 
     #[test]
