@@ -2419,6 +2419,30 @@ mod tests {
         );
     }
 
+    /// A chat answer the cache kept.
+    const CACHED_ANSWER: &str = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"cached"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}"#;
+
+    /// The sidecar answers the lookup `call` with [`CACHED_ANSWER`]: the gateway's reply.
+    fn cache_hit(
+        g: &Gateway,
+        call: &SidecarCall,
+        p: &mut Pending,
+        body: &[u8],
+        host: &MemoryHost,
+        rng: &mut Rng,
+    ) -> Local {
+        let hit = serde_json::to_vec(&CachedAnswer {
+            body: CACHED_ANSWER.into(),
+            stored_ms: 1,
+        })
+        .unwrap();
+        assert!(g.on_answer(call, 200, &hit, host, Some(p)));
+        let Ok(OnBody::Respond(local)) = g.on_body(p, body, host, rng, Sidecar::Unasked) else {
+            panic!("a hit is answered by the gateway")
+        };
+        local
+    }
+
     #[test]
     fn the_response_cache_is_asked_before_the_provider_and_a_hit_answers() {
         let mut c = cfg(false);
@@ -2466,17 +2490,8 @@ mod tests {
         ));
 
         // A hit: answered here, as a stream when asked for, logged as a free hit.
-        let answer = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"cached"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}"#;
-        let hit = serde_json::to_vec(&CachedAnswer {
-            body: answer.into(),
-            stored_ms: 1,
-        })
-        .unwrap();
-        assert!(g.on_answer(&call, 200, &hit, &host, Some(&mut p)));
-        let Ok(OnBody::Respond(local)) = g.on_body(&p, body, &host, &mut rng, Sidecar::Unasked)
-        else {
-            panic!("a hit is answered by the gateway")
-        };
+        let answer = CACHED_ANSWER;
+        let local = cache_hit(&g, &call, &mut p, body, &host, &mut rng);
         assert_eq!(
             (local.status, local.body.as_slice()),
             (200, answer.as_bytes())
@@ -2612,17 +2627,7 @@ mod tests {
         // Not the key of the same body sent to chat completions.
         let chat_key = crate::cache::key(None, Endpoint::ChatCompletions, "gpt-4o", body).unwrap();
         assert_ne!(call.path, cache_path(&chat_key, None));
-        let answer = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"cached"},"finish_reason":"stop"}],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}"#;
-        let hit = serde_json::to_vec(&CachedAnswer {
-            body: answer.into(),
-            stored_ms: 1,
-        })
-        .unwrap();
-        assert!(g.on_answer(&call, 200, &hit, &host, Some(&mut p)));
-        let Ok(OnBody::Respond(local)) = g.on_body(&p, body, &host, &mut rng, Sidecar::Unasked)
-        else {
-            panic!("a hit is answered by the gateway")
-        };
+        let local = cache_hit(&g, &call, &mut p, body, &host, &mut rng);
         let message: serde_json::Value = serde_json::from_slice(&local.body).unwrap();
         assert_eq!(
             (

@@ -8,7 +8,7 @@ use serde_json::json;
 use switchyard_tests::fakes::anthropic::{self, COUNTED_TOKENS, KEY, MODEL, RATE_LIMITED};
 use switchyard_tests::{FakeProvider, Mode, StrictFake, Switchyard};
 
-use crate::common::{deployment, openai_on, python_script, yaml, SdkReport, FAKE_KEY};
+use crate::common::{anthropic_on, openai_on, python_script, yaml, SdkReport, FAKE_KEY};
 
 const MASTER: &str = "sk-master-of-messages";
 
@@ -80,11 +80,7 @@ fn the_anthropic_sdk_through_the_bridge() {
 fn the_anthropic_sdk_passed_through_to_anthropic() {
     let fake = StrictFake::start("anthropic", anthropic::handler());
     let config = json!({
-        "model_list": [deployment("fast", json!({
-            "model": format!("anthropic/{MODEL}"),
-            "api_base": fake.url(""),
-            "api_key": "os.environ/ANTHROPIC_FAKE_KEY",
-        }))],
+        "model_list": [anthropic_on("fast", &fake)],
         "router_settings": {"num_retries": 0, "disable_cooldowns": true},
         "general_settings": {"master_key": "os.environ/E2E_MASTER_KEY"},
     });

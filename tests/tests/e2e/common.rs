@@ -20,6 +20,18 @@ pub fn deployment(model_name: &str, litellm_params: Value) -> Value {
     json!({"model_name": model_name, "litellm_params": litellm_params})
 }
 
+/// An `anthropic/` deployment on the strict Anthropic fake, key from ANTHROPIC_FAKE_KEY.
+pub fn anthropic_on(model_name: &str, fake: &switchyard_tests::StrictFake) -> Value {
+    deployment(
+        model_name,
+        json!({
+            "model": format!("anthropic/{}", switchyard_tests::fakes::anthropic::MODEL),
+            "api_base": fake.url(""),
+            "api_key": "os.environ/ANTHROPIC_FAKE_KEY",
+        }),
+    )
+}
+
 /// An `openai/<model>` deployment on a fake provider at `<fake>/v1`, key from FAKE_KEY.
 pub fn openai_on(model_name: &str, model: &str, fake: &FakeProvider) -> Value {
     deployment(

@@ -6,10 +6,10 @@
 //! clear 400 for previous_response_id, as Switchyard keeps no conversations).
 
 use serde_json::json;
-use switchyard_tests::fakes::anthropic::{self, KEY, MODEL};
+use switchyard_tests::fakes::anthropic::{self, KEY};
 use switchyard_tests::{FakeProvider, StrictFake, Switchyard};
 
-use crate::common::{deployment, openai_on, python_script, yaml, SdkReport, FAKE_KEY};
+use crate::common::{anthropic_on, openai_on, python_script, yaml, SdkReport, FAKE_KEY};
 
 const MASTER: &str = "sk-master-of-responses";
 
@@ -125,11 +125,7 @@ fn the_openai_sdk_responses_passed_through_to_openai() {
 fn the_openai_sdk_responses_bridged_to_anthropic() {
     let fake = StrictFake::start("anthropic", anthropic::handler());
     let config = json!({
-        "model_list": [deployment("fast", json!({
-            "model": format!("anthropic/{MODEL}"),
-            "api_base": fake.url(""),
-            "api_key": "os.environ/ANTHROPIC_FAKE_KEY",
-        }))],
+        "model_list": [anthropic_on("fast", &fake)],
         "general_settings": {"master_key": "os.environ/E2E_MASTER_KEY"},
     });
     let sy = Switchyard::start_with_env(
