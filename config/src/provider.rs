@@ -491,13 +491,15 @@ pub const NOT_YET_SERVED: &[&str] = &[
 ];
 
 impl Provider {
-    /// The client APIs besides chat this provider speaks itself, so that a request in one
-    /// passes to it untouched rather than bridged through chat: Anthropic's Messages API to
-    /// Anthropic, OpenAI's Responses API to OpenAI and Azure (not the OpenAI-compatible
-    /// servers, which have no Responses API).
-    pub fn speaks(self) -> &'static [crate::Dialect] {
+    /// The client APIs besides chat this provider speaks itself for `model`, so that a
+    /// request in one passes to it untouched rather than bridged through chat: Anthropic's
+    /// Messages API to Anthropic and to Claude on Bedrock (InvokeModel), OpenAI's Responses
+    /// API to OpenAI and Azure (not the OpenAI-compatible servers, which have no Responses
+    /// API).
+    pub fn speaks(self, model: &str) -> &'static [crate::Dialect] {
         match self {
             Provider::Anthropic => &[crate::Dialect::Anthropic],
+            Provider::Bedrock if model.contains("anthropic.") => &[crate::Dialect::Anthropic],
             Provider::Openai | Provider::Azure => &[crate::Dialect::Responses],
             _ => &[],
         }

@@ -546,7 +546,7 @@ pub fn endpoints(provider: Provider, model: &str, mode: Option<&str>) -> Vec<End
         .filter(|e| wanted.contains(e))
         .collect();
     // Stored responses are read where the provider's own Responses API made them.
-    if provider.speaks().contains(&crate::Dialect::Responses)
+    if provider.speaks(model).contains(&crate::Dialect::Responses)
         && endpoints.contains(&Endpoint::ChatCompletions)
     {
         endpoints.push(Endpoint::StoredResponse);

@@ -216,7 +216,7 @@ pub fn deployment_route(config: &ProxyConfig, d: &Resolved) -> DeploymentRoute {
         timeout_ms,
         stream_timeout_ms,
         max_retries: params.and_then(|p| p.max_retries),
-        speaks: d.config.provider.speaks().to_vec(),
+        speaks: d.config.provider.speaks(&d.config.model).to_vec(),
         endpoints: crate::resolve::endpoints(
             d.config.provider,
             &d.config.model,

@@ -440,8 +440,12 @@ impl Attempt {
             Some(req) => {
                 let req = req?;
                 let deployment = &self.cx.role.cfg.deployment.id;
-                self.native =
-                    Some(Passthrough::new(self.cx.info.dialect).holding_responses_of(deployment));
+                let framing = self.translator.framing();
+                self.native = Some(
+                    Passthrough::new(self.cx.info.dialect)
+                        .holding_responses_of(deployment)
+                        .framed_by(framing),
+                );
                 Ok(Some(req))
             }
             // Planned only on deployments that have the API; a fallback group may have none.
@@ -804,9 +808,10 @@ impl Attempt {
                 let read = frames.map(|frames| {
                     for f in &frames {
                         echoes |= is_error(f);
-                        native.frame(f);
+                        let f = native.event(f);
+                        native.frame(&f);
                         if rewrites {
-                            native.write(f, &mut out);
+                            native.write(&f, &mut out);
                         }
                     }
                 });

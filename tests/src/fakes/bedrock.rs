@@ -132,6 +132,18 @@ fn answer(r: &Recorded) -> Result<FakeReply, String> {
             }
         }
         "invoke" if embeds => embeddings_reply(&model, &body),
+        // Claude's own Messages API (Anthropic's body, Bedrock's version): answered from
+        // Anthropic's fixtures, a stream as Bedrock wraps it.
+        "invoke" | "invoke-with-response-stream" if model.contains("anthropic.") => {
+            check_invoke(&body)?;
+            if *operation == "invoke" {
+                return Ok(FakeReply::json(
+                    200,
+                    fixture("anthropic", "chat", "provider_response.json"),
+                ));
+            }
+            Ok(invoke_stream_reply())
+        }
         other => Err(format!(
             "{model} is not served by {other}: chat models take converse and converse-stream, embedding models invoke"
         )),
@@ -161,6 +173,55 @@ fn converse_case(body: &Value) -> &'static str {
     } else {
         "chat"
     }
+}
+
+/// An InvokeModel body for Claude: Anthropic's Messages body with Bedrock's
+/// `anthropic_version` and without `model` or `stream` (the path says them).
+fn check_invoke(body: &Value) -> Result<(), String> {
+    if body["anthropic_version"] != "bedrock-2023-05-31" {
+        return Err(format!(
+            "anthropic_version must be bedrock-2023-05-31, got {}",
+            body["anthropic_version"]
+        ));
+    }
+    for field in ["model", "stream"] {
+        if body.get(field).is_some() {
+            return Err(format!("InvokeModel takes no `{field}` in the body"));
+        }
+    }
+    if !body["max_tokens"].is_u64() || !body["messages"].is_array() {
+        return Err("max_tokens and messages are required".into());
+    }
+    if let Some(betas) = body.get("anthropic_beta") {
+        betas
+            .as_array()
+            .filter(|b| b.iter().all(Value::is_string))
+            .ok_or("anthropic_beta must be a list of strings")?;
+    }
+    Ok(())
+}
+
+/// Anthropic's chat stream as InvokeModelWithResponseStream sends it: each event a `chunk`
+/// whose payload holds the event's JSON, base64, in `bytes`.
+fn invoke_stream_reply() -> FakeReply {
+    use base64::Engine;
+    let sse = fixture("anthropic", "chat_stream", "provider_stream.sse");
+    let pieces = String::from_utf8_lossy(&sse)
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|data| {
+            let bytes = base64::engine::general_purpose::STANDARD.encode(data.trim());
+            eventstream::encode(
+                &[
+                    (":event-type", "chunk"),
+                    (":content-type", "application/json"),
+                    (":message-type", "event"),
+                ],
+                json!({ "bytes": bytes }).to_string().as_bytes(),
+            )
+        })
+        .collect();
+    FakeReply::stream("application/vnd.amazon.eventstream", pieces)
 }
 
 fn stream_reply(body: &Value, text: &str) -> Result<FakeReply, String> {

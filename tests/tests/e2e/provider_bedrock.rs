@@ -550,3 +550,62 @@ fn the_openai_python_sdk() {
     assert_eq!(line("EMBEDDINGS_BASE64"), "4", "{report}");
     s.fake.assert_no_violations();
 }
+
+#[tokio::test]
+async fn the_messages_api_to_claude_on_bedrock_goes_to_invoke_model() {
+    let s = stack();
+    let _logs = s.sy.dump_logs_on_failure();
+    let m = marker("bedrock-messages");
+    let ask = json!({"model": "claude", "max_tokens": 64,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": format!("Say hello {m}")}]});
+    let reply = client()
+        .post_raw(
+            "/v1/messages",
+            serde_json::to_vec(&ask).unwrap(),
+            // One flag Bedrock takes, one it does not.
+            &[(
+                "anthropic-beta",
+                "interleaved-thinking-2025-05-14,files-api-2025-04-14",
+            )],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        reply.body,
+        switchyard_tests::strict::fixture("anthropic", "chat", "provider_response.json"),
+        "Claude's answer, byte for byte"
+    );
+    let got = received(&m, "invoke");
+    let mut expected = ask.clone();
+    let body = expected.as_object_mut().unwrap();
+    body.remove("model");
+    body.insert("anthropic_version".into(), json!("bedrock-2023-05-31"));
+    body.insert(
+        "anthropic_beta".into(),
+        json!(["interleaved-thinking-2025-05-14"]),
+    );
+    assert_eq!(
+        got.json(),
+        expected,
+        "Anthropic's body, as InvokeModel takes it"
+    );
+
+    // A stream: Bedrock's chunks become Anthropic's own events.
+    let m = marker("bedrock-messages-stream");
+    let mut streamed = ask.clone();
+    streamed["stream"] = json!(true);
+    streamed["messages"][0]["content"] = json!(format!("Say hello {m}"));
+    let reply = client().stream("/v1/messages", &streamed).await;
+    assert_eq!(reply.status, 200);
+    let text = reply.text();
+    assert!(text.starts_with("event: message_start\ndata: "), "{text}");
+    assert!(text.contains("event: content_block_delta"), "{text}");
+    assert!(
+        text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+        "{text}"
+    );
+    received(&m, "invoke-with-response-stream");
+    s.fake.assert_no_violations();
+}

@@ -11,8 +11,12 @@
 use serde_json::{json, Value};
 use switchyard_config::Dialect;
 
+use std::borrow::Cow;
+
+use base64::Engine;
+
 use crate::error::ApiError;
-use crate::framing::Frame;
+use crate::framing::{Frame, Framing};
 use crate::openai::Usage;
 
 #[derive(Debug)]
@@ -30,6 +34,8 @@ pub struct Passthrough {
     /// The Responses API: the deployment whose stored responses the answer names, and the
     /// provider's ids seen so far with the ids the client gets instead.
     ids: Option<(String, Vec<(String, String)>)>,
+    /// Bedrock's event stream: each event carries one of the API's events, base64 in `bytes`.
+    chunked: bool,
 }
 
 impl Passthrough {
@@ -41,6 +47,61 @@ impl Passthrough {
             failed: false,
             sequence: 0,
             ids: None,
+            chunked: false,
+        }
+    }
+
+    /// A provider framing its stream so: Bedrock's event stream carries the API's events
+    /// wrapped, and they are written as the API's own SSE.
+    pub fn framed_by(mut self, framing: Framing) -> Passthrough {
+        self.chunked = framing == Framing::EventStream;
+        self
+    }
+
+    /// The API's event a frame of the provider's stream carries: the frame itself, or the
+    /// event inside Bedrock's chunk (an exception becomes the API's error event).
+    pub fn event<'f>(&self, frame: &'f Frame) -> Cow<'f, Frame> {
+        if !self.chunked {
+            return Cow::Borrowed(frame);
+        }
+        let payload: Value = serde_json::from_str(&frame.data).unwrap_or(Value::Null);
+        if frame.exception {
+            let kind = frame.event.as_deref().unwrap_or("exception");
+            let status = match kind {
+                "throttlingException" => 429,
+                "validationException" => 400,
+                "serviceUnavailableException" => 503,
+                "internalServerException" => 500,
+                _ => 502,
+            };
+            let message = payload
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or(&frame.data);
+            let e = ApiError::new(status, "api_error", format!("bedrock {kind}: {message}"));
+            return Cow::Owned(Frame {
+                event: Some("error".into()),
+                data: String::from_utf8(super::anthropic::error_body(&e)).unwrap_or_default(),
+                exception: false,
+            });
+        }
+        let inner = payload
+            .get("bytes")
+            .and_then(Value::as_str)
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        match inner {
+            Some(data) => {
+                let event = serde_json::from_str::<Value>(&data)
+                    .ok()
+                    .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string));
+                Cow::Owned(Frame {
+                    event,
+                    data,
+                    exception: false,
+                })
+            }
+            None => Cow::Borrowed(frame),
         }
     }
 
@@ -74,7 +135,7 @@ impl Passthrough {
     /// Whether a stream's events are written anew (their ids rewritten) rather than passed
     /// on as they came.
     pub fn rewrites(&self) -> bool {
-        self.ids.is_some()
+        self.ids.is_some() || self.chunked
     }
 
     /// Writes one event of the stream with the provider's response ids replaced: the events
@@ -343,6 +404,56 @@ mod tests {
         assert_eq!(
             frames[1].data, "{\"delta\":\"resp_1\"}",
             "only the id, not text that looks like it"
+        );
+    }
+
+    #[test]
+    fn bedrocks_chunks_carry_anthropics_events() {
+        use base64::Engine;
+        let mut p = Passthrough::new(Dialect::Anthropic).framed_by(Framing::EventStream);
+        assert!(p.rewrites());
+        let wrap = |event: &str| Frame {
+            event: Some("chunk".into()),
+            data: json!({"bytes": base64::engine::general_purpose::STANDARD.encode(event)})
+                .to_string(),
+            exception: false,
+        };
+        let mut out = Vec::new();
+        for raw in [
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":3,"output_tokens":1}}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}"#,
+            r#"{"type":"message_stop"}"#,
+        ] {
+            let f = wrap(raw);
+            let e = p.event(&f);
+            p.frame(&e);
+            p.write(&e, &mut out);
+        }
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("event: message_start\ndata: {\"type\":\"message_start\""),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"),
+            "{text}"
+        );
+        assert!(p.complete() && !p.failed());
+        assert_eq!(p.usage().unwrap().total_tokens, 8);
+
+        let mut p = Passthrough::new(Dialect::Anthropic).framed_by(Framing::EventStream);
+        let thrown = Frame {
+            event: Some("throttlingException".into()),
+            data: r#"{"message":"Too many requests"}"#.into(),
+            exception: true,
+        };
+        let e = p.event(&thrown);
+        p.frame(&e);
+        assert!(p.failed());
+        assert!(
+            e.data.contains("rate_limit_error") && e.data.contains("Too many requests"),
+            "{}",
+            e.data
         );
     }
 

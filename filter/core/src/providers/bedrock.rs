@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
-use switchyard_config::Endpoint;
+use switchyard_config::{Dialect, Endpoint};
 
 use super::sigv4::{uri_encode, Signer};
 use super::{
@@ -23,6 +23,7 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::framing::{Frame, Framing};
+use crate::json::RawObject;
 use crate::openai::portable_tool_call_id;
 use crate::openai::{
     embeddings_response, Answer, ChatRequest, CompletionRequest, Content, EmbeddingsRequest,
@@ -120,43 +121,26 @@ impl Translator for Bedrock {
                 }
             }
         };
-        let path = format!(
-            "{}/model/{}/{operation}",
-            ctx.deployment.base_path,
-            uri_encode(model)
-        );
-        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
-        match ctx.credentials {
-            Credentials::Aws {
-                access_key_id,
-                secret_access_key,
-                session_token,
-            } => {
-                let signer = Signer {
-                    access_key_id,
-                    secret_access_key,
-                    session_token: session_token.as_deref(),
-                    region: ctx.deployment.params.region.as_deref().unwrap_or("us-east-1"),
-                    service: "bedrock",
-                };
-                let mut signed = vec![("host".to_string(), ctx.authority.to_string())];
-                signed.extend(headers.iter().cloned());
-                headers.extend(signer.sign("POST", &path, &signed, &body, ctx.now_ms));
-            }
-            // A Bedrock API key (bearer token) needs no signature.
-            Credentials::Key(_) | Credentials::Token(_) => headers.extend(ctx.credentials.bearer()),
-            Credentials::None => {
-                return Err(ApiError::unauthorized(format!(
-                    "No AWS credentials for deployment {} (bedrock/{}): set aws_access_key_id and aws_secret_access_key in its litellm_params, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in Envoy's environment.",
-                    ctx.deployment.id, ctx.deployment.model
-                )))
-            }
+        signed(ctx, model, operation, body)
+    }
+
+    fn native(&mut self, ctx: &Ctx, body: &[u8]) -> Option<Result<ProviderRequest, ApiError>> {
+        let model = model_id(&ctx.deployment.model);
+        let messages = ctx.info.dialect == Dialect::Anthropic
+            && ctx.info.endpoint == Endpoint::ChatCompletions
+            && ctx
+                .deployment
+                .provider
+                .speaks(model)
+                .contains(&Dialect::Anthropic);
+        if !messages {
+            return None;
         }
-        Ok(ProviderRequest {
-            path,
-            headers,
-            body,
-        })
+        let operation = match ctx.info.stream {
+            true => "invoke-with-response-stream",
+            false => "invoke",
+        };
+        Some(invoke_body(ctx, body).and_then(|body| signed(ctx, model, operation, body)))
     }
 
     fn framing(&self) -> Framing {
@@ -805,6 +789,97 @@ impl Embed {
             self.base64,
         ))
     }
+}
+
+/// The request for a Bedrock runtime operation on `model`: signed with SigV4 (or a Bedrock API
+/// key as a bearer).
+fn signed(
+    ctx: &Ctx,
+    model: &str,
+    operation: &str,
+    body: Vec<u8>,
+) -> Result<ProviderRequest, ApiError> {
+    let path = format!(
+        "{}/model/{}/{operation}",
+        ctx.deployment.base_path,
+        uri_encode(model)
+    );
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    match ctx.credentials {
+        Credentials::Aws {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => {
+            let signer = Signer {
+                access_key_id,
+                secret_access_key,
+                session_token: session_token.as_deref(),
+                region: ctx.deployment.params.region.as_deref().unwrap_or("us-east-1"),
+                service: "bedrock",
+            };
+            let mut signed = vec![("host".to_string(), ctx.authority.to_string())];
+            signed.extend(headers.iter().cloned());
+            headers.extend(signer.sign("POST", &path, &signed, &body, ctx.now_ms));
+        }
+        // A Bedrock API key (bearer token) needs no signature.
+        Credentials::Key(_) | Credentials::Token(_) => headers.extend(ctx.credentials.bearer()),
+        Credentials::None => {
+            return Err(ApiError::unauthorized(format!(
+                "No AWS credentials for deployment {} (bedrock/{}): set aws_access_key_id and aws_secret_access_key in its litellm_params, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in Envoy's environment.",
+                ctx.deployment.id, ctx.deployment.model
+            )))
+        }
+    }
+    Ok(ProviderRequest {
+        path,
+        headers,
+        body,
+    })
+}
+
+/// Beta flags of Anthropic's API that Claude on Bedrock takes (`anthropic_beta` in the body);
+/// the others a client sends are left out.
+const BEDROCK_BETAS: &[&str] = &[
+    "computer-use-2024-10-22",
+    "computer-use-2025-01-24",
+    "token-efficient-tools-2025-02-19",
+    "interleaved-thinking-2025-05-14",
+    "output-128k-2025-02-19",
+    "dev-full-thinking-2025-05-14",
+    "context-1m-2025-08-07",
+    "context-management-2025-06-27",
+    "effort-2025-11-24",
+    "tool-search-tool-2025-10-19",
+    "tool-examples-2025-10-29",
+];
+
+/// An Anthropic Messages request as InvokeModel takes it for Claude: the same body without
+/// `model` and `stream` (the path says them), with Bedrock's `anthropic_version` and the
+/// beta flags Bedrock knows.
+fn invoke_body(ctx: &Ctx, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let mut obj = RawObject::parse(body)
+        .map_err(|e| ApiError::bad_request(format!("Request body is not a JSON object: {e}")))?;
+    obj.remove("model");
+    obj.remove("stream");
+    if obj.get("anthropic_version").is_none() {
+        obj.set_str("anthropic_version", "bedrock-2023-05-31");
+    }
+    let betas: Vec<&str> = ctx
+        .info
+        .client
+        .anthropic_beta
+        .iter()
+        .flat_map(|b| b.split(','))
+        .map(str::trim)
+        .filter(|b| BEDROCK_BETAS.contains(b))
+        .collect();
+    if !betas.is_empty() {
+        if let Ok(raw) = serde_json::value::to_raw_value(&betas) {
+            obj.set_raw("anthropic_beta", raw);
+        }
+    }
+    Ok(obj.to_vec())
 }
 
 /// The model id Bedrock knows: LiteLLM's `bedrock/converse/<id>` (and `bedrock/invoke/<id>`,

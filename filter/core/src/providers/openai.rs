@@ -30,7 +30,7 @@ impl Translator for OpenAi {
             || !ctx
                 .deployment
                 .provider
-                .speaks()
+                .speaks(&ctx.deployment.model)
                 .contains(&Dialect::Responses)
         {
             return None;
