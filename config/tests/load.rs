@@ -136,6 +136,22 @@ fn quickstart_loads_without_warnings() {
 }
 
 #[test]
+fn the_coding_agents_example_loads_without_warnings() {
+    let loaded = load(&example("coding-agents.yaml")).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let models: Vec<&str> = loaded
+        .config
+        .model_list
+        .iter()
+        .map(|m| m.litellm_params.model.as_str())
+        .collect();
+    assert!(
+        models.iter().any(|m| m.starts_with("bedrock/")),
+        "{models:?}"
+    );
+}
+
+#[test]
 fn unknown_keys_are_kept_and_reported_with_their_path() {
     let loaded = load_str(
         r#"

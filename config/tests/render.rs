@@ -1909,7 +1909,7 @@ fn minimal_proxy_wasm() -> Vec<u8> {
     m
 }
 
-/// `envoy --mode validate` accepts the bootstraps of both examples, the test config, and a
+/// `envoy --mode validate` accepts the bootstraps of the examples, the test config, and a
 /// config using every routing feature (several deployments on one host:port, replicas with
 /// and without TLS, fallbacks, retry and cooldown policies, limits, routing strategies, a
 /// large group, backoff routes).
@@ -1931,6 +1931,7 @@ fn envoy_accepts_the_rendered_bootstraps() {
         ("inline".to_string(), CONFIG.to_string(), false),
         ("quickstart".into(), example("quickstart.yaml"), false),
         ("full".into(), example("full.yaml"), true),
+        ("coding-agents".into(), example("coding-agents.yaml"), false),
         (
             "large-group".into(),
             groups_config(

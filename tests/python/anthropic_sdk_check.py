@@ -10,9 +10,11 @@ import argparse
 
 import anthropic
 
+# The marker makes the fake OpenAI provider call the tool (the strict Anthropic fake calls
+# tools anyway).
 WEATHER = {
     "name": "get_weather",
-    "description": "The weather in a city",
+    "description": "The weather in a city (fake-call-tools)",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
 

@@ -741,6 +741,9 @@ fn answer(request: &Recorded, shape: Shape) -> Response {
     };
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     if path.ends_with("/chat/completions") {
+        if !stream && calls_a_tool(&body, &request.body) {
+            return json_response(StatusCode::OK, tool_call_completion(&body).to_string());
+        }
         if stream {
             let include_usage = body
                 .pointer("/stream_options/include_usage")
@@ -779,6 +782,34 @@ fn answer(request: &Recorded, shape: Shape) -> Response {
         return json_response(StatusCode::OK, COMPLETION.to_string());
     }
     invalid_url(request)
+}
+
+/// Put it in a request with tools (in a tool's description, say): the fake calls the first
+/// tool (a whole answer, not a stream) until the conversation ends in a tool's result.
+pub const CALL_TOOLS: &str = "fake-call-tools";
+
+fn calls_a_tool(body: &Value, raw: &[u8]) -> bool {
+    let marked = raw
+        .windows(CALL_TOOLS.len())
+        .any(|w| w == CALL_TOOLS.as_bytes());
+    let answered = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|m| m["role"] == "tool");
+    marked && body["tools"].as_array().is_some_and(|t| !t.is_empty()) && !answered
+}
+
+/// A chat completion calling the request's first tool.
+fn tool_call_completion(body: &Value) -> Value {
+    json!({
+        "id": "chatcmpl-fake-tools", "object": "chat.completion", "created": 1_741_476_542,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_fake0001", "type": "function", "function": {
+                "name": body["tools"][0]["function"]["name"], "arguments": "{\"city\":\"Paris\"}"}}]}}],
+        "usage": {"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28},
+    })
 }
 
 /// The text of the Responses API's answers.

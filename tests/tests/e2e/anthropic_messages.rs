@@ -52,8 +52,10 @@ fn the_anthropic_sdk_through_the_bridge() {
     assert_eq!(line("STOP"), "end_turn");
     assert_eq!(line("STREAM_STOP"), "end_turn");
     assert!(!line("STREAM_TEXT").is_empty(), "{}", report.report);
-    // The fake OpenAI provider answers text whatever the tools.
-    assert_eq!(line("TOOL_STOP"), "end_turn");
+    // A chat tool call became a tool_use block, and its tool_result a tool message.
+    assert_eq!(line("TOOL_STOP"), "tool_use");
+    assert_eq!(line("TOOL_NAME"), "get_weather");
+    assert_eq!(line("TOOL_RESULT_STOP"), "end_turn");
     // No deployment of the group counts tokens: the gateway estimates.
     let counted: u64 = line("COUNT").parse().expect("a count");
     assert!((3..50).contains(&counted), "{}", report.report);
@@ -74,6 +76,13 @@ fn the_anthropic_sdk_through_the_bridge() {
     assert!(chats
         .iter()
         .any(|c| c["tools"][0]["function"]["name"] == "get_weather"));
+    let result = chats
+        .iter()
+        .filter_map(|c| c["messages"].as_array()?.last())
+        .find(|m| m["role"] == "tool")
+        .expect("the tool's result went on as a tool message");
+    assert_eq!(result["tool_call_id"], "call_fake0001");
+    assert_eq!(result["content"], "Sunny, 21 C", "{result}");
 }
 
 #[test]

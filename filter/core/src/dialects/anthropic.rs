@@ -549,6 +549,8 @@ impl ChatSink for Events {
             },
         });
         emit(out, "message_start", &start);
+        // Anthropic's streams carry pings; the first follows message_start.
+        emit(out, "ping", &json!({"type": "ping"}));
     }
 
     fn reasoning(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -830,6 +832,7 @@ mod tests {
             names,
             [
                 "message_start",
+                "ping",
                 "content_block_start",
                 "content_block_delta",
                 "content_block_delta",
@@ -844,11 +847,12 @@ mod tests {
         );
         let ev = events(&whole);
         assert_eq!(ev[0].1["message"]["model"], "claude-x");
-        assert_eq!(ev[5].1["content_block"]["type"], "tool_use");
-        assert_eq!(ev[5].1["index"], 1);
-        assert_eq!(ev[7].1["delta"]["partial_json"], "1}");
-        assert_eq!(ev[9].1["delta"]["stop_reason"], "tool_use");
-        assert_eq!(ev[9].1["usage"]["output_tokens"], 3);
+        assert_eq!(ev[1].1, json!({"type": "ping"}));
+        assert_eq!(ev[6].1["content_block"]["type"], "tool_use");
+        assert_eq!(ev[6].1["index"], 1);
+        assert_eq!(ev[8].1["delta"]["partial_json"], "1}");
+        assert_eq!(ev[10].1["delta"]["stop_reason"], "tool_use");
+        assert_eq!(ev[10].1["usage"]["output_tokens"], 3);
         // The same events whatever the chunks' boundaries.
         for split in 1..input.len() {
             let mut out = Vec::new();
