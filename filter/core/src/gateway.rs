@@ -2443,10 +2443,9 @@ mod tests {
         local
     }
 
-    #[test]
-    fn the_response_cache_is_asked_before_the_provider_and_a_hit_answers() {
-        let mut c = cfg(false);
-        c.cache = Some(switchyard_config::CacheConfig {
+    /// An exact cache of every endpoint, answers kept a minute.
+    fn exact_cache() -> switchyard_config::CacheConfig {
+        switchyard_config::CacheConfig {
             kind: switchyard_config::CacheKind::Exact,
             ttl_s: 60,
             namespace: None,
@@ -2454,7 +2453,13 @@ mod tests {
             completions: true,
             embeddings: true,
             default_off: false,
-        });
+        }
+    }
+
+    #[test]
+    fn the_response_cache_is_asked_before_the_provider_and_a_hit_answers() {
+        let mut c = cfg(false);
+        c.cache = Some(exact_cache());
         let g = Gateway::new(c, None).unwrap();
         let host = MemoryHost::at(5_000);
         let mut rng = Rng::seeded(1);
@@ -2606,15 +2611,7 @@ mod tests {
     #[test]
     fn a_bridged_api_is_cached_as_chat_and_answered_in_its_own_shape() {
         let mut c = cfg(false);
-        c.cache = Some(switchyard_config::CacheConfig {
-            kind: switchyard_config::CacheKind::Exact,
-            ttl_s: 60,
-            namespace: None,
-            chat: true,
-            completions: false,
-            embeddings: false,
-            default_off: false,
-        });
+        c.cache = Some(exact_cache());
         let g = Gateway::new(c.clone(), None).unwrap();
         let host = MemoryHost::at(5_000);
         let mut rng = Rng::seeded(1);

@@ -30,6 +30,21 @@ fn run_sdk(sy: &Switchyard, limited_model: &str, limited_prompt: &str) -> SdkRep
     )
 }
 
+/// What the SDK reads the same from either deployment: a message, a stream, and a tool call
+/// whose result is sent back.
+fn common_lines(report: &SdkReport) {
+    let line = |key: &str| report.line(key);
+    assert_eq!(line("TYPE"), "message");
+    assert_eq!(line("STOP"), "end_turn");
+    assert_eq!(line("STREAM_STOP"), "end_turn");
+    assert!(!line("STREAM_TEXT").is_empty(), "{}", report.report);
+    assert_eq!(line("TOOL_STOP"), "tool_use");
+    assert_eq!(line("TOOL_NAME"), "get_weather");
+    assert_eq!(line("TOOL_RESULT_STOP"), "end_turn");
+    assert_eq!(line("BAD_KEY"), "AuthenticationError 401");
+    assert_eq!(line("LIMITED"), "RateLimitError 429");
+}
+
 #[test]
 fn the_anthropic_sdk_through_the_bridge() {
     let fake = FakeProvider::start();
@@ -45,22 +60,13 @@ fn the_anthropic_sdk_through_the_bridge() {
     );
     let _logs = sy.dump_logs_on_failure();
     let report = run_sdk(&sy, "busy", "Say hello");
+    common_lines(&report);
     let line = |key: &str| report.line(key);
-    assert_eq!(line("TYPE"), "message");
     assert_eq!(line("MODEL"), "fast");
     assert!(!line("TEXT").is_empty(), "{}", report.report);
-    assert_eq!(line("STOP"), "end_turn");
-    assert_eq!(line("STREAM_STOP"), "end_turn");
-    assert!(!line("STREAM_TEXT").is_empty(), "{}", report.report);
-    // A chat tool call became a tool_use block, and its tool_result a tool message.
-    assert_eq!(line("TOOL_STOP"), "tool_use");
-    assert_eq!(line("TOOL_NAME"), "get_weather");
-    assert_eq!(line("TOOL_RESULT_STOP"), "end_turn");
     // No deployment of the group counts tokens: the gateway estimates.
     let counted: u64 = line("COUNT").parse().expect("a count");
     assert!((3..50).contains(&counted), "{}", report.report);
-    assert_eq!(line("BAD_KEY"), "AuthenticationError 401");
-    assert_eq!(line("LIMITED"), "RateLimitError 429");
     assert_eq!(line("MODELS"), "busy,fast", "Anthropic's model list");
 
     // The provider got chat requests: the system prompt as a system message, the tool as a
@@ -99,23 +105,15 @@ fn the_anthropic_sdk_passed_through_to_anthropic() {
     );
     let _logs = sy.dump_logs_on_failure();
     let report = run_sdk(&sy, "fast", RATE_LIMITED);
+    common_lines(&report);
     let line = |key: &str| report.line(key);
-    assert_eq!(line("TYPE"), "message");
     // Anthropic's own answer, untouched: its model.
     assert_eq!(line("MODEL"), MODEL);
-    assert_eq!(line("STOP"), "end_turn");
-    assert_eq!(line("STREAM_STOP"), "end_turn");
-    assert!(!line("STREAM_TEXT").is_empty(), "{}", report.report);
-    assert_eq!(line("TOOL_STOP"), "tool_use");
-    assert_eq!(line("TOOL_NAME"), "get_weather");
-    assert_eq!(line("TOOL_RESULT_STOP"), "end_turn");
     assert_eq!(
         line("COUNT"),
         COUNTED_TOKENS.to_string(),
         "Anthropic counted"
     );
-    assert_eq!(line("BAD_KEY"), "AuthenticationError 401");
-    assert_eq!(line("LIMITED"), "RateLimitError 429");
 
     let requests = fake.requests();
     assert!(requests
