@@ -568,7 +568,7 @@ impl Endpoint {
 }
 
 /// What the gateway decided about a request, read by the provider role on every attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestInfo {
     pub endpoint: Endpoint,
     /// The API the client speaks, when it is not OpenAI's chat completions: its request is

@@ -886,10 +886,11 @@ impl Gateway {
         // answered before the rate limits count: it costs no provider anything.
         // A bridged API's answer is kept as the chat answer it was made from (and made the
         // API's again on a hit); a provider's own answer, passed through, is not kept.
-        let passes_through = group
-            .deployments
-            .iter()
-            .any(|d| d.speaks.contains(&pending.dialect));
+        let passes_through = !pending.dialect.is_chat()
+            && group
+                .deployments
+                .iter()
+                .any(|d| d.speaks.contains(&pending.dialect));
         let cache_plan = match (&self.cfg.cache, &pending.replan) {
             (Some(cfg), None) if !passes_through => {
                 let controls = cache::Controls {
@@ -1073,25 +1074,14 @@ impl Gateway {
             stored: Some(stored.path.clone()),
             requested_model: name.clone(),
             group: name.clone(),
-            stream: false,
             plan: plan.deployments.clone(),
             retry_policy: group.retry_policy,
-            fallbacks: Vec::new(),
-            context_window_fallbacks: Vec::new(),
-            content_policy_fallbacks: Vec::new(),
-            fallback_depth: 0,
-            earlier_attempts: 0,
             received_ms: now_ms,
-            origin: String::new(),
             client: pending.client.clone(),
             forward_x_headers: group.forward_client_headers || self.cfg.forward.all_groups,
-            strip_params: false,
             key: record.map(key_identity),
-            end_user: None,
-            limits_in_flight: Vec::new(),
-            limits_tokens: Vec::new(),
-            rate_limit_headers: Vec::new(),
-            cache: None,
+            // No fallbacks, limits, cache or end user: a stored response is where it is.
+            ..RequestInfo::default()
         };
         Ok(OnBody::Route(Box::new(Routed {
             headers: routing_headers(group, &plan),

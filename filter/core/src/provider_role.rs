@@ -424,7 +424,10 @@ impl Attempt {
             info.endpoint,
             Endpoint::CountTokens | Endpoint::StoredResponse
         );
-        if info.dialect.is_chat() && !native_only {
+        // A bridged request is prepared once, for the bridge: only a provider that speaks the
+        // client's API gets this far (its translator builds the request).
+        let d = &self.cx.role.cfg.deployment;
+        if !native_only && !d.provider.speaks(&d.model).contains(&info.dialect) {
             return Ok(None);
         }
         let body = match info.endpoint {
