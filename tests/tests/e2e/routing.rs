@@ -84,6 +84,78 @@ fn shared_host() -> &'static Shared {
     })
 }
 
+/// The agent APIs under the same load and fault: 200 clients for three seconds, each sending
+/// Anthropic's Messages API (bridged to chat, whole and streamed) and OpenAI's Responses API
+/// (passed through to the deployments' own) in turn, while one of three deployments on one
+/// address answers 500: every request is answered, in its API's shape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_agent_clients_while_one_of_three_deployments_fails() {
+    let s = shared_host();
+    let _logs = s.sy.dump_logs_on_failure();
+    let client = Client::new(&s.sy.base_url());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut tasks = Vec::new();
+    for worker in 0..200usize {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut bad) = (0usize, Vec::new());
+            let mut turn = worker;
+            while Instant::now() < deadline {
+                turn += 1;
+                let m = marker("agents");
+                let messages = json!({"model": "shared", "max_tokens": 16,
+                    "messages": [{"role": "user", "content": m}]});
+                let good = match turn % 3 {
+                    0 => {
+                        let r = client.post("/v1/messages", &messages).await;
+                        let v = serde_json::from_slice::<Value>(&r.body).unwrap_or_default();
+                        (r.status == 200 && v["content"][0]["text"] == CHAT_CONTENT)
+                            .then_some(())
+                            .ok_or(format!("messages: {} {}", r.status, r.text()))
+                    }
+                    1 => {
+                        let mut streamed = messages.clone();
+                        streamed["stream"] = json!(true);
+                        let r = client.stream("/v1/messages", &streamed).await;
+                        let text = r.text();
+                        (r.status == 200 && text.ends_with("data: {\"type\":\"message_stop\"}\n\n"))
+                            .then_some(())
+                            .ok_or(format!("messages stream: {} {text}", r.status))
+                    }
+                    _ => {
+                        let r = client
+                            .post("/v1/responses", &json!({"model": "shared", "input": m}))
+                            .await;
+                        let v = serde_json::from_slice::<Value>(&r.body).unwrap_or_default();
+                        (r.status == 200 && v["status"] == "completed")
+                            .then_some(())
+                            .ok_or(format!("responses: {} {}", r.status, r.text()))
+                    }
+                };
+                match good {
+                    Ok(()) => ok += 1,
+                    Err(e) => bad.push(e),
+                }
+            }
+            (ok, bad)
+        }));
+    }
+    let (mut ok, mut bad) = (0, Vec::new());
+    for t in tasks {
+        let (o, b) = t.await.unwrap();
+        ok += o;
+        bad.extend(b);
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} requests failed, e.g. {:?}",
+        bad.len(),
+        ok + bad.len(),
+        &bad[..bad.len().min(3)]
+    );
+    assert!(ok >= 200, "only {ok} requests in three seconds");
+}
+
 /// 200 clients for three seconds against three deployments on one address, one of them
 /// answering 500: every request is answered, by a healthy deployment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
