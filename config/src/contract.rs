@@ -246,7 +246,7 @@ impl Strategy {
 }
 
 /// LiteLLM's error classes, as retry_policy and allowed_fails_policy name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     BadRequest,
@@ -256,6 +256,7 @@ pub enum ErrorClass {
     NotFound,
     Timeout,
     RateLimit,
+    #[default]
     InternalServer,
 }
 
@@ -579,6 +580,10 @@ pub struct RequestInfo {
     /// `/input_items` and the client's query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored: Option<String>,
+    /// Envoy's x-request-id: the provider role rebuilds the header map for each provider,
+    /// so a retry's attempt would not find it there.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_id: String,
     /// The model name the client asked for (before aliases and fallbacks).
     pub requested_model: String,
     /// The model group (model_name) serving this pass: the requested one, or a fallback.

@@ -364,6 +364,9 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
     Ok(())
 }
 
+/// The callbacks Switchyard serves (`prometheus`: `/metrics` is always on).
+pub const SERVED_CALLBACKS: &[&str] = &["prometheus"];
+
 /// LiteLLM keys Switchyard knows but does not act on yet, per section. Any other key is
 /// unknown. Both are kept in `extra` and reported, never silently dropped.
 const KNOWN_TOP_LEVEL: &[&str] = &[
@@ -395,9 +398,6 @@ const KNOWN_PARAMS: &[&str] = &[
 const KNOWN_LITELLM_SETTINGS: &[&str] = &[
     "set_verbose",
     "json_logs",
-    "callbacks",
-    "success_callback",
-    "failure_callback",
     "service_callback",
     "turn_off_message_logging",
     "redact_user_api_key_info",
@@ -533,6 +533,18 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
         &ls.extra,
         KNOWN_LITELLM_SETTINGS,
     );
+    for name in ls.all_callbacks() {
+        if !SERVED_CALLBACKS.contains(&name) {
+            warn(
+                &mut out,
+                format!("litellm_settings.callbacks.{name}"),
+                format!(
+                    "not served by Switchyard: no events go to it. Served: {}",
+                    SERVED_CALLBACKS.join(", ")
+                ),
+            );
+        }
+    }
     if let Some(p) = &ls.cache_params {
         kept_keys(
             &mut out,

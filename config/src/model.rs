@@ -251,8 +251,41 @@ pub struct LitellmSettings {
     pub cache: Option<bool>,
     #[serde(default)]
     pub cache_params: Option<crate::cache::CacheParams>,
+    /// Where request events go besides the spend logs: `prometheus` (always on: /metrics),
+    /// and the callbacks in [`crate::load::SERVED_CALLBACKS`]. LiteLLM's three lists mean the
+    /// same here: every callback gets successes and failures.
+    #[serde(default)]
+    pub callbacks: Vec<String>,
+    #[serde(default)]
+    pub success_callback: Vec<String>,
+    #[serde(default)]
+    pub failure_callback: Vec<String>,
+    /// `/metrics` asks for a key (the master key or a virtual key), as LiteLLM's.
+    #[serde(default)]
+    pub require_auth_for_metrics_endpoint: Option<bool>,
+    /// The metrics label end users (left empty otherwise: their number is unbounded).
+    #[serde(default)]
+    pub enable_end_user_cost_tracking_prometheus_only: Option<bool>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl LitellmSettings {
+    /// Every callback named in the three lists, once each.
+    pub fn all_callbacks(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for name in self
+            .callbacks
+            .iter()
+            .chain(&self.success_callback)
+            .chain(&self.failure_callback)
+        {
+            if !out.contains(&name.as_str()) {
+                out.push(name);
+            }
+        }
+        out
+    }
 }
 
 /// LiteLLM's `ssl_verify`: `true` (the system CA bundle), `false`, or a CA bundle path.

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::contract::ErrorClass;
 use serde::{Deserialize, Serialize};
 
 /// Envoy's cluster for the sidecar.
@@ -205,6 +206,74 @@ pub struct SpendEvent {
     /// The key's metadata and the request's (`tags`, ...).
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
+    // What operators see besides the spend (metrics, traces, logging callbacks).
+    /// The serving deployment's api_base.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api_base: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stream: bool,
+    /// When the serving attempt started, and how long its provider took (to the whole
+    /// answer, or a stream's end); 0 when no provider answered.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt_start_ms: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub llm_api_ms: u64,
+    /// A stream's first event after the attempt started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<u64>,
+    /// Retries within the group(s), and fallback groups gone to.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub retries: u32,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub fallbacks: u32,
+    /// A failure's class, when a provider's error was classified, and its message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<ErrorClass>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The attempts that failed before this one answered (or before the request failed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_attempts: Vec<AttemptLog>,
+    /// The response cache was asked and had nothing.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cache_miss: bool,
+    /// The provider's `x-ratelimit-remaining-requests` and `-tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_remaining_requests: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_remaining_tokens: Option<u64>,
+    /// The gateway refused the request itself (a bad key, a limit, a bad request): counted
+    /// and logged, never written to the spend logs (anyone can send those).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub log_only: bool,
+}
+
+/// One attempt that failed: where it went, when, and how it failed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttemptLog {
+    pub model_group: String,
+    pub deployment: String,
+    pub provider: String,
+    pub model: String,
+    #[serde(default)]
+    pub api_base: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    /// The provider's status; 0 when it never answered (reset, refused, timed out).
+    pub http_status: u16,
+    pub error_class: ErrorClass,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -3,7 +3,9 @@
 
 pub mod cache;
 pub mod cli;
+pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod redis;
 pub mod semantic;
 pub mod service;

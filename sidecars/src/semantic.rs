@@ -24,13 +24,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde::{Deserialize, Serialize};
 use switchyard_config::{percent_encode, CachePut, CachedAnswer, SemanticEntry, SemanticLookup};
 
 use crate::cache::Answers;
+use crate::http::{https, Https};
 use crate::redis::{Redis, GET_TIMEOUT, OP_TIMEOUT};
-use crate::service::tokens::{https, Https};
 
 /// Entries kept per (namespace, group, embedding model).
 pub const MAX_PER_GROUP: usize = 10_000;
@@ -310,23 +310,7 @@ impl Semantic {
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| format!("bad gateway URL {url}: {e}"))?;
-        let call = async {
-            let response = http
-                .request(request)
-                .await
-                .map_err(|e| format!("cannot reach {url}: {e}"))?;
-            let status = response.status();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("{url} broke off its answer: {e}"))?
-                .to_bytes();
-            Ok::<_, String>((status, body))
-        };
-        let (status, body) = tokio::time::timeout(EMBED_TIMEOUT, call)
-            .await
-            .map_err(|_| format!("{url} did not answer within {} s", EMBED_TIMEOUT.as_secs()))??;
+        let (status, body) = crate::http::call(http, request, EMBED_TIMEOUT).await?;
         if !status.is_success() {
             return Err(format!(
                 "embedding with {} failed ({status}): {}",

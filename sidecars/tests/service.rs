@@ -17,9 +17,13 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(service::serve(listener, AppState::default(), async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(service::serve(
+            listener,
+            AppState::new(Default::default()).unwrap(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
         Server {
             base,
             stop: Some(stop),

@@ -10,6 +10,7 @@
 
 pub mod artefacts;
 pub mod client;
+pub mod dashboard;
 pub mod fake;
 pub mod fakes;
 pub mod ports;
@@ -19,6 +20,7 @@ pub mod strict;
 pub mod switchyard;
 
 pub use client::{assert_openai_error, marker, sse_data, Client, Reply, StreamReply};
+pub use dashboard::dashboard_metric_names;
 pub use fake::{FakeProvider, Match, Mode, Recorded, Rule};
 pub use ports::{closed_port, free_port};
 pub use strict::{FakeReply, StrictFake};

@@ -67,6 +67,7 @@ const ADMIN_PREFIXES: &[&str] = &[
     "/v1/model/info",
     "/model_group/info",
     "/ui",
+    "/metrics",
 ];
 
 /// The request is over (answered, failed or handed to a fallback pass): it no longer counts
@@ -528,13 +529,18 @@ impl Gateway {
             },
             _ => None,
         };
+        // A fallback pass's headers were rebuilt for a provider: the first pass's id.
+        let request_id = match &replan {
+            Some(r) if !r.info.request_id.is_empty() => r.info.request_id.clone(),
+            _ => find("x-request-id").unwrap_or_default().to_string(),
+        };
         OnHeaders::ReadBody(Box::new(Pending {
             endpoint,
             identity,
             replan,
             client,
             origin,
-            request_id: find("x-request-id").unwrap_or_default().to_string(),
+            request_id,
             dialect,
             cache: CacheLookup::Unasked,
             stored,
@@ -979,6 +985,7 @@ impl Gateway {
             String::new()
         };
         let info = RequestInfo {
+            request_id: pending.request_id.clone(),
             endpoint,
             dialect: pending.dialect,
             stored: None,
@@ -1069,6 +1076,7 @@ impl Gateway {
         };
         let plan = plan::plan(group, &state, &ask, rng).map_err(|no| no_plan_error(name, &no))?;
         let info = RequestInfo {
+            request_id: pending.request_id.clone(),
             endpoint: Endpoint::StoredResponse,
             dialect: Dialect::Responses,
             stored: Some(stored.path.clone()),
@@ -1152,6 +1160,7 @@ impl Gateway {
             http_status: 200,
             cache_hit: true,
             metadata: key_identity.map(|r| r.metadata.clone()).unwrap_or_default(),
+            stream,
             ..SpendEvent::default()
         };
         crate::spend::record(host, &event);
@@ -1598,14 +1607,20 @@ pub fn on_response(a: &Answered, host: &dyn Host) -> ResponseEdit {
             remove.push("location".into());
             edit.body = Some(body);
         };
+    // What went wrong, for the request's event.
+    let mut message = None;
     if let Some(nonce) = find(REPLAN_HEADER) {
         // The internal redirect to a fallback did not happen: the failed pass's answer.
         match replan::take(nonce) {
-            Some(r) => replace(r.status, r.body, &mut set, &mut remove),
+            Some(r) => {
+                message = Some("The internal redirect to a fallback group did not happen.".into());
+                replace(r.status, r.body, &mut set, &mut remove)
+            }
             None => {
                 let e = ApiError::new(502, "api_error", "The fallback could not be reached.");
                 let body = crate::dialects::error_body(dialect, &e);
                 replace(e.status, body, &mut set, &mut remove);
+                message = Some(e.message);
             }
         }
     } else if a.status >= 400
@@ -1622,6 +1637,7 @@ pub fn on_response(a: &Answered, host: &dyn Host) -> ResponseEdit {
         };
         let body = crate::dialects::error_body(dialect, &e);
         replace(e.status, body, &mut set, &mut remove);
+        message = Some(e.message);
     }
     if let (Some(info), Some(_)) = (a.info, &edit.body) {
         // No provider role answered, so none logged it: a failure that cost nothing.
@@ -1630,7 +1646,13 @@ pub fn on_response(a: &Answered, host: &dyn Host) -> ResponseEdit {
             .find(|(n, _)| n == ":status")
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(a.status);
-        crate::spend::record(host, &failure_event(info, a.request_id, status, a.now_ms));
+        let request_id = match info.request_id.as_str() {
+            "" => a.request_id,
+            id => id,
+        };
+        let mut event = failure_event(info, request_id, status, a.now_ms);
+        event.error = message;
+        crate::spend::record(host, &event);
         set.push(("x-litellm-model-group".into(), info.group.clone()));
         set.push((
             "x-litellm-attempted-fallbacks".into(),
@@ -1667,8 +1689,85 @@ fn failure_event(info: &RequestInfo, request_id: &str, status: u16, now_ms: u64)
         status: "failure".into(),
         http_status: status,
         metadata: key.map(|k| k.metadata.clone()).unwrap_or_default(),
+        stream: info.stream,
+        fallbacks: info.fallback_depth,
+        failed_attempts: crate::observe::take_failed(request_id),
+        cache_miss: info.cache.is_some(),
         ..SpendEvent::default()
     }
+}
+
+/// The event of a request to an API endpoint that the gateway refused itself (a bad or
+/// missing key, a model not allowed, a budget or a limit, a bad request), for the metrics
+/// and request logs: never stored as spend. `pending` and `body` when the body was read;
+/// `message` the error's. None for other paths.
+pub fn rejection_event(
+    headers: &[(String, String)],
+    pending: Option<&Pending>,
+    body: &[u8],
+    (status, message): (u16, &str),
+    now_ms: u64,
+) -> Option<SpendEvent> {
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let Route::Api(endpoint) = classify(find(":method"), find(":path")) else {
+        return None;
+    };
+    #[derive(Deserialize)]
+    struct Asked {
+        #[serde(default)]
+        model: Option<String>,
+        #[serde(default)]
+        user: Option<String>,
+    }
+    let asked: Option<Asked> = serde_json::from_slice(body).ok();
+    let (model, end_user) = asked.map_or((None, None), |a| (a.model, a.user));
+    let key = match pending.map(|p| &p.identity) {
+        Some(Identity::Key(e)) => Some(&e.record),
+        _ => None,
+    };
+    let request_id = find("x-request-id");
+    Some(SpendEvent {
+        request_id: if request_id.is_empty() {
+            format!("switchyard-{:016x}", Rng::from_entropy().next_u64())
+        } else {
+            request_id.to_string()
+        },
+        key_hash: key.map(|r| r.token.clone()).unwrap_or_default(),
+        key_alias: key.and_then(|r| r.key_alias.clone()),
+        user_id: key.and_then(|r| r.user_id.clone()),
+        team_id: key.and_then(|r| r.team_id.clone()),
+        end_user,
+        requested_model: model.unwrap_or_default(),
+        endpoint: endpoint.name().to_string(),
+        start_ms: now_ms,
+        end_ms: now_ms,
+        status: "failure".into(),
+        http_status: status,
+        error: Some(message.to_string()),
+        log_only: true,
+        ..SpendEvent::default()
+    })
+}
+
+/// An OpenAI-shaped error body's message (the gateway's own replies).
+pub fn error_message(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Body {
+        error: Inner,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        message: String,
+    }
+    serde_json::from_slice::<Body>(body)
+        .map(|b| b.error.message)
+        .unwrap_or_default()
 }
 
 /// Envoy could not reach the sidecar for a management call or the readiness check.

@@ -16,6 +16,7 @@ pub mod host;
 pub mod json;
 pub mod keys;
 pub mod limits;
+pub mod observe;
 pub mod openai;
 pub mod provider_role;
 pub mod providers;

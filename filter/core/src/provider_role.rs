@@ -192,6 +192,8 @@ impl ProviderRole {
             native: None,
             outcome: None,
             counted: false,
+            provider_remaining: (None, None),
+            delivered: std::cell::Cell::new(false),
         })
     }
 }
@@ -302,6 +304,10 @@ pub struct Attempt {
     outcome: Option<Outcome>,
     /// Whether the start was counted in flight.
     counted: bool,
+    /// The provider's `x-ratelimit-remaining-requests` and `-tokens`, for the metrics.
+    provider_remaining: (Option<u64>, Option<u64>),
+    /// This attempt answered the client (its event is queued): it is not a failed attempt.
+    delivered: std::cell::Cell<bool>,
 }
 
 impl Attempt {
@@ -326,6 +332,10 @@ impl Attempt {
             (None, 0) => Outcome::Failure(ErrorClass::InternalServer),
             (None, _) => Outcome::Abandoned,
         };
+        if let (Outcome::Failure(class), 0) = (outcome, self.status) {
+            // Reset, refused or timed out: Envoy retries it, or answers the client itself.
+            self.note_failed(0, class, host.now_ms());
+        }
         let needs_write = match outcome {
             Outcome::Abandoned => false,
             Outcome::Success { .. } => self.cx.role.cfg.strategy.needs_stats(),
@@ -348,6 +358,50 @@ impl Attempt {
         }
     }
 
+    /// Retries made so far: each fallback pass's first attempt is a fallback, not a retry.
+    fn retries(&self) -> u32 {
+        let info = &self.cx.info;
+        (info.earlier_attempts + self.attempt).saturating_sub(1 + info.fallback_depth)
+    }
+
+    /// Reads what the provider says of its own rate limits (for the metrics).
+    pub fn provider_limits(&mut self, headers: &[(String, String)]) {
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| v.trim().parse().ok())
+        };
+        self.provider_remaining = (
+            find("x-ratelimit-remaining-requests"),
+            find("x-ratelimit-remaining-tokens"),
+        );
+    }
+
+    /// Notes this attempt as failed for the request's event: it answered nothing the
+    /// client will see (a retry, a fallback, or no answer at all).
+    fn note_failed(&self, status: u16, class: ErrorClass, now_ms: u64) {
+        if self.delivered.get() {
+            return;
+        }
+        let d = &self.cx.role.cfg.deployment;
+        crate::observe::attempt_failed(
+            &self.cx.request_id,
+            switchyard_config::AttemptLog {
+                model_group: self.cx.info.group.clone(),
+                deployment: d.id.clone(),
+                provider: d.provider.name().to_string(),
+                model: d.model.clone(),
+                api_base: self.cx.role.api_base.clone(),
+                start_ms: self.cx.started_ms,
+                end_ms: now_ms,
+                http_status: status,
+                error_class: class,
+            },
+            now_ms,
+        );
+    }
+
     /// The provider request for this attempt: the whole header map, built from the current
     /// one (which may carry an earlier attempt's edits, maybe for another provider) and
     /// the body. The map holds the pseudo-headers, the translator's headers (credentials,
@@ -363,7 +417,9 @@ impl Attempt {
         if let Some(a) = authority {
             self.cx.authority = a.to_string();
         }
-        if let Some((_, id)) = current.iter().find(|(n, _)| n == "x-request-id") {
+        if !self.cx.info.request_id.is_empty() {
+            self.cx.request_id = self.cx.info.request_id.clone();
+        } else if let Some((_, id)) = current.iter().find(|(n, _)| n == "x-request-id") {
             self.cx.request_id = id.clone();
         }
         self.cx.request_bytes = body.len();
@@ -552,7 +608,7 @@ impl Attempt {
         );
         self.outcome = Some(Outcome::Failure(ErrorClass::InternalServer));
         let now_ms = host.now_ms();
-        self.spend(err.status, None, 0, host, now_ms);
+        self.spend(err.status, None, 0, Some(&err.message), host, now_ms);
         let body = self.error_body(&err);
         self.finished(err.status, body, current, Next::Deliver, now_ms)
     }
@@ -595,7 +651,7 @@ impl Attempt {
                 // Counting tokens and reading a stored response cost nothing, and use none.
                 let (cost, tokens) = match self.cx.info.endpoint.is_billed() {
                     false => (0.0, 0),
-                    true => self.spend(self.status, usage, out.len(), host, now_ms),
+                    true => self.spend(self.status, usage, out.len(), None, host, now_ms),
                 };
                 let model = self.cx.info.answer_model();
                 let out = match (&self.native, self.cx.info.dialect) {
@@ -631,11 +687,14 @@ impl Attempt {
                     &self.cx.role.cfg.deployment.id,
                     class,
                 );
+                if next != Next::Deliver {
+                    self.note_failed(self.status, class, now_ms);
+                }
                 match next {
                     Next::Fallback(kind) => self.hand_off(kind, err, current, now_ms),
                     next => {
                         if next == Next::Deliver {
-                            self.spend(err.status, None, 0, host, now_ms);
+                            self.spend(err.status, None, 0, Some(&err.message), host, now_ms);
                         }
                         let body = self.error_body(&err);
                         let mut f = self.finished(err.status, body, current, next, now_ms);
@@ -736,10 +795,10 @@ impl Attempt {
         if let Some(c) = &info.cache {
             set.push(("x-litellm-cache-key".into(), c.key.clone()));
         }
-        // Each fallback pass's first attempt is a fallback, not a retry.
-        let retries =
-            (info.earlier_attempts + self.attempt).saturating_sub(1 + info.fallback_depth);
-        set.push(("x-litellm-attempted-retries".into(), retries.to_string()));
+        set.push((
+            "x-litellm-attempted-retries".into(),
+            self.retries().to_string(),
+        ));
         set.push((
             "x-litellm-attempted-fallbacks".into(),
             info.fallback_depth.to_string(),
@@ -903,7 +962,9 @@ impl Attempt {
             };
             let now_ms = host.now_ms();
             let status = if ok { 200 } else { 502 };
-            let (_, used) = self.spend(status, usage, bytes as usize, host, now_ms);
+            let error =
+                (!ok).then_some("The stream from the provider broke off or could not be read.");
+            let (_, used) = self.spend(status, usage, bytes as usize, error, host, now_ms);
             let tokens = Some(used);
             self.outcome = Some(if ok {
                 Outcome::Success {
@@ -935,9 +996,11 @@ impl Attempt {
         status: u16,
         usage: Option<Usage>,
         answer_bytes: usize,
+        error: Option<&str>,
         host: &dyn Host,
         now_ms: u64,
     ) -> (f64, u64) {
+        self.delivered.set(true);
         let cx = &self.cx;
         let d = &cx.role.cfg.deployment;
         let info = &cx.info;
@@ -991,6 +1054,28 @@ impl Attempt {
             http_status: status,
             cache_hit: false,
             metadata,
+            api_base: cx.role.api_base.clone(),
+            stream: info.stream,
+            attempt_start_ms: cx.started_ms,
+            llm_api_ms: now_ms.saturating_sub(cx.started_ms),
+            ttft_ms: self
+                .stream
+                .as_ref()
+                .and_then(|s| s.first_event_ms)
+                .map(|t| t.saturating_sub(cx.started_ms)),
+            retries: self.retries(),
+            fallbacks: info.fallback_depth,
+            error_class: match self.outcome {
+                _ if success => None,
+                Some(Outcome::Failure(class)) => Some(class),
+                _ => Some(ErrorClass::InternalServer),
+            },
+            error: error.map(str::to_string),
+            failed_attempts: crate::observe::take_failed(&cx.request_id),
+            cache_miss: info.cache.is_some(),
+            provider_remaining_requests: self.provider_remaining.0,
+            provider_remaining_tokens: self.provider_remaining.1,
+            log_only: false,
         };
         crate::limits::add_tokens(host, &info.limits_tokens, usage.total_tokens, now_ms);
         spend::record(host, &event);

@@ -50,8 +50,11 @@ fn holders(e: &SpendEvent) -> Vec<Holder<'_>> {
 /// Counts the event against its budgets and queues it for the sidecar. False when the queue
 /// is not there (no gateway has started it yet): the spend then counts locally only.
 pub fn record(host: &dyn Host, event: &SpendEvent) -> bool {
-    for h in holders(event) {
-        add_spent(host, h, event.cost);
+    // Failures and cache hits cost nothing: no budget to touch.
+    if event.cost > 0.0 {
+        for h in holders(event) {
+            add_spent(host, h, event.cost);
+        }
     }
     match serde_json::to_vec(event) {
         Ok(bytes) => host.enqueue(SPEND_QUEUE, &bytes),

@@ -12,6 +12,7 @@ use switchyard_config::{
 /// A chat request for model group "g" (asked for as "g") with this plan.
 pub fn info(plan: &[&str]) -> RequestInfo {
     RequestInfo {
+        request_id: String::new(),
         dialect: switchyard_config::Dialect::Chat,
         stored: None,
         endpoint: Endpoint::ChatCompletions,

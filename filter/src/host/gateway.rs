@@ -8,8 +8,8 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use switchyard_config::{RequestInfo, REQUEST_INFO_PROPERTY};
 use switchyard_core::gateway::{
-    after_change, edits_response, on_done, on_response, Answered, Gateway, Local, OnBody,
-    OnHeaders, Pending, Sidecar, SidecarCall,
+    after_change, edits_response, error_message, on_done, on_response, rejection_event, Answered,
+    Gateway, Local, OnBody, OnHeaders, Pending, Sidecar, SidecarCall,
 };
 use switchyard_core::host::Host;
 use switchyard_core::router::rng::Rng;
@@ -109,6 +109,16 @@ impl GatewayHttp {
         Next::Pause
     }
 
+    /// Logs a request the gateway refused itself (for the metrics and request logs).
+    fn rejected(&self, pending: Option<&Pending>, body: &[u8], status: u16, message: &str) {
+        let now_ms = EnvoyHost.now_ms();
+        if let Some(event) =
+            rejection_event(&self.headers, pending, body, (status, message), now_ms)
+        {
+            switchyard_core::spend::record(&EnvoyHost, &event);
+        }
+    }
+
     /// A host call failed: answer the client rather than guess.
     fn broken(&mut self, e: Failed) -> Next {
         log_failure(&e);
@@ -136,7 +146,12 @@ impl GatewayHttp {
     /// Decides from the headers (again, once the sidecar answered).
     fn decide_headers(&mut self, sidecar: Sidecar, end_of_stream: bool) -> Next {
         match self.gateway.on_headers(&self.headers, &EnvoyHost, sidecar) {
-            OnHeaders::Respond(local) => self.answer(&local),
+            OnHeaders::Respond(local) => {
+                if local.status >= 400 {
+                    self.rejected(None, &[], local.status, &error_message(&local.body));
+                }
+                self.answer(&local)
+            }
             OnHeaders::PassThrough => {
                 self.to_sidecar = true;
                 self.phase = Phase::Done;
@@ -152,7 +167,9 @@ impl GatewayHttp {
             OnHeaders::ReadBody(pending) => {
                 if !self.admitted {
                     if !self.gateway.admit(&EnvoyHost, pending.replan.is_none()) {
-                        return self.fail(&self.gateway.at_capacity());
+                        let e = self.gateway.at_capacity();
+                        self.rejected(Some(&pending), &[], e.status, &e.message);
+                        return self.fail(&e);
                     }
                     self.admitted = true;
                 }
@@ -189,8 +206,17 @@ impl GatewayHttp {
             .gateway
             .on_body(&pending, &body, &EnvoyHost, &mut rng, sidecar)
         {
-            Err(e) => self.fail(&e),
-            Ok(OnBody::Respond(local)) => self.answer(&local),
+            Err(e) => {
+                self.rejected(Some(&pending), &body, e.status, &e.message);
+                self.fail(&e)
+            }
+            Ok(OnBody::Respond(local)) => {
+                if local.status >= 400 {
+                    let message = error_message(&local.body);
+                    self.rejected(Some(&pending), &body, local.status, &message);
+                }
+                self.answer(&local)
+            }
             Ok(OnBody::Ask(call)) => self.ask(call, After::Body(pending)),
             Ok(OnBody::Route(routed)) => {
                 let edits = routed.request_edits(&self.headers);

@@ -160,6 +160,7 @@ impl HttpContext for ProviderHttp {
         };
         let status: u16 = find(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
         let plan = attempt.on_response_headers(status, find("content-type"));
+        attempt.provider_limits(&headers);
         if end_of_stream {
             // Nothing follows: the answer is what the headers say. A headers-only response
             // cannot be given a body, so a delivered answer is replaced by a local reply

@@ -23,6 +23,10 @@ pub struct SidecarArgs {
     /// prompts; without it semantic lookups miss.
     #[arg(long, env = "SWITCHYARD_GATEWAY_URL", value_name = "URL")]
     gateway_url: Option<String>,
+    /// Envoy's admin (e.g. http://127.0.0.1:9901), whose statistics `/metrics` adds to
+    /// Switchyard's own; without it `/metrics` has Switchyard's only.
+    #[arg(long, env = "SWITCHYARD_ENVOY_ADMIN", value_name = "URL")]
+    envoy_admin: Option<String>,
     /// Debug logs.
     #[arg(long)]
     detailed_debug: bool,
@@ -35,6 +39,9 @@ pub fn run(args: SidecarArgs) -> Result<(), Failure> {
     let mut state = AppState::new(config).map_err(Failure)?;
     if let Some(url) = args.gateway_url.as_deref().filter(|u| !u.is_empty()) {
         state = state.with_gateway(url);
+    }
+    if let Some(url) = args.envoy_admin.as_deref().filter(|u| !u.is_empty()) {
+        state = state.with_envoy_admin(url);
     }
     let runtime = super::runtime()?;
     runtime.block_on(async {

@@ -112,7 +112,8 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
     let gateway_url = format!("http://{}:{}", summary::client_host(&args.host), args.port);
     let state = AppState::new(config)
         .map_err(Failure)?
-        .with_gateway(&gateway_url);
+        .with_gateway(&gateway_url)
+        .with_envoy_admin(&format!("http://127.0.0.1:{}", args.admin_port));
     let state = runtime.block_on(async { super::with_redis(state) })?;
     // Before Envoy starts: a database that cannot be opened stops `up` with its reason.
     let state = state.with_store(runtime.block_on(super::open_store(&target))?);

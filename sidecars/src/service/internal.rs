@@ -6,7 +6,9 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
-use switchyard_config::{Changes, CustomerRecord, KeyRecord, SpendAck, SpendBatch, CHANGES_WAIT_S};
+use switchyard_config::{
+    Changes, CustomerRecord, KeyRecord, SpendAck, SpendBatch, SpendEvent, CHANGES_WAIT_S,
+};
 
 use super::error::ApiError;
 use super::extract::{Body, Params};
@@ -60,9 +62,30 @@ pub async fn spend(
             ));
         }
     }
+    // Counted before they are stored: the metrics do not depend on the database.
+    observe(&state, &batch.events).await;
+    let stored: Vec<SpendEvent> = batch.events.into_iter().filter(|e| !e.log_only).collect();
     let store = state.store()?;
-    let ack = spend::store_batch(store, &batch.events, now_ms()).await?;
+    let ack = spend::store_batch(store, &stored, now_ms()).await?;
     Ok(Json(ack))
+}
+
+/// Counts the events in the metrics, naming their teams by the store's aliases.
+async fn observe(state: &AppState, events: &[SpendEvent]) {
+    if let Some(store) = &state.store {
+        for team in state.metrics.unknown_teams(events) {
+            let alias: Option<Option<String>> =
+                sqlx::query_scalar("SELECT team_alias FROM teams WHERE team_id = $1")
+                    .bind(&team)
+                    .fetch_optional(store.pool())
+                    .await
+                    .unwrap_or_default();
+            state
+                .metrics
+                .team_alias(&team, alias.flatten().as_deref().unwrap_or_default());
+        }
+    }
+    state.metrics.observe(events);
 }
 
 #[derive(Deserialize)]

@@ -15,6 +15,7 @@ mod health;
 mod internal;
 mod keys;
 mod limits;
+mod metrics;
 mod models;
 mod spend;
 mod teams;
@@ -40,7 +41,7 @@ use crate::store::Store;
 const SPEND_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// What every handler can read.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct AppState {
     /// The loaded config.yaml.
     pub config: Arc<ProxyConfig>,
@@ -57,6 +58,10 @@ pub struct AppState {
     pub semantic: Arc<crate::semantic::Semantic>,
     /// Redis, when configured: the shared cache, vectors and fleet rate limits.
     pub redis: Option<crate::redis::Redis>,
+    /// LiteLLM's metrics, counted from the request events.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Envoy's admin (`http://127.0.0.1:9901`), whose statistics `/metrics` adds.
+    pub envoy_admin: Option<String>,
 }
 
 impl AppState {
@@ -64,6 +69,12 @@ impl AppState {
     pub fn new(config: ProxyConfig) -> Result<AppState, String> {
         let tokens = tokens::from_config(&config)?;
         let master_key = MasterKey::from_config(&config, &|name| std::env::var(name).ok());
+        let track_end_users = config
+            .litellm_settings
+            .enable_end_user_cost_tracking_prometheus_only
+            == Some(true);
+        let metrics = crate::metrics::Metrics::new(track_end_users)
+            .map_err(|e| format!("the metrics could not be set up: {e}"))?;
         Ok(AppState {
             config: Arc::new(config),
             tokens,
@@ -72,7 +83,15 @@ impl AppState {
             cache: crate::cache::Answers::default(),
             semantic: Arc::default(),
             redis: None,
+            metrics: Arc::new(metrics),
+            envoy_admin: None,
         })
+    }
+
+    /// The same state, adding Envoy's statistics from its admin at `url` to `/metrics`.
+    pub fn with_envoy_admin(mut self, url: &str) -> AppState {
+        self.envoy_admin = Some(url.to_string());
+        self
     }
 
     /// The same state, keeping answers, vectors and rate-limit counts in `redis`.
@@ -122,6 +141,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health/readiness", get(health::readiness))
+        .route("/metrics", get(metrics::scrape))
+        .route("/metrics/", get(metrics::scrape))
         .route("/internal/v1/health", get(health::internal))
         .route("/internal/v1/token/{deployment}", get(tokens::token))
         .route("/internal/v1/keys/{token}", get(internal::key))

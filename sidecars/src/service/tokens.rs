@@ -14,15 +14,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use switchyard_config::model::Secret;
 use switchyard_config::TokenAnswer;
 use tokio::sync::Mutex;
 
 use super::AppState;
+use crate::http::{https, Https};
 
 /// The scope Vertex AI needs.
 const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -93,23 +91,8 @@ struct Cached {
     expires_at: SystemTime,
 }
 
-pub(crate) type Https = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// How long a token exchange may take.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A client for token endpoints: TLS with the system's roots, its crypto provider given
-/// explicitly (no process-wide default that other clients would have to share).
-pub(crate) fn https() -> Option<Https> {
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_native_roots(Arc::new(rustls::crypto::ring::default_provider()))
-        .map_err(|e| tracing::warn!("no TLS roots for token endpoints: {e}"))
-        .ok()?
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Some(Client::builder(TokioExecutor::new()).build(connector))
-}
 
 /// The service accounts by deployment id, and the tokens minted for them.
 #[derive(Default)]

@@ -89,7 +89,7 @@ mod tests {
     async fn served() -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = routes().with_state(AppState::default());
+        let app = routes().with_state(AppState::new(Default::default()).unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
         format!("http://{addr}")
     }

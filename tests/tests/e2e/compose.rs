@@ -1,14 +1,20 @@
 //! docker-compose.yaml, the Dockerfile and the committed Envoy bootstrap they use. There is
 //! no Docker engine here: the files are parsed and checked against each other, against the
 //! repository, and against what `switchyard render` produces; the bootstrap is validated by
-//! the pinned Envoy (`envoy --mode validate`).
+//! the pinned Envoy (`envoy --mode validate`). So are the stack's Prometheus and Grafana
+//! (deploy/): what they scrape and load, and the dashboard's queries against the metrics the
+//! gateway serves.
 
-use std::collections::BTreeSet;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 use switchyard_tests::artefacts::{envoy_bin, filter_wasm, repo_root, switchyard_bin};
+use switchyard_tests::dashboard::{
+    base_name, dashboard, dashboard_metric_names, exprs, panels, parse_expr, switchyard_metric,
+    Kind, DASHBOARD, SWITCHYARD_METRICS,
+};
 
 const COMPOSE_BOOTSTRAP: &str = "envoy/compose/envoy.yaml";
 const COMPOSE_ENV_EXAMPLE: &str = "envoy/compose/envoy.env.example";
@@ -63,6 +69,7 @@ struct Mount {
     target: String,
     /// A path on the host (`./x`, `/x`), not a named volume.
     bind: bool,
+    read_only: bool,
 }
 
 fn mounts(service: &Value) -> Vec<Mount> {
@@ -72,17 +79,21 @@ fn mounts(service: &Value) -> Vec<Mount> {
     volumes
         .iter()
         .map(|v| {
-            let (source, target) = match v {
+            let (source, target, read_only) = match v {
                 Value::String(short) => {
                     let parts: Vec<&str> = short.split(':').collect();
                     (
                         parts[0].to_string(),
                         parts.get(1).copied().unwrap_or_default().to_string(),
+                        parts
+                            .get(2)
+                            .is_some_and(|options| options.split(',').any(|o| o == "ro")),
                     )
                 }
                 long => (
                     long["source"].as_str().unwrap_or_default().to_string(),
                     long["target"].as_str().unwrap_or_default().to_string(),
+                    long["read_only"].as_bool().unwrap_or(false),
                 ),
             };
             let bind = source.starts_with('.') || source.starts_with('/');
@@ -90,6 +101,7 @@ fn mounts(service: &Value) -> Vec<Mount> {
                 source,
                 target,
                 bind,
+                read_only,
             }
         })
         .collect()
@@ -126,6 +138,53 @@ fn environment(service: &Value) -> BTreeSet<String> {
             .collect(),
         _ => BTreeSet::new(),
     }
+}
+
+/// The value of an environment variable a service sets.
+fn env_value(service: &Value, name: &str) -> Option<String> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    };
+    match &service["environment"] {
+        Value::Object(map) => map.get(name).and_then(text),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|i| i.as_str())
+            .find_map(|i| i.strip_prefix(name)?.strip_prefix('='))
+            .map(String::from),
+        _ => None,
+    }
+}
+
+/// The services a service waits for (`depends_on`, as a list or a map).
+fn depends_on(service: &Value) -> BTreeSet<String> {
+    match &service["depends_on"] {
+        Value::Array(names) => names
+            .iter()
+            .filter_map(|n| n.as_str().map(String::from))
+            .collect(),
+        Value::Object(map) => map.keys().cloned().collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// The repository file or directory a service sees at `path` in its container, through a
+/// bind mount, and that mount.
+fn host_path<'a>(mounts: &'a [Mount], path: &str) -> Option<(PathBuf, &'a Mount)> {
+    mounts.iter().filter(|m| m.bind).find_map(|m| {
+        let rest = Path::new(path).strip_prefix(&m.target).ok()?;
+        let source = repo_root().join(&m.source);
+        Some((
+            if rest.as_os_str().is_empty() {
+                source
+            } else {
+                source.join(rest)
+            },
+            m,
+        ))
+    })
 }
 
 /// Every value under `key`, anywhere in the document.
@@ -215,7 +274,14 @@ fn envoy_version_is_the_same_everywhere() {
 #[test]
 fn compose_services_and_their_files() {
     let compose = compose();
-    for name in ["envoy", "sidecar", "redis", "postgres"] {
+    for name in [
+        "envoy",
+        "sidecar",
+        "redis",
+        "postgres",
+        "prometheus",
+        "grafana",
+    ] {
         service(&compose, name);
     }
     let declared: BTreeSet<&str> = compose["volumes"]
@@ -552,4 +618,514 @@ fn dockerfile_builds_the_binary_and_the_filter() {
             ".dockerignore must exclude {path}"
         );
     }
+}
+
+// The monitoring pair: Prometheus scraping the gateway, Grafana showing the dashboard.
+
+const PROMETHEUS_CONFIG: &str = "/etc/prometheus/prometheus.yml";
+const GRAFANA_PROVISIONING: &str = "/etc/grafana/provisioning";
+/// The built-in Grafana variables the dashboard's queries may use besides its own.
+const GRAFANA_BUILTINS: &[&str] = &["__rate_interval", "__interval", "__range"];
+/// Labels Prometheus adds to every scraped series.
+const TARGET_LABELS: &[&str] = &["instance", "job"];
+
+/// The file Prometheus reads its configuration from (`--config.file`, else the image's).
+fn prometheus_config_path(prometheus: &Value) -> String {
+    command(prometheus)
+        .iter()
+        .find_map(|w| w.strip_prefix("--config.file=").map(String::from))
+        .or_else(|| flag_value(&command(prometheus), "--config.file"))
+        .unwrap_or_else(|| PROMETHEUS_CONFIG.to_string())
+}
+
+/// The Prometheus configuration the prometheus service runs, parsed.
+fn prometheus_config(compose: &Value) -> Value {
+    let prometheus = service(compose, "prometheus");
+    let path = prometheus_config_path(prometheus);
+    let (file, _) = host_path(&mounts(prometheus), &path)
+        .unwrap_or_else(|| panic!("the prometheus service mounts nothing at {path}"));
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// The YAML files of one of Grafana's provisioning directories (`datasources`, `dashboards`).
+fn grafana_provisioning(compose: &Value, kind: &str) -> Vec<(PathBuf, Value)> {
+    let container = format!("{GRAFANA_PROVISIONING}/{kind}");
+    let (dir, _) = host_path(&mounts(service(compose, "grafana")), &container)
+        .unwrap_or_else(|| panic!("the grafana service mounts nothing at {container}"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} holds no YAML file", dir.display());
+    files
+        .into_iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let value = serde_yaml_ng::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            (file, value)
+        })
+        .collect()
+}
+
+/// `host:port` (with an optional `scheme://` before and a path after).
+fn host_and_port(address: &str) -> (String, u16) {
+    let rest = address.split_once("://").map_or(address, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = authority
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("{address:?} names no port"));
+    let port = port
+        .parse()
+        .unwrap_or_else(|_| panic!("{address:?}: bad port"));
+    (host.to_string(), port)
+}
+
+#[test]
+fn monitoring_services_mount_their_files() {
+    let compose = compose();
+    for (name, repository) in [
+        ("prometheus", "prom/prometheus"),
+        ("grafana", "grafana/grafana"),
+    ] {
+        let svc = service(&compose, name);
+        let image = svc["image"].as_str().unwrap_or_default();
+        let tag = image
+            .strip_prefix(repository)
+            .and_then(|t| t.strip_prefix(':'))
+            .unwrap_or_else(|| panic!("{name} runs {image:?}, not a tag of {repository}"));
+        assert!(
+            tag != "latest" && tag.chars().any(|c| c.is_ascii_digit()),
+            "{name}'s image must be pinned to a version, not {image:?}"
+        );
+        for mount in mounts(svc).iter().filter(|m| m.bind) {
+            assert!(
+                mount.read_only,
+                "{name} mounts {} read-write: it only reads its configuration",
+                mount.source
+            );
+        }
+    }
+
+    let prometheus = service(&compose, "prometheus");
+    let path = prometheus_config_path(prometheus);
+    let prometheus_mounts = mounts(prometheus);
+    let (config, mount) = host_path(&prometheus_mounts, &path)
+        .unwrap_or_else(|| panic!("the prometheus service mounts nothing at {path}"));
+    assert!(
+        config.is_file(),
+        "prometheus reads {path}, which is {}: not a file",
+        config.display()
+    );
+    assert_eq!(
+        mount.source.trim_start_matches("./"),
+        "deploy/prometheus/prometheus.yml"
+    );
+    assert!(
+        published(prometheus).contains(&9090),
+        "Prometheus's UI is on 9090"
+    );
+    assert!(
+        depends_on(prometheus).contains("envoy"),
+        "prometheus scrapes the gateway: it starts after the envoy service"
+    );
+
+    let grafana = service(&compose, "grafana");
+    let grafana_mounts = mounts(grafana);
+    for kind in ["datasources", "dashboards"] {
+        let container = format!("{GRAFANA_PROVISIONING}/{kind}");
+        let (dir, _) = host_path(&grafana_mounts, &container)
+            .unwrap_or_else(|| panic!("the grafana service mounts nothing at {container}"));
+        assert!(
+            dir.is_dir(),
+            "grafana provisions {kind} from {}, not a directory",
+            dir.display()
+        );
+    }
+    assert!(
+        published(grafana).contains(&3000),
+        "Grafana's UI is on 3000"
+    );
+    assert!(
+        depends_on(grafana).contains("prometheus"),
+        "grafana reads Prometheus: it starts after the prometheus service"
+    );
+    assert_eq!(
+        env_value(grafana, "GF_AUTH_ANONYMOUS_ENABLED").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        env_value(grafana, "GF_AUTH_ANONYMOUS_ORG_ROLE").as_deref(),
+        Some("Viewer"),
+        "anonymous visitors may look, not edit"
+    );
+    if let Some(home) = env_value(grafana, "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH") {
+        let (file, _) = host_path(&grafana_mounts, &home)
+            .unwrap_or_else(|| panic!("the home dashboard {home} is not mounted into grafana"));
+        assert!(
+            file.is_file(),
+            "the home dashboard {home} is {}: not a file",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn monitoring_prometheus_scrapes_the_gateway() {
+    let compose = compose();
+    let config = prometheus_config(&compose);
+    let services = compose["services"].as_object().unwrap();
+    let bootstrap = bootstrap();
+    let listener_ports: BTreeSet<u16> = bootstrap["static_resources"]["listeners"]
+        .as_array()
+        .expect("static_resources.listeners")
+        .iter()
+        .flat_map(|l| socket_addresses(&l["address"]))
+        .map(|(_, port)| port)
+        .collect();
+    let envoy_ports = published(service(&compose, "envoy"));
+
+    let jobs = config["scrape_configs"]
+        .as_array()
+        .filter(|jobs| !jobs.is_empty())
+        .expect("prometheus.yml has no scrape_configs");
+    let mut scrapes_gateway = false;
+    for job in jobs {
+        let name = job["job_name"]
+            .as_str()
+            .expect("a scrape config's job_name");
+        let targets: Vec<&str> = job["static_configs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c["targets"].as_array().into_iter().flatten())
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            !targets.is_empty(),
+            "the scrape job {name} has no static target"
+        );
+        for target in targets {
+            let (host, port) = host_and_port(target);
+            let svc = services.get(&host).unwrap_or_else(|| {
+                panic!("job {name} scrapes {target}: {host} is not a compose service")
+            });
+            if host != "envoy" {
+                continue;
+            }
+            assert!(
+                envoy_ports.contains(&port) && listener_ports.contains(&port),
+                "job {name} scrapes {target}, but the gateway listens on {listener_ports:?} (published: {:?})",
+                published(svc)
+            );
+            assert_eq!(
+                job["metrics_path"].as_str().unwrap_or("/metrics"),
+                "/metrics",
+                "job {name} must scrape the gateway's /metrics"
+            );
+            assert_eq!(
+                job["scheme"].as_str().unwrap_or("http"),
+                "http",
+                "the compose gateway serves plain HTTP"
+            );
+            scrapes_gateway = true;
+        }
+    }
+    assert!(
+        scrapes_gateway,
+        "prometheus.yml never scrapes envoy:4000/metrics"
+    );
+    assert_eq!(
+        config["global"]["scrape_interval"].as_str(),
+        Some("15s"),
+        "prometheus.yml scrapes every 15s"
+    );
+}
+
+#[test]
+fn monitoring_grafana_reads_prometheus_and_the_dashboards() {
+    let compose = compose();
+    let grafana_mounts = mounts(service(&compose, "grafana"));
+
+    let datasources: Vec<Value> = grafana_provisioning(&compose, "datasources")
+        .into_iter()
+        .flat_map(|(_, file)| file["datasources"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let prometheus = datasources
+        .iter()
+        .find(|d| d["type"] == "prometheus")
+        .expect("no Prometheus data source is provisioned");
+    assert_eq!(prometheus["uid"], "prometheus");
+    assert_eq!(
+        prometheus["isDefault"], true,
+        "the dashboard's variable defaults to it"
+    );
+    let url = prometheus["url"].as_str().expect("the data source's url");
+    let (host, port) = host_and_port(url);
+    let prometheus_service = compose["services"]
+        .get(&host)
+        .unwrap_or_else(|| panic!("the data source reads {url}: {host} is not a compose service"));
+    assert_eq!(host, "prometheus", "{url}");
+    assert!(
+        published(prometheus_service).contains(&port),
+        "the data source reads {url}, but prometheus serves {:?}",
+        published(prometheus_service)
+    );
+    // $__rate_interval is at least four of these: it must be the real scrape interval.
+    assert_eq!(
+        prometheus["jsonData"]["timeInterval"],
+        prometheus_config(&compose)["global"]["scrape_interval"],
+        "the data source's timeInterval must be Prometheus's scrape_interval"
+    );
+
+    let providers: Vec<Value> = grafana_provisioning(&compose, "dashboards")
+        .into_iter()
+        .flat_map(|(_, file)| file["providers"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let dashboard_file = repo_root().join(DASHBOARD);
+    let loaded = providers.iter().any(|p| {
+        p["type"].as_str().unwrap_or("file") == "file"
+            && p["options"]["path"]
+                .as_str()
+                .and_then(|path| host_path(&grafana_mounts, path))
+                .is_some_and(|(dir, _)| dashboard_file.starts_with(dir))
+    });
+    assert!(
+        loaded,
+        "no dashboard provider loads a directory that grafana mounts {DASHBOARD} into: {providers:?}"
+    );
+}
+
+/// The `$variables` an expression uses.
+fn variables_used(expr: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        let name: String = rest
+            .trim_start_matches('{')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        out.insert(name);
+    }
+    out
+}
+
+/// `label_values(metric, label)`.
+fn label_values_query(query: &str) -> Option<(String, String)> {
+    let args = query
+        .trim()
+        .strip_prefix("label_values(")?
+        .strip_suffix(')')?;
+    let (metric, label) = args.rsplit_once(',')?;
+    Some((metric.trim().to_string(), label.trim().to_string()))
+}
+
+#[test]
+fn monitoring_dashboard_panels_use_the_datasource_variable() {
+    let dashboard = dashboard();
+    assert!(
+        dashboard["schemaVersion"].as_u64().unwrap_or_default() >= 36,
+        "{DASHBOARD}: schemaVersion before 36 has no data source references"
+    );
+    assert!(
+        dashboard["uid"].as_str().is_some_and(|u| !u.is_empty()),
+        "a stable uid"
+    );
+    let uses_variable = serde_json::json!({"type": "prometheus", "uid": "${datasource}"});
+
+    let variables = dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating.list");
+    let mut names = BTreeSet::new();
+    for variable in variables {
+        let name = variable["name"].as_str().expect("a variable's name");
+        names.insert(name.to_string());
+        match variable["type"].as_str() {
+            Some("datasource") => assert_eq!(variable["query"], "prometheus", "${name}"),
+            Some("query") => assert_eq!(variable["datasource"], uses_variable, "${name}"),
+            _ => {}
+        }
+    }
+    let datasource = variables
+        .iter()
+        .find(|v| v["name"] == "datasource")
+        .expect("a $datasource variable");
+    assert_eq!(datasource["type"], "datasource");
+    for name in ["model", "api_key_alias"] {
+        assert!(names.contains(name), "no ${name} variable");
+    }
+
+    let mut ids = BTreeSet::new();
+    let mut titles = BTreeMap::new();
+    for panel in panels(&dashboard) {
+        let title = panel["title"].as_str().unwrap_or_default();
+        let id = panel["id"].as_u64().expect("every panel has an id");
+        assert!(ids.insert(id), "two panels have the id {id}");
+        let grid = &panel["gridPos"];
+        let (x, w) = (grid["x"].as_u64().unwrap(), grid["w"].as_u64().unwrap());
+        assert!(x + w <= 24, "{title:?} is wider than the dashboard");
+        if panel["type"] == "row" {
+            continue;
+        }
+        assert!(
+            titles.insert(title.to_string(), id).is_none(),
+            "two panels are titled {title:?}"
+        );
+        assert_eq!(
+            panel["datasource"], uses_variable,
+            "{title:?} must read the ${{datasource}} variable"
+        );
+        let targets = panel["targets"].as_array().filter(|t| !t.is_empty());
+        for target in targets.unwrap_or_else(|| panic!("{title:?} has no query")) {
+            if let Some(ds) = target.get("datasource") {
+                assert_eq!(ds, &uses_variable, "a query of {title:?}");
+            }
+            let expr = target["expr"]
+                .as_str()
+                .unwrap_or_else(|| panic!("a query of {title:?} has no expr"));
+            for used in variables_used(expr) {
+                assert!(
+                    names.contains(&used) || GRAFANA_BUILTINS.contains(&used.as_str()),
+                    "{title:?} uses ${used}, which the dashboard does not define: {expr}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn monitoring_dashboard_reads_only_switchyard_metrics() {
+    let dashboard = dashboard();
+    for expr in exprs(&dashboard) {
+        let parsed = parse_expr(&expr);
+        assert!(!parsed.selectors.is_empty(), "no metric in {expr}");
+        let mut grouped_by_all = Vec::new();
+        for selector in &parsed.selectors {
+            let name = &selector.name;
+            assert!(
+                !name.is_empty(),
+                "a selector without a metric name in {expr}"
+            );
+            if name.starts_with("envoy_") {
+                continue;
+            }
+            let base = base_name(name);
+            let (kind, labels) = switchyard_metric(base)
+                .unwrap_or_else(|| panic!("{name} is not a metric Switchyard serves: {expr}"));
+            let bucket = name.ends_with("_bucket");
+            if name == base {
+                assert!(
+                    kind != Kind::Histogram,
+                    "{name} is a histogram: read {name}_bucket, _sum or _count: {expr}"
+                );
+            } else {
+                assert!(
+                    kind == Kind::Histogram,
+                    "{base} is not a histogram, there is no {name}: {expr}"
+                );
+            }
+            let mut known: BTreeSet<&str> = labels.iter().copied().collect();
+            known.extend(TARGET_LABELS);
+            if bucket {
+                known.insert("le");
+            }
+            for label in &selector.labels {
+                assert!(
+                    known.contains(label.as_str()),
+                    "{name} has no label {label}: {expr}"
+                );
+            }
+            grouped_by_all.push((name, known));
+        }
+        // Grouping and matching labels are labels of every Switchyard metric in the expression.
+        for label in &parsed.grouping {
+            for (name, known) in &grouped_by_all {
+                assert!(
+                    known.contains(label.as_str()),
+                    "{expr} groups by {label}, which {name} lacks"
+                );
+            }
+        }
+    }
+
+    for variable in dashboard["templating"]["list"].as_array().unwrap() {
+        if variable["type"] != "query" {
+            continue;
+        }
+        let query = variable["query"]["query"]
+            .as_str()
+            .or_else(|| variable["query"].as_str())
+            .unwrap_or_default();
+        let (metric, label) = label_values_query(query).unwrap_or_else(|| {
+            panic!(
+                "${}: not label_values(metric, label): {query}",
+                variable["name"]
+            )
+        });
+        let (_, labels) = switchyard_metric(&metric)
+            .unwrap_or_else(|| panic!("{query}: {metric} is not a metric Switchyard serves"));
+        assert!(
+            labels.contains(&label.as_str()),
+            "{query}: {metric} has no label {label}"
+        );
+    }
+
+    // Every metric the gateway serves is on the dashboard.
+    let shown = dashboard_metric_names();
+    let missing: Vec<&str> = SWITCHYARD_METRICS
+        .iter()
+        .map(|(name, _, _)| *name)
+        .filter(|name| !shown.contains(*name))
+        .collect();
+    assert!(missing.is_empty(), "{DASHBOARD} shows none of {missing:?}");
+    assert!(
+        shown.iter().any(|n| n.starts_with("envoy_cluster_")),
+        "{DASHBOARD} shows none of Envoy's cluster stats"
+    );
+}
+
+#[test]
+fn monitoring_promql_scanner() {
+    let names = |expr: &str| -> Vec<String> {
+        parse_expr(expr)
+            .selectors
+            .into_iter()
+            .map(|s| s.name)
+            .collect()
+    };
+    assert_eq!(
+        names(
+            r#"histogram_quantile(0.95, sum by (le, model) (rate(a_bucket{x=~"$v", y!="}"}[$__rate_interval])))"#
+        ),
+        ["a_bucket"]
+    );
+    assert_eq!(
+        names("count(b == 0) or vector(0)"),
+        ["b"],
+        "functions and operators are not metrics"
+    );
+    assert_eq!(
+        names("sum(rate(c_total[5m] offset 1h)) by (d) / ignoring(e) group_left sum without (f) (g) * 1e-3"),
+        ["c_total", "g"]
+    );
+    assert_eq!(names(r#"max(h{i="a b", j='k'}) > Inf"#), ["h"]);
+    let parsed = parse_expr(r#"sum by (l) (m{n="o", p=~"q"}) / on (r) sum(s)"#);
+    assert_eq!(
+        parsed.grouping,
+        ["l", "r"].map(String::from).into_iter().collect()
+    );
+    assert_eq!(
+        parsed.selectors[0].labels,
+        ["n", "p"].map(String::from).into_iter().collect()
+    );
+    assert_eq!(base_name("t_bucket"), "t");
+    assert_eq!(base_name("t_sum"), "t");
+    assert_eq!(base_name("t_count"), "t");
+    assert_eq!(base_name("u_total"), "u_total");
 }

@@ -25,6 +25,7 @@ mod fallbacks;
 mod fleet;
 mod headers;
 mod keys_and_spend;
+mod metrics;
 mod provider_anthropic;
 mod provider_bedrock;
 mod provider_cohere;

@@ -1,0 +1,623 @@
+//! `/metrics`: LiteLLM's Prometheus metrics, made from the request events every gateway
+//! sends (the spend feed), and served in one scrape with Envoy's own statistics.
+//!
+//! Why here and not in Envoy's stats: the events already carry every label LiteLLM's
+//! dashboards use (key, team, user, model, deployment, status), the filter pays nothing more
+//! per request, and the histograms get LiteLLM's buckets. Envoy's stats have no labels a
+//! wasm filter can set per request without a tag-extraction rule for each.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus::{CounterVec, Encoder, GaugeVec, HistogramOpts, HistogramVec, Opts, Registry};
+use switchyard_config::{AttemptLog, ErrorClass, SpendEvent};
+
+/// LiteLLM's latency buckets, in seconds.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.00625, 0.0125, 0.025, 0.05, 0.1, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0,
+    5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 15.0, 20.0, 25.0, 30.0, 60.0, 120.0, 180.0,
+    240.0, 300.0,
+];
+
+/// A deployment that failed within this long of a success is in a partial outage.
+const PARTIAL_OUTAGE_MS: u64 = 60_000;
+
+const PROXY_LABELS: &[&str] = &[
+    "end_user",
+    "hashed_api_key",
+    "api_key_alias",
+    "requested_model",
+    "team",
+    "team_alias",
+    "user",
+];
+const DEPLOYMENT_LABELS: &[&str] = &[
+    "requested_model",
+    "litellm_model_name",
+    "model_id",
+    "api_base",
+    "api_provider",
+    "hashed_api_key",
+    "api_key_alias",
+    "team",
+    "team_alias",
+];
+const PROVIDER_LIMIT_LABELS: &[&str] = &[
+    "model_group",
+    "api_provider",
+    "api_base",
+    "litellm_model_name",
+    "hashed_api_key",
+    "api_key_alias",
+];
+const FALLBACK_LABELS: &[&str] = &[
+    "requested_model",
+    "fallback_model",
+    "hashed_api_key",
+    "api_key_alias",
+    "team",
+    "team_alias",
+    "exception_status",
+    "exception_class",
+];
+const CACHE_LABELS: &[&str] = &[
+    "model",
+    "hashed_api_key",
+    "api_key_alias",
+    "team",
+    "team_alias",
+];
+
+fn with(base: &[&'static str], more: &[&'static str]) -> Vec<&'static str> {
+    base.iter().chain(more).copied().collect()
+}
+
+/// The exception class LiteLLM's metrics name (as the OpenAI SDKs name the error).
+pub fn exception_class(status: u16, class: Option<ErrorClass>) -> &'static str {
+    match class {
+        Some(ErrorClass::ContextWindow) => return "ContextWindowExceededError",
+        Some(ErrorClass::ContentPolicy) => return "ContentPolicyViolationError",
+        Some(ErrorClass::Timeout) => return "Timeout",
+        Some(ErrorClass::RateLimit) => return "RateLimitError",
+        _ => {}
+    }
+    match status {
+        0 => "APIConnectionError",
+        400 | 413 => "BadRequestError",
+        401 => "AuthenticationError",
+        403 => "PermissionDeniedError",
+        404 => "NotFoundError",
+        408 | 504 => "Timeout",
+        422 => "UnprocessableEntityError",
+        429 => "RateLimitError",
+        502 => "APIConnectionError",
+        503 => "ServiceUnavailableError",
+        _ => "InternalServerError",
+    }
+}
+
+/// Who sent a request, as every metric labels it.
+struct Who<'a> {
+    end_user: &'a str,
+    key: &'a str,
+    alias: &'a str,
+    team: &'a str,
+    team_alias: &'a str,
+    user: &'a str,
+}
+
+/// When a deployment last answered and last failed (ms since the epoch).
+#[derive(Default)]
+struct Health {
+    success_ms: u64,
+    failure_ms: u64,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    /// Request ids already counted: a batch the gateway sends again is not counted twice.
+    seen: moka::sync::Cache<String, ()>,
+    /// LiteLLM leaves the end user out unless told (the labels' cardinality).
+    track_end_users: bool,
+    /// Team aliases by team id, as the store had them lately.
+    team_aliases: moka::sync::Cache<String, String>,
+    total_requests: CounterVec,
+    failed_requests: CounterVec,
+    spend: CounterVec,
+    total_tokens: CounterVec,
+    input_tokens: CounterVec,
+    output_tokens: CounterVec,
+    request_latency: HistogramVec,
+    llm_latency: HistogramVec,
+    ttft: HistogramVec,
+    overhead: HistogramVec,
+    deployment_success: CounterVec,
+    deployment_failure: CounterVec,
+    deployment_total: CounterVec,
+    deployment_state: GaugeVec,
+    fallback_ok: CounterVec,
+    fallback_failed: CounterVec,
+    cache_hits: CounterVec,
+    cache_misses: CounterVec,
+    remaining_requests: GaugeVec,
+    remaining_tokens: GaugeVec,
+    health: Mutex<HashMap<String, Health>>,
+}
+
+fn counter(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<CounterVec> {
+    let m = CounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(m.clone()))?;
+    Ok(m)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<GaugeVec> {
+    let m = GaugeVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(m.clone()))?;
+    Ok(m)
+}
+
+fn histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> prometheus::Result<HistogramVec> {
+    let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+    let m = HistogramVec::new(opts, labels)?;
+    r.register(Box::new(m.clone()))?;
+    Ok(m)
+}
+
+impl Metrics {
+    pub fn new(track_end_users: bool) -> prometheus::Result<Metrics> {
+        let r = Registry::new();
+        let who_model = with(PROXY_LABELS, &["model"]);
+        Ok(Metrics {
+            seen: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+            track_end_users,
+            team_aliases: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            total_requests: counter(
+                &r,
+                "litellm_proxy_total_requests_metric_total",
+                "Requests made to the proxy, by the status the client got",
+                &with(PROXY_LABELS, &["status_code"]),
+            )?,
+            failed_requests: counter(
+                &r,
+                "litellm_proxy_failed_requests_metric_total",
+                "Requests the client did not get a success for",
+                &with(PROXY_LABELS, &["exception_status", "exception_class"]),
+            )?,
+            spend: counter(
+                &r,
+                "litellm_spend_metric_total",
+                "Spend in USD",
+                &with(PROXY_LABELS, &["model"])
+                    .into_iter()
+                    .filter(|l| *l != "requested_model")
+                    .collect::<Vec<_>>(),
+            )?,
+            total_tokens: counter(
+                &r,
+                "litellm_total_tokens_metric_total",
+                "Input and output tokens",
+                &who_model,
+            )?,
+            input_tokens: counter(
+                &r,
+                "litellm_input_tokens_metric_total",
+                "Input tokens",
+                &who_model,
+            )?,
+            output_tokens: counter(
+                &r,
+                "litellm_output_tokens_metric_total",
+                "Output tokens",
+                &who_model,
+            )?,
+            request_latency: histogram(
+                &r,
+                "litellm_request_total_latency_metric",
+                "Seconds from the request's arrival to its answer's end",
+                &who_model,
+            )?,
+            llm_latency: histogram(
+                &r,
+                "litellm_llm_api_latency_metric",
+                "Seconds the serving provider took",
+                &who_model,
+            )?,
+            ttft: histogram(
+                &r,
+                "litellm_llm_api_time_to_first_token_metric",
+                "Seconds to a stream's first event from its provider",
+                &["model", "hashed_api_key", "api_key_alias", "team", "team_alias"],
+            )?,
+            overhead: histogram(
+                &r,
+                "litellm_overhead_latency_metric",
+                "Seconds of a request not spent waiting for the serving provider",
+                PROVIDER_LIMIT_LABELS,
+            )?,
+            deployment_success: counter(
+                &r,
+                "litellm_deployment_success_responses_total",
+                "Successful calls to a deployment",
+                DEPLOYMENT_LABELS,
+            )?,
+            deployment_failure: counter(
+                &r,
+                "litellm_deployment_failure_responses_total",
+                "Failed calls to a deployment (retried ones included)",
+                &with(DEPLOYMENT_LABELS, &["exception_status", "exception_class"]),
+            )?,
+            deployment_total: counter(
+                &r,
+                "litellm_deployment_total_requests_total",
+                "Calls to a deployment",
+                DEPLOYMENT_LABELS,
+            )?,
+            deployment_state: gauge(
+                &r,
+                "litellm_deployment_state",
+                "0 healthy, 1 partial outage (failed within a minute of a success), 2 complete outage",
+                &["litellm_model_name", "model_id", "api_base", "api_provider"],
+            )?,
+            fallback_ok: counter(
+                &r,
+                "litellm_deployment_successful_fallbacks_total",
+                "Requests a fallback group answered",
+                FALLBACK_LABELS,
+            )?,
+            fallback_failed: counter(
+                &r,
+                "litellm_deployment_failed_fallbacks_total",
+                "Requests whose fallback groups failed too",
+                FALLBACK_LABELS,
+            )?,
+            cache_hits: counter(
+                &r,
+                "litellm_cache_hits_metric_total",
+                "Requests the response cache answered",
+                CACHE_LABELS,
+            )?,
+            cache_misses: counter(
+                &r,
+                "litellm_cache_misses_metric_total",
+                "Requests the response cache had nothing for",
+                CACHE_LABELS,
+            )?,
+            remaining_requests: gauge(
+                &r,
+                "litellm_remaining_requests_metric",
+                "The provider's x-ratelimit-remaining-requests",
+                PROVIDER_LIMIT_LABELS,
+            )?,
+            remaining_tokens: gauge(
+                &r,
+                "litellm_remaining_tokens_metric",
+                "The provider's x-ratelimit-remaining-tokens",
+                PROVIDER_LIMIT_LABELS,
+            )?,
+            health: Mutex::default(),
+            registry: r,
+        })
+    }
+
+    /// The teams of these events whose alias is not known (lately).
+    pub fn unknown_teams(&self, events: &[SpendEvent]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for team in events.iter().filter_map(|e| e.team_id.as_ref()) {
+            if !self.team_aliases.contains_key(team) && !out.contains(team) {
+                out.push(team.clone());
+            }
+        }
+        out
+    }
+
+    /// A team's alias (empty: it has none).
+    pub fn team_alias(&self, team: &str, alias: &str) {
+        self.team_aliases
+            .insert(team.to_string(), alias.to_string());
+    }
+
+    /// Counts a batch of events (each once, by request id).
+    pub fn observe(&self, events: &[SpendEvent]) {
+        for e in events {
+            if self.seen.contains_key(&e.request_id) {
+                continue;
+            }
+            self.seen.insert(e.request_id.clone(), ());
+            let team = e.team_id.as_deref().unwrap_or_default();
+            let alias = self.team_aliases.get(team).unwrap_or_default();
+            let who = Who {
+                end_user: match self.track_end_users {
+                    true => e.end_user.as_deref().unwrap_or_default(),
+                    false => "",
+                },
+                key: &e.key_hash,
+                alias: e.key_alias.as_deref().unwrap_or_default(),
+                team,
+                team_alias: &alias,
+                user: e.user_id.as_deref().unwrap_or_default(),
+            };
+            self.observe_one(e, &who);
+        }
+    }
+
+    fn observe_one(&self, e: &SpendEvent, w: &Who) {
+        let proxy = [
+            w.end_user,
+            w.key,
+            w.alias,
+            &e.requested_model,
+            w.team,
+            w.team_alias,
+            w.user,
+        ];
+        let status = e.http_status.to_string();
+        let success = e.status == "success";
+        let class = exception_class(e.http_status, e.error_class);
+        self.total_requests
+            .with_label_values(&[&proxy[..], &[status.as_str()]].concat())
+            .inc();
+        if !success {
+            self.failed_requests
+                .with_label_values(&[&proxy[..], &[status.as_str(), class]].concat())
+                .inc();
+        }
+        let with_model: Vec<&str> = [&proxy[..], &[e.model.as_str()]].concat();
+        if e.cost > 0.0 {
+            let spend_labels = [
+                w.end_user,
+                w.key,
+                w.alias,
+                w.team,
+                w.team_alias,
+                w.user,
+                &e.model,
+            ];
+            self.spend.with_label_values(&spend_labels).inc_by(e.cost);
+        }
+        if e.prompt_tokens + e.completion_tokens > 0 {
+            self.input_tokens
+                .with_label_values(&with_model)
+                .inc_by(e.prompt_tokens as f64);
+            self.output_tokens
+                .with_label_values(&with_model)
+                .inc_by(e.completion_tokens as f64);
+            self.total_tokens
+                .with_label_values(&with_model)
+                .inc_by((e.prompt_tokens + e.completion_tokens) as f64);
+        }
+        let total_ms = e.end_ms.saturating_sub(e.start_ms);
+        if !e.log_only {
+            self.request_latency
+                .with_label_values(&with_model)
+                .observe(secs(total_ms));
+        }
+        let cache = [e.model_group.as_str(), w.key, w.alias, w.team, w.team_alias];
+        if e.cache_hit {
+            self.cache_hits.with_label_values(&cache).inc();
+        } else if e.cache_miss {
+            self.cache_misses.with_label_values(&cache).inc();
+        }
+        for a in &e.failed_attempts {
+            self.attempt_failed(e, a, w);
+        }
+        if e.fallbacks > 0 {
+            let first = e.failed_attempts.first();
+            let (st, cl) = first.map_or((String::new(), ""), |a| {
+                (
+                    a.http_status.to_string(),
+                    exception_class(a.http_status, Some(a.error_class)),
+                )
+            });
+            let labels = [
+                &e.requested_model,
+                &e.model_group,
+                w.key,
+                w.alias,
+                w.team,
+                w.team_alias,
+                &st,
+                cl,
+            ];
+            match success {
+                true => self.fallback_ok.with_label_values(&labels).inc(),
+                false => self.fallback_failed.with_label_values(&labels).inc(),
+            }
+        }
+        if e.deployment.is_empty() {
+            return;
+        }
+        // A provider answered: the deployment's own metrics.
+        let deployment = [
+            &e.requested_model,
+            &e.model,
+            &e.deployment,
+            &e.api_base,
+            &e.provider,
+            w.key,
+            w.alias,
+            w.team,
+            w.team_alias,
+        ];
+        self.deployment_total.with_label_values(&deployment).inc();
+        if success {
+            self.deployment_success.with_label_values(&deployment).inc();
+        } else {
+            self.deployment_failure
+                .with_label_values(&[&deployment[..], &[status.as_str(), class]].concat())
+                .inc();
+        }
+        self.set_state(
+            &e.deployment,
+            &e.model,
+            &e.api_base,
+            &e.provider,
+            success,
+            e.end_ms,
+        );
+        let limits = [
+            e.model_group.as_str(),
+            &e.provider,
+            &e.api_base,
+            &e.model,
+            w.key,
+            w.alias,
+        ];
+        if e.attempt_start_ms > 0 {
+            self.llm_latency
+                .with_label_values(&with_model)
+                .observe(secs(e.llm_api_ms));
+            self.overhead
+                .with_label_values(&limits)
+                .observe(secs(total_ms.saturating_sub(e.llm_api_ms)));
+        }
+        if let Some(t) = e.ttft_ms {
+            let labels = [e.model.as_str(), w.key, w.alias, w.team, w.team_alias];
+            self.ttft.with_label_values(&labels).observe(secs(t));
+        }
+        if let Some(n) = e.provider_remaining_requests {
+            self.remaining_requests
+                .with_label_values(&limits)
+                .set(n as f64);
+        }
+        if let Some(n) = e.provider_remaining_tokens {
+            self.remaining_tokens
+                .with_label_values(&limits)
+                .set(n as f64);
+        }
+    }
+
+    fn attempt_failed(&self, e: &SpendEvent, a: &AttemptLog, w: &Who) {
+        let status = a.http_status.to_string();
+        let class = exception_class(a.http_status, Some(a.error_class));
+        let deployment = [
+            &e.requested_model,
+            &a.model,
+            &a.deployment,
+            &a.api_base,
+            &a.provider,
+            w.key,
+            w.alias,
+            w.team,
+            w.team_alias,
+        ];
+        self.deployment_total.with_label_values(&deployment).inc();
+        self.deployment_failure
+            .with_label_values(&[&deployment[..], &[status.as_str(), class]].concat())
+            .inc();
+        self.set_state(
+            &a.deployment,
+            &a.model,
+            &a.api_base,
+            &a.provider,
+            false,
+            a.end_ms,
+        );
+    }
+
+    fn set_state(&self, id: &str, model: &str, api_base: &str, provider: &str, ok: bool, at: u64) {
+        let Ok(mut health) = self.health.lock() else {
+            return;
+        };
+        let h = health.entry(id.to_string()).or_default();
+        let state = if ok {
+            h.success_ms = h.success_ms.max(at);
+            0.0
+        } else {
+            h.failure_ms = h.failure_ms.max(at);
+            if h.success_ms + PARTIAL_OUTAGE_MS >= at && h.success_ms > 0 {
+                1.0
+            } else {
+                2.0
+            }
+        };
+        self.deployment_state
+            .with_label_values(&[model, id, api_base, provider])
+            .set(state);
+    }
+
+    /// The scrape, in Prometheus's text format, with `extra` gauges (the budgets, read from
+    /// the store at scrape time).
+    pub fn render(&self, extra: &Registry) -> String {
+        let mut families = self.registry.gather();
+        families.extend(extra.gather());
+        let mut out = Vec::new();
+        match prometheus::TextEncoder::new().encode(&families, &mut out) {
+            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Err(e) => format!("# the metrics could not be written: {e}\n"),
+        }
+    }
+}
+
+fn secs(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// The budget gauges: each key's and team's max budget and what is left of it.
+pub fn budgets(keys: &[Budget], teams: &[Budget]) -> prometheus::Result<Registry> {
+    let r = Registry::new();
+    let key_max = gauge(
+        &r,
+        "litellm_api_key_max_budget_metric",
+        "A virtual key's max budget, USD",
+        &["hashed_api_key", "api_key_alias"],
+    )?;
+    let key_left = gauge(
+        &r,
+        "litellm_remaining_api_key_budget_metric",
+        "What is left of a virtual key's budget, USD",
+        &["hashed_api_key", "api_key_alias"],
+    )?;
+    for b in keys {
+        let labels = [b.id.as_str(), b.alias.as_deref().unwrap_or_default()];
+        key_max.with_label_values(&labels).set(b.max_budget);
+        key_left
+            .with_label_values(&labels)
+            .set(b.max_budget - b.spend);
+    }
+    let team_max = gauge(
+        &r,
+        "litellm_team_max_budget_metric",
+        "A team's max budget, USD",
+        &["team", "team_alias"],
+    )?;
+    let team_left = gauge(
+        &r,
+        "litellm_remaining_team_budget_metric",
+        "What is left of a team's budget, USD",
+        &["team", "team_alias"],
+    )?;
+    for b in teams {
+        let labels = [b.id.as_str(), b.alias.as_deref().unwrap_or_default()];
+        team_max.with_label_values(&labels).set(b.max_budget);
+        team_left
+            .with_label_values(&labels)
+            .set(b.max_budget - b.spend);
+    }
+    Ok(r)
+}
+
+/// A key's (by its hash) or a team's budget.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Budget {
+    pub id: String,
+    pub alias: Option<String>,
+    pub max_budget: f64,
+    pub spend: f64,
+}
