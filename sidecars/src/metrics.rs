@@ -621,3 +621,147 @@ pub struct Budget {
     pub max_budget: f64,
     pub spend: f64,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn event(id: &str) -> SpendEvent {
+        SpendEvent {
+            request_id: id.into(),
+            key_hash: "h1".into(),
+            key_alias: Some("alias-1".into()),
+            team_id: Some("t1".into()),
+            end_user: Some("eu".into()),
+            requested_model: "gpt".into(),
+            model_group: "gpt".into(),
+            deployment: "d1".into(),
+            provider: "openai".into(),
+            model: "gpt-4o".into(),
+            api_base: "https://api.openai.com/v1".into(),
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            cost: 0.5,
+            start_ms: 1_000,
+            end_ms: 1_300,
+            attempt_start_ms: 1_050,
+            llm_api_ms: 200,
+            status: "success".into(),
+            http_status: 200,
+            ..SpendEvent::default()
+        }
+    }
+
+    fn line<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+        text.lines().filter(|l| l.starts_with(prefix)).collect()
+    }
+
+    #[test]
+    fn an_event_is_counted_once_with_litellms_labels() {
+        let m = Metrics::new(false).unwrap();
+        m.team_alias("t1", "team-one");
+        m.observe(&[event("r1"), event("r1")]);
+        let text = m.render(&Registry::new());
+        assert_eq!(
+            line(&text, "litellm_proxy_total_requests_metric_total{"),
+            ["litellm_proxy_total_requests_metric_total{api_key_alias=\"alias-1\",end_user=\"\",hashed_api_key=\"h1\",requested_model=\"gpt\",status_code=\"200\",team=\"t1\",team_alias=\"team-one\",user=\"\"} 1"],
+            "counted once, the end user left out unless asked for"
+        );
+        assert_eq!(
+            line(&text, "litellm_spend_metric_total{")[0]
+                .rsplit(' ')
+                .next(),
+            Some("0.5")
+        );
+        assert!(line(&text, "litellm_proxy_failed_requests_metric_total")
+            .iter()
+            .all(|l| l.starts_with('#')));
+        // 0.3 s in all, 0.2 s at the provider: 0.1 s of overhead, in LiteLLM's buckets.
+        assert!(text.contains("litellm_request_total_latency_metric_sum{api_key_alias=\"alias-1\",end_user=\"\",hashed_api_key=\"h1\",model=\"gpt-4o\",requested_model=\"gpt\",team=\"t1\",team_alias=\"team-one\",user=\"\"} 0.3"));
+        assert!(text.contains("litellm_overhead_latency_metric_bucket{api_base=\"https://api.openai.com/v1\",api_key_alias=\"alias-1\",api_provider=\"openai\",hashed_api_key=\"h1\",litellm_model_name=\"gpt-4o\",model_group=\"gpt\",le=\"0.1\"} 1"));
+        assert!(text.contains("litellm_overhead_latency_metric_bucket{api_base=\"https://api.openai.com/v1\",api_key_alias=\"alias-1\",api_provider=\"openai\",hashed_api_key=\"h1\",litellm_model_name=\"gpt-4o\",model_group=\"gpt\",le=\"0.05\"} 0"));
+        assert!(text.contains("le=\"0.00625\""));
+        let tracked = Metrics::new(true).unwrap();
+        tracked.observe(&[event("r1")]);
+        assert!(tracked.render(&Registry::new()).contains("end_user=\"eu\""));
+    }
+
+    #[test]
+    fn failed_attempts_fallbacks_and_deployment_state() {
+        let m = Metrics::new(false).unwrap();
+        let failed = AttemptLog {
+            model_group: "gpt".into(),
+            deployment: "d2".into(),
+            provider: "azure".into(),
+            model: "gpt-4o".into(),
+            start_ms: 1_000,
+            end_ms: 1_010,
+            http_status: 429,
+            error_class: ErrorClass::RateLimit,
+            ..AttemptLog::default()
+        };
+        let mut e = event("r1");
+        e.failed_attempts = vec![failed.clone()];
+        e.fallbacks = 1;
+        e.model_group = "backup".into();
+        m.observe(&[e]);
+        let text = m.render(&Registry::new());
+        assert!(text.contains("exception_class=\"RateLimitError\",exception_status=\"429\""));
+        assert!(
+            line(&text, "litellm_deployment_failure_responses_total{")[0]
+                .contains("model_id=\"d2\"")
+        );
+        assert!(
+            line(&text, "litellm_deployment_successful_fallbacks_total{")[0]
+                .contains("fallback_model=\"backup\"")
+        );
+        assert!(text.contains("litellm_deployment_state{api_base=\"\",api_provider=\"azure\",litellm_model_name=\"gpt-4o\",model_id=\"d2\"} 2"));
+        assert!(text.contains("model_id=\"d1\"} 0"));
+        // d2 answers, then fails within a minute: a partial outage.
+        let mut ok = event("r2");
+        ok.deployment = "d2".into();
+        ok.end_ms = 2_000;
+        let mut bad = event("r3");
+        bad.deployment = "d2".into();
+        bad.status = "failure".into();
+        bad.http_status = 503;
+        bad.end_ms = 3_000;
+        m.observe(&[ok, bad]);
+        let text = m.render(&Registry::new());
+        assert!(text
+            .contains("api_provider=\"openai\",litellm_model_name=\"gpt-4o\",model_id=\"d2\"} 1"));
+        assert!(text.contains("exception_class=\"ServiceUnavailableError\""));
+    }
+
+    #[test]
+    fn exception_classes_as_the_sdks_name_them() {
+        assert_eq!(exception_class(401, None), "AuthenticationError");
+        assert_eq!(
+            exception_class(400, Some(ErrorClass::ContextWindow)),
+            "ContextWindowExceededError"
+        );
+        assert_eq!(exception_class(500, Some(ErrorClass::Timeout)), "Timeout");
+        assert_eq!(
+            exception_class(0, Some(ErrorClass::InternalServer)),
+            "APIConnectionError"
+        );
+        assert_eq!(exception_class(504, None), "Timeout");
+    }
+
+    #[test]
+    fn budgets_as_the_store_has_them() {
+        let key = Budget {
+            id: "h1".into(),
+            alias: Some("k".into()),
+            max_budget: 10.0,
+            spend: 2.5,
+        };
+        let r = budgets(&[key], &[]).unwrap();
+        let text = Metrics::new(false).unwrap().render(&r);
+        assert!(text.contains("litellm_remaining_api_key_budget_metric{api_key_alias=\"k\",hashed_api_key=\"h1\"} 7.5"));
+        assert!(text.contains(
+            "litellm_api_key_max_budget_metric{api_key_alias=\"k\",hashed_api_key=\"h1\"} 10"
+        ));
+    }
+}

@@ -2950,4 +2950,31 @@ mod tests {
         assert!(message.contains("sidecar"), "{message}");
         assert!(!message.contains("provider"), "{message}");
     }
+
+    #[test]
+    fn refusals_of_api_requests_are_logged_never_stored() {
+        let headers = h(&[
+            (":method", "POST"),
+            (":path", "/v1/chat/completions"),
+            ("x-request-id", "rid-1"),
+        ]);
+        let body = br#"{"model":"gpt","user":"eu-9","messages":[]}"#;
+        let e = rejection_event(&headers, None, body, (401, "invalid key"), 7).unwrap();
+        assert_eq!(e.request_id, "rid-1");
+        assert_eq!(
+            (e.requested_model.as_str(), e.end_user.as_deref()),
+            ("gpt", Some("eu-9"))
+        );
+        assert_eq!(
+            (e.http_status, e.status.as_str(), e.log_only),
+            (401, "failure", true)
+        );
+        assert_eq!(e.error.as_deref(), Some("invalid key"));
+        let admin = h(&[(":method", "GET"), (":path", "/key/info")]);
+        assert!(rejection_event(&admin, None, b"", (401, "no"), 7).is_none());
+        assert_eq!(
+            error_message(br#"{"error":{"message":"m","type":"t"}}"#),
+            "m"
+        );
+    }
 }

@@ -1490,6 +1490,43 @@ mod tests {
     }
 
     #[test]
+    fn a_retried_attempt_is_in_the_answering_attempts_event() {
+        let role = openai();
+        let host = MemoryHost::at(0);
+        let mut i = info(false, &["openai-dep", "openai-dep"]);
+        i.request_id = "req-7".into();
+        let client = h(&[(":method", "POST"), (":path", "/v1/chat/completions")]);
+        let body = br#"{"model":"g","messages":[]}"#;
+        let mut first = role.attempt(i.clone(), 1, &host).unwrap();
+        first.request(&client, body, None).unwrap();
+        first.on_response_headers(429, Some("application/json"));
+        let f = first.finish_body(br#"{"error":{"message":"slow down"}}"#, &[], &host);
+        assert!(f.retries());
+        first.done(&host);
+        let mut second = role.attempt(i, 2, &host).unwrap();
+        // The header map was rebuilt for the provider: no x-request-id in it any more.
+        second.request(&[], body, None).unwrap();
+        second.on_response_headers(200, Some("application/json"));
+        second.provider_limits(&h(&[("x-ratelimit-remaining-requests", "41")]));
+        let answer = br#"{"id":"x","object":"chat.completion","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+        second.finish_body(answer, &[], &host);
+        second.done(&host);
+        let events = crate::spend::drain(&host);
+        assert_eq!(events.len(), 1, "only the answer is logged");
+        let e = &events[0];
+        assert_eq!(e.request_id, "req-7");
+        assert_eq!(e.retries, 1);
+        assert_eq!(e.provider_remaining_requests, Some(41));
+        assert_eq!(e.failed_attempts.len(), 1);
+        let failed = &e.failed_attempts[0];
+        assert_eq!(
+            (failed.deployment.as_str(), failed.http_status),
+            ("openai-dep", 429)
+        );
+        assert_eq!(failed.error_class, ErrorClass::RateLimit);
+    }
+
+    #[test]
     fn errors_are_retried_while_the_plan_lasts_and_keep_their_status() {
         let role = openai();
         let provider = h(&[

@@ -7,6 +7,10 @@
   const STORAGE = "switchyard.masterKey";
   const SVG_NS = "http://www.w3.org/2000/svg";
   const DAYS = 30;
+  /** Logs read for the latency chart at most (newest first). */
+  const LOG_CAP = 10000;
+  /** Models drawn apart in the stacked chart; the rest are summed as "others". */
+  const TOP_MODELS = 7;
   const $ = (id) => document.getElementById(id);
 
   /** The keys last listed, newest first (whole records; `token` is the key's hash). */
@@ -90,6 +94,28 @@
     return new Date(ms).toISOString().slice(0, 10);
   }
 
+  /** The last `DAYS` UTC days, oldest first, today last. */
+  function lastDays() {
+    const today = Date.now();
+    const span = [];
+    for (let i = DAYS - 1; i >= 0; i--) span.push(utcDay(today - i * 86400000));
+    return span;
+  }
+
+  /** A latency: `830 ms`, `1.25 s`. */
+  function latency(ms) {
+    if (ms === null || ms === undefined || !Number.isFinite(ms)) return "—";
+    if (ms < 1000) return `${Math.round(ms)} ms`;
+    return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+  }
+
+  /** An axis label for a latency: `0`, `250 ms`, `1.5 s`. */
+  function latencyTick(ms) {
+    if (ms === 0) return "0";
+    if (ms < 1000) return `${Number(ms.toFixed(2))} ms`;
+    return `${Number((ms / 1000).toFixed(3))} s`;
+  }
+
   /** A key's name for people: its alias, else `sk-...abcd`. */
   function keyLabel(hash) {
     if (!hash) return "master key";
@@ -161,20 +187,28 @@
     keys = [];
     $("keys-body").replaceChildren();
     $("logs-body").replaceChildren();
-    for (const id of ["chart-days", "chart-keys", "chart-models"]) $(id).replaceChildren();
+    for (const id of ["chart-days", "chart-keys", "chart-models", "chart-usage-spend", "chart-latency",
+      "legend-usage-spend", "legend-latency"]) {
+      $(id).replaceChildren();
+    }
+    for (const id of ["stat-requests", "stat-usage-spend", "stat-p50", "stat-p95"]) $(id).textContent = "–";
+    $("latency-note").hidden = true;
     $("new-key").hidden = true;
     $("new-key-value").textContent = "";
     $("tabs").hidden = true;
     $("logout").hidden = true;
     $("keys-view").hidden = true;
     $("spend-view").hidden = true;
+    $("usage-view").hidden = true;
     $("login-view").hidden = false;
     $("master-key").value = "";
     $("master-key").focus();
   }
 
   function currentView() {
-    return location.hash === "#spend" ? "spend" : "keys";
+    if (location.hash === "#spend") return "spend";
+    if (location.hash === "#usage") return "usage";
+    return "keys";
   }
 
   function show() {
@@ -185,14 +219,17 @@
     $("logout").hidden = false;
     $("keys-view").hidden = view !== "keys";
     $("spend-view").hidden = view !== "spend";
+    $("usage-view").hidden = view !== "usage";
     for (const t of document.querySelectorAll(".tab")) {
       t.setAttribute("aria-selected", String(t.dataset.view === view));
     }
     if (view === "keys") {
       loadKeys();
       loadModels();
-    } else {
+    } else if (view === "spend") {
       loadSpend();
+    } else {
+      loadUsage();
     }
   }
 
@@ -338,8 +375,9 @@
     return 10 * p;
   }
 
-  function chartSvg(width, height, label) {
-    return svg("svg", {
+  /** An SVG chart named `label` (its <title>, and `summary` as its <desc>). */
+  function chartSvg(width, height, label, summary) {
+    const root = svg("svg", {
       viewBox: `0 0 ${width} ${height}`,
       width,
       height,
@@ -347,6 +385,9 @@
       "aria-label": label,
       preserveAspectRatio: "xMinYMin meet",
     });
+    root.append(svg("title", {}, label));
+    if (summary) root.append(svg("desc", {}, summary));
+    return root;
   }
 
   /** Bars per day: `days` is [[YYYY-MM-DD, spend]] in order. */
@@ -442,9 +483,7 @@
         listKeys(),
       ]);
       keys = listed;
-      const today = Date.now();
-      const span = [];
-      for (let i = DAYS - 1; i >= 0; i--) span.push(utcDay(today - i * 86400000));
+      const span = lastDays();
       const perDay = new Map(span.map((d) => [d, 0]));
       const perKey = new Map();
       const perModel = new Map();
@@ -490,6 +529,283 @@
     });
   }
 
+  // ---- usage ----
+
+  /** Ticks of a value axis from 0 to at least `highest`: [step, count, top]. */
+  function axis(highest, wanted = 4) {
+    const step = niceStep(highest / wanted);
+    const ticks = Math.max(1, Math.ceil(highest / step - 1e-9));
+    return [step, ticks, step * ticks];
+  }
+
+  /** The nearest-rank percentile `p` of ascending numbers. */
+  function percentile(sorted, p) {
+    if (!sorted.length) return null;
+    const rank = Math.ceil((p / 100) * sorted.length);
+    return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+  }
+
+  /**
+   * The frame of a chart over `span` days: the value axis (left) with its grid, the days
+   * (every fifth labelled, today last) and the axis titles. Returns the width of a day's slot.
+   */
+  function frame(root, g, ticks, format, span, yTitle) {
+    const [step, count] = ticks;
+    for (let i = 0; i <= count; i++) {
+      const y = g.top + g.plotH - (g.plotH * i) / count;
+      root.append(svg("line", { class: i ? "grid-line" : "axis", x1: g.left, x2: g.W - g.right, y1: y, y2: y }));
+      root.append(svg("text", { x: g.left - 8, y: y + 4, "text-anchor": "end" }, format(step * i)));
+    }
+    const slot = g.plotW / span.length;
+    span.forEach((day, i) => {
+      if (i % 5 === (span.length - 1) % 5) {
+        const x = g.left + (i + 0.5) * slot;
+        root.append(svg("line", { class: "axis", x1: x, x2: x, y1: g.top + g.plotH, y2: g.top + g.plotH + 4 }));
+        root.append(svg("text", { x: x.toFixed(1), y: g.top + g.plotH + 17, "text-anchor": "middle" }, day.slice(5)));
+      }
+    });
+    const mid = g.top + g.plotH / 2;
+    root.append(svg("text", { class: "axis-title", x: 14, y: mid, "text-anchor": "middle", transform: `rotate(-90 14 ${mid})` }, yTitle));
+    root.append(svg("text", { class: "axis-title", x: g.left + g.plotW / 2, y: g.H - 4, "text-anchor": "middle" }, "Day (UTC)"));
+    return slot;
+  }
+
+  function geometry(right) {
+    const W = 1160, H = 214, left = 78, top = 12, bottom = 44;
+    return { W, H, left, right, top, bottom, plotW: W - left - right, plotH: H - top - bottom };
+  }
+
+  function noData(root, g, text) {
+    root.append(svg("text", { class: "nodata", x: g.left + g.plotW / 2, y: g.top + g.plotH / 2, "text-anchor": "middle" }, text));
+  }
+
+  /** Legend entries: [name, swatch class]. */
+  function legend(box, entries) {
+    box.replaceChildren(
+      ...entries.map(([name, cls]) =>
+        el("li", { "data-series": name }, el("span", { class: "swatch " + cls, "aria-hidden": "true" }), name),
+      ),
+    );
+  }
+
+  /**
+   * Spend per day, stacked by model: `perDay` is day → (model → USD). The largest models
+   * (over the span) are drawn apart, bottom up, the others summed.
+   */
+  function spendByModelChart(container, legendBox, span, perDay, emptyText) {
+    const totals = new Map();
+    for (const models of perDay.values()) {
+      for (const [model, v] of models) totals.set(model, (totals.get(model) || 0) + v);
+    }
+    const ranked = [...totals.entries()].filter((e) => e[1] > 0).sort((a, b) => b[1] - a[1]).map((e) => e[0]);
+    const shown = ranked.length > TOP_MODELS ? ranked.slice(0, TOP_MODELS - 1) : ranked;
+    const others = ranked.length > shown.length ? `${ranked.length - shown.length} other models` : null;
+    const series = shown.map((name, i) => [name, "s" + i]);
+    if (others) series.push([others, "s-other"]);
+    const dayValues = span.map((day) => {
+      const models = perDay.get(day) || new Map();
+      const values = shown.map((m) => models.get(m) || 0);
+      if (others) {
+        let rest = 0;
+        for (const [m, v] of models) if (!shown.includes(m)) rest += v;
+        values.push(rest);
+      }
+      return values;
+    });
+    const dayTotals = dayValues.map((vs) => vs.reduce((a, b) => a + b, 0));
+    const sum = dayTotals.reduce((a, b) => a + b, 0);
+    const g = geometry(16);
+    const root = chartSvg(
+      g.W,
+      g.H,
+      "Spend per day by model, last 30 days",
+      series.length
+        ? `${money(sum)} in all; by model: ${series.map(([n], k) => `${n} ${money(dayValues.reduce((a, vs) => a + vs[k], 0))}`).join(", ")}.`
+        : emptyText,
+    );
+    const ticks = axis(Math.max(0, ...dayTotals));
+    const slot = frame(root, g, ticks, money, span, "Spend (USD)");
+    const max = ticks[2];
+    const barW = Math.max(2, slot * 0.68);
+    span.forEach((day, i) => {
+      if (!(dayTotals[i] > 0)) return;
+      const x = g.left + i * slot + (slot - barW) / 2;
+      const hit = svg("rect", { class: "hit", x: (g.left + i * slot).toFixed(1), y: g.top, width: slot.toFixed(1), height: g.plotH });
+      const lines = series.filter((_, k) => dayValues[i][k] > 0).map(([n], k) => `${n}: ${money(dayValues[i][series.findIndex((s) => s[0] === n)])}`);
+      hit.append(svg("title", {}, `${day}: ${money(dayTotals[i])}\n${lines.join("\n")}`));
+      root.append(hit);
+      let y = g.top + g.plotH;
+      series.forEach(([name, cls], k) => {
+        const v = dayValues[i][k];
+        if (!(v > 0)) return;
+        const h = Math.max(1, (g.plotH * v) / max);
+        y -= h;
+        const seg = svg("rect", {
+          class: "seg " + cls,
+          x: x.toFixed(1),
+          y: y.toFixed(1),
+          width: barW.toFixed(1),
+          height: h.toFixed(1),
+          "data-day": day,
+          "data-series": name,
+          "data-value": v,
+        });
+        seg.append(svg("title", {}, `${day} · ${name}: ${money(v)} (day ${money(dayTotals[i])})`));
+        root.append(seg);
+      });
+    });
+    if (!series.length) noData(root, g, emptyText);
+    container.replaceChildren(root);
+    legend(legendBox, series);
+  }
+
+  /**
+   * Latency per day: `stats` is day → {p50, p95, count} (ms). p50 and p95 as lines over the
+   * request count's bars (right axis); a day without requests breaks the lines.
+   */
+  function latencyChart(container, legendBox, span, stats) {
+    const g = geometry(64);
+    const days = span.map((day) => stats.get(day) || null);
+    const active = days.filter(Boolean);
+    const requests = active.reduce((a, d) => a + d.count, 0);
+    const root = chartSvg(
+      g.W,
+      g.H,
+      "Request latency per day (p50 and p95), last 30 days",
+      active.length
+        ? `${count(requests)} requests on ${active.length} days; highest p95 ${latency(Math.max(...active.map((d) => d.p95)))}.`
+        : "No requests in the last 30 days",
+    );
+    const ticks = axis(Math.max(0, ...active.map((d) => d.p95)));
+    const slot = frame(root, g, ticks, latencyTick, span, "Latency");
+    const max = ticks[2];
+    // The count's axis, on the right, on the same grid lines: whole numbers.
+    const countStep = Math.max(1, Math.ceil(niceStep(Math.max(1, ...active.map((d) => d.count)) / ticks[1])));
+    const countMax = countStep * ticks[1];
+    for (let i = 0; i <= ticks[1]; i++) {
+      const y = g.top + g.plotH - (g.plotH * i) / ticks[1];
+      root.append(svg("text", { class: "right", x: g.W - g.right + 8, y: y + 4, "text-anchor": "start" }, count(countStep * i)));
+    }
+    const mid = g.top + g.plotH / 2;
+    const rx = g.W - 10;
+    root.append(svg("text", { class: "axis-title", x: rx, y: mid, "text-anchor": "middle", transform: `rotate(90 ${rx} ${mid})` }, "Requests"));
+    if (!active.length) {
+      noData(root, g, "No requests in the last 30 days");
+      container.replaceChildren(root);
+      legendBox.replaceChildren();
+      return;
+    }
+    const barW = Math.max(2, slot * 0.5);
+    const centre = (i) => g.left + (i + 0.5) * slot;
+    const yOf = (ms) => g.top + g.plotH - (g.plotH * ms) / max;
+    days.forEach((d, i) => {
+      if (!d) return;
+      const h = Math.max(1, (g.plotH * d.count) / countMax);
+      root.append(svg("rect", {
+        class: "count-bar",
+        x: (centre(i) - barW / 2).toFixed(1),
+        y: (g.top + g.plotH - h).toFixed(1),
+        width: barW.toFixed(1),
+        height: h.toFixed(1),
+        "data-day": span[i],
+        "data-value": d.count,
+      }));
+      const hit = svg("rect", { class: "hit", x: (g.left + i * slot).toFixed(1), y: g.top, width: slot.toFixed(1), height: g.plotH });
+      hit.append(svg("title", {}, `${span[i]}: p50 ${latency(d.p50)} · p95 ${latency(d.p95)} · ${count(d.count)} requests`));
+      root.append(hit);
+    });
+    for (const [name, cls] of [["p95", "p95"], ["p50", "p50"]]) {
+      let path = "";
+      let drawing = false;
+      days.forEach((d, i) => {
+        if (!d) {
+          drawing = false;
+          return;
+        }
+        path += `${drawing ? "L" : "M"}${centre(i).toFixed(1)} ${yOf(d[name]).toFixed(1)} `;
+        drawing = true;
+      });
+      root.append(svg("path", { class: "line " + cls, d: path.trim() }));
+      days.forEach((d, i) => {
+        if (!d) return;
+        const point = svg("circle", {
+          class: "point " + cls,
+          cx: centre(i).toFixed(1),
+          cy: yOf(d[name]).toFixed(1),
+          r: 3.5,
+          "data-day": span[i],
+          "data-series": name,
+          "data-value": d[name],
+          "data-count": d.count,
+        });
+        point.append(svg("title", {}, `${span[i]} · ${name}: ${latency(d[name])} (${count(d.count)} requests)`));
+        root.append(point);
+      });
+    }
+    container.replaceChildren(root);
+    legend(legendBox, [["p50", "p50"], ["p95", "p95"], ["Requests", "count"]]);
+  }
+
+  async function loadUsage() {
+    await guarded("usage-error", async () => {
+      const span = lastDays();
+      const [first, last] = [span[0], span[span.length - 1]];
+      const [report, logs] = await Promise.all([
+        api("GET", `/global/spend/report?group_by=model&start_date=${first}&end_date=${last}`),
+        api("GET", `/spend/logs?start_date=${first}&end_date=${last}&limit=${LOG_CAP}`),
+      ]);
+      const perDay = new Map();
+      let spend = 0;
+      for (const day of report || []) {
+        if (!span.includes(day.group_by_day)) continue;
+        const models = perDay.get(day.group_by_day) || new Map();
+        for (const item of day.models || []) {
+          const model = item.model || "unknown";
+          const v = Number(item.total_spend || 0);
+          models.set(model, (models.get(model) || 0) + v);
+          spend += v;
+        }
+        perDay.set(day.group_by_day, models);
+      }
+      const perDayMs = new Map();
+      const all = [];
+      let inSpan = 0;
+      for (const l of logs || []) {
+        const day = String(l.startTime || "").slice(0, 10);
+        if (!span.includes(day)) continue;
+        inSpan += 1;
+        const ms = Date.parse(l.endTime) - Date.parse(l.startTime);
+        if (!Number.isFinite(ms) || ms < 0) continue;
+        if (!perDayMs.has(day)) perDayMs.set(day, []);
+        perDayMs.get(day).push(ms);
+        all.push(ms);
+      }
+      const stats = new Map();
+      for (const [day, list] of perDayMs) {
+        list.sort((a, b) => a - b);
+        stats.set(day, { p50: percentile(list, 50), p95: percentile(list, 95), count: list.length });
+      }
+      all.sort((a, b) => a - b);
+      const capped = (logs || []).length >= LOG_CAP;
+      $("stat-requests").textContent = count(inSpan) + (capped ? "+" : "");
+      $("stat-usage-spend").textContent = money(spend);
+      $("stat-p50").textContent = latency(percentile(all, 50));
+      $("stat-p95").textContent = latency(percentile(all, 95));
+      spendByModelChart(
+        $("chart-usage-spend"),
+        $("legend-usage-spend"),
+        span,
+        perDay,
+        inSpan ? "No spend in the last 30 days" : "No requests in the last 30 days",
+      );
+      latencyChart($("chart-latency"), $("legend-latency"), span, stats);
+      $("latency-note").textContent = capped
+        ? `From the latest ${count(LOG_CAP)} requests only: earlier days may show fewer requests than they had.`
+        : "";
+      $("latency-note").hidden = !capped;
+    });
+  }
+
   // ---- wiring ----
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -520,6 +836,7 @@
     $("copy-key").addEventListener("click", copyKey);
     $("refresh-keys").addEventListener("click", loadKeys);
     $("refresh-spend").addEventListener("click", loadSpend);
+    $("refresh-usage").addEventListener("click", loadUsage);
     if (sessionStorage.getItem(STORAGE)) show();
   });
 })();
