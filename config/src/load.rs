@@ -365,7 +365,7 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
 }
 
 /// The callbacks Switchyard serves (`prometheus`: `/metrics` is always on).
-pub const SERVED_CALLBACKS: &[&str] = &["prometheus"];
+pub const SERVED_CALLBACKS: &[&str] = &["prometheus", "generic_api", "langfuse", "otel", "file"];
 
 /// LiteLLM keys Switchyard knows but does not act on yet, per section. Any other key is
 /// unknown. Both are kept in `extra` and reported, never silently dropped.
@@ -399,8 +399,6 @@ const KNOWN_LITELLM_SETTINGS: &[&str] = &[
     "set_verbose",
     "json_logs",
     "service_callback",
-    "turn_off_message_logging",
-    "redact_user_api_key_info",
     "modify_params",
     "max_budget",
     "budget_duration",

@@ -263,6 +263,12 @@ pub struct LitellmSettings {
     /// `/metrics` asks for a key (the master key or a virtual key), as LiteLLM's.
     #[serde(default)]
     pub require_auth_for_metrics_endpoint: Option<bool>,
+    /// Callbacks get no prompts or answers.
+    #[serde(default)]
+    pub turn_off_message_logging: Option<bool>,
+    /// Callbacks get nothing about the key, its user or its team.
+    #[serde(default)]
+    pub redact_user_api_key_info: Option<bool>,
     /// The metrics label end users (left empty otherwise: their number is unbounded).
     #[serde(default)]
     pub enable_end_user_cost_tracking_prometheus_only: Option<bool>,

@@ -2,6 +2,7 @@
 //! its store.
 
 pub mod cache;
+pub mod callbacks;
 pub mod cli;
 pub mod http;
 pub mod limits;

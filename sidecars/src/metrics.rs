@@ -142,6 +142,7 @@ pub struct Metrics {
     cache_misses: CounterVec,
     remaining_requests: GaugeVec,
     remaining_tokens: GaugeVec,
+    callback_events: CounterVec,
     health: Mutex<HashMap<String, Health>>,
 }
 
@@ -311,6 +312,12 @@ impl Metrics {
                 "The provider's x-ratelimit-remaining-tokens",
                 PROVIDER_LIMIT_LABELS,
             )?,
+            callback_events: counter(
+                &r,
+                "switchyard_callback_events_total",
+                "Request events per logging callback: delivered, dropped (its queue was full) or failed (given up after retries)",
+                &["callback", "outcome"],
+            )?,
             health: Mutex::default(),
             registry: r,
         })
@@ -333,13 +340,20 @@ impl Metrics {
             .insert(team.to_string(), alias.to_string());
     }
 
-    /// Counts a batch of events (each once, by request id).
-    pub fn observe(&self, events: &[SpendEvent]) {
+    /// The callbacks' delivery counts.
+    pub fn callback_events(&self) -> CounterVec {
+        self.callback_events.clone()
+    }
+
+    /// Counts a batch of events, each once (by request id); returns those not seen before.
+    pub fn observe<'a>(&self, events: &'a [SpendEvent]) -> Vec<&'a SpendEvent> {
+        let mut new = Vec::with_capacity(events.len());
         for e in events {
             if self.seen.contains_key(&e.request_id) {
                 continue;
             }
             self.seen.insert(e.request_id.clone(), ());
+            new.push(e);
             let team = e.team_id.as_deref().unwrap_or_default();
             let alias = self.team_aliases.get(team).unwrap_or_default();
             let who = Who {
@@ -355,6 +369,7 @@ impl Metrics {
             };
             self.observe_one(e, &who);
         }
+        new
     }
 
     fn observe_one(&self, e: &SpendEvent, w: &Who) {

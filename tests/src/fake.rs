@@ -106,6 +106,9 @@ pub enum Mode {
     /// As `Ok`, but a chat completion's assistant content is this many bytes of `x` (a whole
     /// answer, or a stream whose content comes in one delta).
     Large(usize),
+    /// Not a provider: a receiver of logs and traces (a webhook, Langfuse, an OTLP
+    /// collector) that answers 200 `{}` to anything, after this long.
+    Accept(Duration),
 }
 
 /// One rule of [`Mode::Rules`].
@@ -618,6 +621,10 @@ async fn handle(
         // `for_request` resolved `Rules`: this arm is never taken.
         Mode::Ok | Mode::OkWithHeaders(_) | Mode::Rules(_) => answer(&recorded, Shape::default()),
         Mode::EmptyStatus(status) => empty_response(*status),
+        Mode::Accept(delay) => {
+            tokio::time::sleep(*delay).await;
+            text_response(200, "{}")
+        }
         Mode::TextStatus(status, text) => text_response(*status, text),
         Mode::Reset => {
             connection.abort();

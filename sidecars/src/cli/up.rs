@@ -114,7 +114,8 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         .map_err(Failure)?
         .with_gateway(&gateway_url)
         .with_envoy_admin(&format!("http://127.0.0.1:{}", args.admin_port));
-    let state = runtime.block_on(async { super::with_redis(state) })?;
+    let state =
+        runtime.block_on(async { super::with_redis(state)?.with_callbacks().map_err(Failure) })?;
     // Before Envoy starts: a database that cannot be opened stops `up` with its reason.
     let state = state.with_store(runtime.block_on(super::open_store(&target))?);
     let result = runtime.block_on(supervise(run, sidecar_listener, state));

@@ -70,7 +70,8 @@ pub async fn spend(
     Ok(Json(ack))
 }
 
-/// Counts the events in the metrics, naming their teams by the store's aliases.
+/// Counts the events in the metrics, naming their teams by the store's aliases, and hands
+/// the new ones to the logging callbacks.
 async fn observe(state: &AppState, events: &[SpendEvent]) {
     if let Some(store) = &state.store {
         for team in state.metrics.unknown_teams(events) {
@@ -85,7 +86,8 @@ async fn observe(state: &AppState, events: &[SpendEvent]) {
                 .team_alias(&team, alias.flatten().as_deref().unwrap_or_default());
         }
     }
-    state.metrics.observe(events);
+    let new = state.metrics.observe(events);
+    state.callbacks.send(&new);
 }
 
 #[derive(Deserialize)]

@@ -34,6 +34,7 @@ use tokio::net::TcpListener;
 
 pub use auth::MasterKey;
 pub use error::ApiError;
+pub(crate) use spend::call_type;
 
 use crate::store::Store;
 
@@ -62,6 +63,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Envoy's admin (`http://127.0.0.1:9901`), whose statistics `/metrics` adds.
     pub envoy_admin: Option<String>,
+    /// Where request events go besides the spend logs (LiteLLM's logging callbacks).
+    pub callbacks: crate::callbacks::Callbacks,
 }
 
 impl AppState {
@@ -85,7 +88,19 @@ impl AppState {
             redis: None,
             metrics: Arc::new(metrics),
             envoy_admin: None,
+            callbacks: crate::callbacks::Callbacks::default(),
         })
+    }
+
+    /// The same state, starting the config's logging callbacks (on the current Tokio
+    /// runtime). Fails with what a callback lacks.
+    pub fn with_callbacks(mut self) -> Result<AppState, String> {
+        self.callbacks = crate::callbacks::Callbacks::start(
+            &self.config,
+            &|name| std::env::var(name).ok(),
+            self.metrics.callback_events(),
+        )?;
+        Ok(self)
     }
 
     /// The same state, adding Envoy's statistics from its admin at `url` to `/metrics`.

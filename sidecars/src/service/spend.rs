@@ -62,8 +62,9 @@ pub(super) struct LogInfo {
 }
 
 /// LiteLLM's call type for an endpoint.
-fn call_type(endpoint: &str) -> String {
-    let e = endpoint.trim_end_matches('/');
+pub fn call_type(endpoint: &str) -> String {
+    // Events name the endpoint (`chat completions`); older rows may hold its path.
+    let e = endpoint.trim_end_matches('/').replace(' ', "/");
     if e.ends_with("chat/completions") {
         "acompletion".into()
     } else if e.ends_with("completions") {

@@ -2,9 +2,10 @@
 //! driven over the DevTools protocol (chromiumoxide): a wrong key is refused with the API's
 //! message, the master key signs in, the key list shows the keys made through the API with
 //! their spend, a key made with the form works at once, one key is blocked (and the gateway
-//! then refuses it) and one deleted, and the spend page draws its charts per day, key and
-//! model. Screenshots of the key list and of the spend page go to target/ui-screenshots/
-//! (docs/images/admin-*.png are copies).
+//! then refuses it) and one deleted, the spend page draws its charts per day, key and model,
+//! and the usage page its spend per day stacked by model and its latency per day (p50, p95,
+//! requests). Screenshots of the key list, the spend page and the usage page go to
+//! target/ui-screenshots/ (docs/images/admin-*.png are copies).
 //!
 //! Today's spend comes from real chat requests with the keys. Earlier days' spend cannot come
 //! from real requests, so it is posted to the sidecar's internal spend API as a gateway would
@@ -257,6 +258,28 @@ async fn bars(ui: &Ui, chart: &str) -> Vec<(String, f64)> {
             (
                 b[0].as_str().unwrap_or_default().to_string(),
                 b[1].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect()
+}
+
+/// The marks of a chart (SVG elements with data-day, data-series, data-value): day, series,
+/// value.
+async fn marks(ui: &Ui, selector: &str) -> Vec<(String, String, f64)> {
+    let marks = ui
+        .eval(&format!(
+            "[...document.querySelectorAll('{selector}')].map(m => [m.dataset.day, m.dataset.series, Number(m.dataset.value)])"
+        ))
+        .await;
+    marks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            (
+                m[0].as_str().unwrap_or_default().to_string(),
+                m[1].as_str().unwrap_or_default().to_string(),
+                m[2].as_f64().unwrap_or(-1.0),
             )
         })
         .collect()
@@ -673,6 +696,90 @@ async fn admin_page_in_chromium() {
     );
     let spend_shot = ui.shot("admin-spend").await;
 
+    // Usage: spend per day stacked by model, and latency per day from the logs.
+    ui.click("#tab-usage").await;
+    ui.wait(
+        "the usage charts",
+        "document.querySelectorAll('#chart-usage-spend svg rect.seg').length > 0 && document.querySelectorAll('#chart-latency svg circle.point').length > 0",
+    )
+    .await;
+    let segments = marks(&ui, "#chart-usage-spend svg rect.seg").await;
+    let segment = |days_ago: u64, model: &str| {
+        let day = utc_day(now - days_ago * DAY_MS);
+        segments
+            .iter()
+            .find(|m| m.0 == day && m.1 == model)
+            .unwrap_or_else(|| panic!("no {model} on {day} in {segments:?}"))
+            .2
+    };
+    assert!(close_to(segment(0, LARGE), 4.0 * 0.20), "{segments:?}");
+    assert!(close_to(segment(0, SMALL), 7.0 * 0.02), "{segments:?}");
+    assert!(close_to(segment(1, LARGE), 1.40), "{segments:?}");
+    assert!(close_to(segment(2, SMALL), 0.25), "{segments:?}");
+    assert!(close_to(segment(5, LARGE), 0.60), "{segments:?}");
+    // One mark per model and day with spend: 7 days of spend, both models on 3 of them.
+    assert_eq!(segments.len(), 10, "{segments:?}");
+    let legend = ui
+        .eval("[...document.querySelectorAll('#legend-usage-spend li')].map(li => li.innerText.trim())")
+        .await;
+    // Largest first.
+    assert_eq!(legend, json!([LARGE, SMALL]));
+    let points = marks(&ui, "#chart-latency svg circle.point").await;
+    let point = |days_ago: u64, series: &str| {
+        let day = utc_day(now - days_ago * DAY_MS);
+        points
+            .iter()
+            .find(|m| m.0 == day && m.1 == series)
+            .unwrap_or_else(|| panic!("no {series} on {day} in {points:?}"))
+            .2
+    };
+    // The earlier days' requests each took 800 ms; today's are real.
+    for days_ago in 1..=6 {
+        assert_eq!(point(days_ago, "p50"), 800.0, "{points:?}");
+        assert_eq!(point(days_ago, "p95"), 800.0, "{points:?}");
+    }
+    assert!(point(0, "p50") <= point(0, "p95"), "{points:?}");
+    assert_eq!(points.len(), 2 * 7, "{points:?}");
+    let counts = ui
+        .eval("Object.fromEntries([...document.querySelectorAll('#chart-latency svg rect.count-bar')].map(r => [r.dataset.day, Number(r.dataset.value)]))")
+        .await;
+    assert_eq!(counts[utc_day(now)], requests + 1, "{counts}");
+    assert_eq!(counts[utc_day(now - DAY_MS)], 2, "{counts}");
+    assert_eq!(counts[utc_day(now - 6 * DAY_MS)], 2, "{counts}");
+    let latency_legend = ui
+        .eval("[...document.querySelectorAll('#legend-latency li')].map(li => li.innerText.trim())")
+        .await;
+    assert_eq!(latency_legend, json!(["p50", "p95", "Requests"]));
+    // Named for assistive technology.
+    for chart in ["chart-usage-spend", "chart-latency"] {
+        let title = ui
+            .eval(&format!(
+                "document.querySelector('#{chart} svg > title').textContent"
+            ))
+            .await;
+        assert!(
+            title.as_str().is_some_and(|t| t.contains("per day")),
+            "{chart}: {title}"
+        );
+    }
+    assert_eq!(
+        ui.eval("document.getElementById('stat-requests').innerText")
+            .await,
+        (requests + 1 + 9).to_string()
+    );
+    assert_eq!(
+        ui.eval("document.getElementById('stat-usage-spend').innerText")
+            .await,
+        format!("${:.2}", large + small)
+    );
+    assert_eq!(
+        ui.eval("document.getElementById('usage-error').hidden")
+            .await,
+        true
+    );
+    ui.eval("window.scrollTo(0, 0)").await;
+    let usage_shot = ui.shot("admin-usage").await;
+
     // Signing out forgets the key.
     ui.click("#logout").await;
     ui.wait(
@@ -706,7 +813,7 @@ async fn admin_page_in_chromium() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    for shot in [&keys_shot, &spend_shot] {
+    for shot in [&keys_shot, &spend_shot, &usage_shot] {
         assert_png(shot);
     }
 }

@@ -15,6 +15,7 @@ mod admin_ui;
 mod anthropic_messages;
 mod auth;
 mod cache;
+mod callbacks;
 mod chat;
 mod common;
 mod compose;

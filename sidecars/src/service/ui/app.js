@@ -570,8 +570,9 @@
     return slot;
   }
 
-  function geometry(right) {
-    const W = 1160, H = 214, left = 78, top = 12, bottom = 44;
+  /** Both day charts' layout: the same days line up in both (the right margin holds an axis). */
+  function geometry() {
+    const W = 1160, H = 214, left = 78, right = 64, top = 12, bottom = 44;
     return { W, H, left, right, top, bottom, plotW: W - left - right, plotH: H - top - bottom };
   }
 
@@ -614,7 +615,7 @@
     });
     const dayTotals = dayValues.map((vs) => vs.reduce((a, b) => a + b, 0));
     const sum = dayTotals.reduce((a, b) => a + b, 0);
-    const g = geometry(16);
+    const g = geometry();
     const root = chartSvg(
       g.W,
       g.H,
@@ -631,7 +632,10 @@
       if (!(dayTotals[i] > 0)) return;
       const x = g.left + i * slot + (slot - barW) / 2;
       const hit = svg("rect", { class: "hit", x: (g.left + i * slot).toFixed(1), y: g.top, width: slot.toFixed(1), height: g.plotH });
-      const lines = series.filter((_, k) => dayValues[i][k] > 0).map(([n], k) => `${n}: ${money(dayValues[i][series.findIndex((s) => s[0] === n)])}`);
+      const lines = series
+        .map(([n], k) => [n, dayValues[i][k]])
+        .filter((e) => e[1] > 0)
+        .map(([n, v]) => `${n}: ${money(v)}`);
       hit.append(svg("title", {}, `${day}: ${money(dayTotals[i])}\n${lines.join("\n")}`));
       root.append(hit);
       let y = g.top + g.plotH;
@@ -664,7 +668,7 @@
    * request count's bars (right axis); a day without requests breaks the lines.
    */
   function latencyChart(container, legendBox, span, stats) {
-    const g = geometry(64);
+    const g = geometry();
     const days = span.map((day) => stats.get(day) || null);
     const active = days.filter(Boolean);
     const requests = active.reduce((a, d) => a + d.count, 0);
@@ -714,7 +718,8 @@
       hit.append(svg("title", {}, `${span[i]}: p50 ${latency(d.p50)} · p95 ${latency(d.p95)} · ${count(d.count)} requests`));
       root.append(hit);
     });
-    for (const [name, cls] of [["p95", "p95"], ["p50", "p50"]]) {
+    // p95 last, dashed and hollow: where it equals p50 both still show.
+    for (const [name, cls] of [["p50", "p50"], ["p95", "p95"]]) {
       let path = "";
       let drawing = false;
       days.forEach((d, i) => {
@@ -732,7 +737,7 @@
           class: "point " + cls,
           cx: centre(i).toFixed(1),
           cy: yOf(d[name]).toFixed(1),
-          r: 3.5,
+          r: name === "p95" ? 4.5 : 3.5,
           "data-day": span[i],
           "data-series": name,
           "data-value": d[name],
