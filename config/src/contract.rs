@@ -106,6 +106,9 @@ pub struct GatewayConfig {
     /// Redis is configured: rate-limit counts are shared with the fleet through the sidecar.
     #[serde(default)]
     pub fleet_limits: bool,
+    /// A logging callback takes prompts and answers (and turn_off_message_logging is off).
+    #[serde(default)]
+    pub log_messages: bool,
 }
 
 /// The response cache, as the gateway applies it.
@@ -643,6 +646,9 @@ pub struct RequestInfo {
     /// The `x-ratelimit-*` headers of the gateway's own limits, for the answer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate_limit_headers: Vec<(String, String)>,
+    /// The prompt and the answer go in the request's event (for the logging callbacks).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub log_messages: bool,
     /// The response cache missed: the answer's key (for `x-litellm-cache-key`), and how to
     /// keep the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]

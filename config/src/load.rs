@@ -367,6 +367,9 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
 /// The callbacks Switchyard serves (`prometheus`: `/metrics` is always on).
 pub const SERVED_CALLBACKS: &[&str] = &["prometheus", "generic_api", "langfuse", "otel", "file"];
 
+/// The callbacks that log prompts and answers.
+pub const MESSAGE_CALLBACKS: &[&str] = &["generic_api", "langfuse", "file"];
+
 /// LiteLLM keys Switchyard knows but does not act on yet, per section. Any other key is
 /// unknown. Both are kept in `extra` and reported, never silently dropped.
 const KNOWN_TOP_LEVEL: &[&str] = &[

@@ -183,6 +183,12 @@ pub fn render_with_env(
             .user_api_key_cache_ttl
             .map_or(60_000, |s| (s * 1000.0).round() as u64),
         cache: config.cache_config(),
+        log_messages: config
+            .litellm_settings
+            .all_callbacks()
+            .iter()
+            .any(|c| crate::load::MESSAGE_CALLBACKS.contains(c))
+            && config.litellm_settings.turn_off_message_logging != Some(true),
         fleet_limits: matches!(config.redis_url(&env), Ok(Some(_))),
     });
 

@@ -242,11 +242,21 @@ pub struct SpendEvent {
     pub provider_remaining_requests: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_remaining_tokens: Option<u64>,
+    /// The prompt (`messages`, `prompt` or `input`) and the answer, when a logging callback
+    /// takes them ([`LOGGED_MESSAGE_BYTES`] at most each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<serde_json::Value>,
     /// The gateway refused the request itself (a bad key, a limit, a bad request): counted
     /// and logged, never written to the spend logs (anyone can send those).
     #[serde(default, skip_serializing_if = "is_false")]
     pub log_only: bool,
 }
+
+/// A prompt or an answer larger than this is logged as a note of its size: events wait in
+/// Envoy's memory until the sidecar takes them.
+pub const LOGGED_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// One attempt that failed: where it went, when, and how it failed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

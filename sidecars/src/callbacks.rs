@@ -381,8 +381,8 @@ pub fn standard_payload(e: &SpendEvent, privacy: Privacy) -> Value {
         "stream": e.stream,
         "error_str": if success { Value::Null } else { json!(e.error) },
         "error_information": error,
-        "messages": redacted(Value::Null),
-        "response": redacted(Value::Null),
+        "messages": redacted(e.messages.clone().unwrap_or(Value::Null)),
+        "response": redacted(e.response.clone().unwrap_or(Value::Null)),
         "request_tags": e.metadata.get("tags").cloned().unwrap_or(json!([])),
         "hidden_params": {
             "api_base": e.api_base,
@@ -393,6 +393,17 @@ pub fn standard_payload(e: &SpendEvent, privacy: Privacy) -> Value {
             "fallbacks": e.fallbacks,
         },
     })
+}
+
+/// The assistant's message of an OpenAI answer (what Langfuse shows as a generation's output),
+/// else the answer as logged.
+fn answer_message(answer: Option<&Value>) -> Value {
+    let Some(a) = answer else {
+        return Value::Null;
+    };
+    a.pointer("/choices/0/message")
+        .cloned()
+        .unwrap_or_else(|| a.clone())
 }
 
 /// Langfuse's ingestion batch: a trace and a generation per request.
@@ -424,8 +435,8 @@ fn langfuse_batch(batch: &[Arc<SpendEvent>], privacy: Privacy) -> Value {
                 "name": format!("litellm-{}", crate::service::call_type(&e.endpoint)),
                 "userId": user,
                 "tags": tags,
-                "input": redacted(Value::Null),
-                "output": redacted(Value::Null),
+                "input": redacted(e.messages.clone().unwrap_or(Value::Null)),
+                "output": redacted(answer_message(e.response.as_ref())),
             },
         }));
         let mut metadata = standard_payload(e, privacy)["metadata"].clone();
@@ -444,8 +455,8 @@ fn langfuse_batch(batch: &[Arc<SpendEvent>], privacy: Privacy) -> Value {
                 "endTime": iso(e.end_ms),
                 "completionStartTime": e.ttft_ms.map(|t| iso(e.attempt_start_ms + t)),
                 "model": model,
-                "input": redacted(Value::Null),
-                "output": redacted(Value::Null),
+                "input": redacted(e.messages.clone().unwrap_or(Value::Null)),
+                "output": redacted(answer_message(e.response.as_ref())),
                 "usage": {
                     "input": e.prompt_tokens,
                     "output": e.completion_tokens,

@@ -984,7 +984,11 @@ impl Gateway {
         } else {
             String::new()
         };
+        if self.cfg.log_messages {
+            crate::observe::keep_prompt(&pending.request_id, body, host.now_ms());
+        }
         let info = RequestInfo {
+            log_messages: self.cfg.log_messages,
             request_id: pending.request_id.clone(),
             endpoint,
             dialect: pending.dialect,
@@ -1693,6 +1697,10 @@ fn failure_event(info: &RequestInfo, request_id: &str, status: u16, now_ms: u64)
         fallbacks: info.fallback_depth,
         failed_attempts: crate::observe::take_failed(request_id),
         cache_miss: info.cache.is_some(),
+        messages: info
+            .log_messages
+            .then(|| crate::observe::take_prompt(request_id))
+            .flatten(),
         ..SpendEvent::default()
     }
 }
@@ -1899,6 +1907,7 @@ mod tests {
         let mut aliases = BTreeMap::new();
         aliases.insert("fast".to_string(), "gpt-4o".to_string());
         GatewayConfig {
+            log_messages: false,
             groups,
             aliases,
             master_key_env: master.then(|| "MK".to_string()),

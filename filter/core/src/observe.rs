@@ -1,5 +1,5 @@
 //! What a request leaves for operators besides its spend: the attempts that failed before
-//! the one that answered. Each attempt is its own upstream filter; the one that delivers (or
+//! the one that answered, and its prompt when a logging callback takes prompts. Each attempt is its own upstream filter; the one that delivers (or
 //! the gateway, when none does) puts them in the request's event, from which the sidecar
 //! makes metrics, traces and request logs. Retries of a request stay on its Envoy worker, and
 //! both roles run in that worker's VM, so a thread-local store is enough; an entry nobody
@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
-use switchyard_config::AttemptLog;
+use switchyard_config::{AttemptLog, LOGGED_MESSAGE_BYTES};
 
 /// How long a failed attempt waits for its request's end (a stream may run for minutes).
 const TTL_MS: u64 = 15 * 60_000;
@@ -23,6 +23,63 @@ struct Entry {
 
 thread_local! {
     static FAILED: RefCell<VecDeque<Entry>> = const { RefCell::new(VecDeque::new()) };
+    static PROMPTS: RefCell<VecDeque<(String, u64, serde_json::Value)>> =
+        const { RefCell::new(VecDeque::new()) };
+}
+
+/// A prompt or an answer as logged: its JSON, or a note of its size when it is larger than
+/// [`LOGGED_MESSAGE_BYTES`] (or not JSON).
+pub fn logged(bytes: &[u8]) -> serde_json::Value {
+    if bytes.len() > LOGGED_MESSAGE_BYTES {
+        return serde_json::Value::String(format!(
+            "[{} bytes, more than Switchyard logs]",
+            bytes.len()
+        ));
+    }
+    serde_json::from_slice(bytes).unwrap_or_else(|_| {
+        serde_json::Value::String(format!("[{} bytes that are not JSON]", bytes.len()))
+    })
+}
+
+/// Keeps the request's prompt (`messages`, else `prompt`, else `input`) until its event is
+/// made.
+pub fn keep_prompt(request_id: &str, body: &[u8], now_ms: u64) {
+    #[derive(serde::Deserialize)]
+    struct Prompt<'a> {
+        #[serde(borrow, default)]
+        messages: Option<&'a serde_json::value::RawValue>,
+        #[serde(borrow, default)]
+        prompt: Option<&'a serde_json::value::RawValue>,
+        #[serde(borrow, default)]
+        input: Option<&'a serde_json::value::RawValue>,
+    }
+    if request_id.is_empty() {
+        return;
+    }
+    let Ok(p) = serde_json::from_slice::<Prompt>(body) else {
+        return;
+    };
+    let Some(raw) = p.messages.or(p.prompt).or(p.input) else {
+        return;
+    };
+    let value = logged(raw.get().as_bytes());
+    PROMPTS.with(|s| {
+        let mut s = s.borrow_mut();
+        while s.len() >= CAPACITY || s.front().is_some_and(|e| e.1 + TTL_MS < now_ms) {
+            s.pop_front();
+        }
+        s.retain(|e| e.0 != request_id);
+        s.push_back((request_id.to_string(), now_ms, value));
+    });
+}
+
+/// The request's prompt, taken once.
+pub fn take_prompt(request_id: &str) -> Option<serde_json::Value> {
+    PROMPTS.with(|s| {
+        let mut s = s.borrow_mut();
+        let i = s.iter().position(|e| e.0 == request_id)?;
+        s.remove(i).map(|e| e.2)
+    })
 }
 
 /// Notes an attempt that failed and did not answer the client. Without a request id (Envoy
@@ -89,6 +146,26 @@ mod tests {
         assert!(take_failed("r1").is_empty());
         assert_eq!(take_failed("r2").len(), 1);
         assert!(take_failed("").is_empty());
+    }
+
+    #[test]
+    fn prompts_are_kept_once_and_bounded() {
+        keep_prompt(
+            "p1",
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#,
+            0,
+        );
+        keep_prompt("p2", br#"{"model":"m","input":"text"}"#, 0);
+        assert_eq!(take_prompt("p1").unwrap()[0]["content"], "hi");
+        assert!(take_prompt("p1").is_none());
+        assert_eq!(take_prompt("p2").unwrap(), "text");
+        let big = format!(r#"{{"prompt":"{}"}}"#, "x".repeat(LOGGED_MESSAGE_BYTES));
+        keep_prompt("p3", big.as_bytes(), 0);
+        assert!(take_prompt("p3")
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .contains("more than Switchyard logs"));
     }
 
     #[test]

@@ -194,6 +194,7 @@ impl ProviderRole {
             counted: false,
             provider_remaining: (None, None),
             delivered: std::cell::Cell::new(false),
+            logged_answer: std::cell::RefCell::new(None),
         })
     }
 }
@@ -308,6 +309,8 @@ pub struct Attempt {
     provider_remaining: (Option<u64>, Option<u64>),
     /// This attempt answered the client (its event is queued): it is not a failed attempt.
     delivered: std::cell::Cell<bool>,
+    /// The answer for the logging callbacks (`log_messages`), as logged.
+    logged_answer: std::cell::RefCell<Option<serde_json::Value>>,
 }
 
 impl Attempt {
@@ -356,6 +359,17 @@ impl Attempt {
                 self.counted,
             );
         }
+    }
+
+    /// The response cache keeps this attempt's answer.
+    fn keeps_answer(&self) -> bool {
+        self.native.is_none()
+            && self
+                .cx
+                .info
+                .cache
+                .as_ref()
+                .is_some_and(|c| c.store_ttl_s.is_some())
     }
 
     /// Retries made so far: each fallback pass's first attempt is a fallback, not a retry.
@@ -566,13 +580,10 @@ impl Attempt {
                 failed: false,
                 bytes: 0,
                 first_event_ms: None,
-                assembler: self
-                    .cx
-                    .info
-                    .cache
-                    .as_ref()
-                    .filter(|c| c.store_ttl_s.is_some() && self.native.is_none())
-                    .map(|_| {
+                // The whole answer, for the response cache or the logging callbacks.
+                assembler: (self.native.is_none()
+                    && (self.keeps_answer() || self.cx.info.log_messages))
+                    .then(|| {
                         crate::cache::Assembler::new(self.cx.role.cfg.max_response_bytes as usize)
                     }),
                 bridge: match self.native {
@@ -648,6 +659,9 @@ impl Attempt {
                     Some(p) => p.answer_usage(&out),
                     None => crate::openai::usage_of(&out),
                 };
+                if self.cx.info.log_messages {
+                    *self.logged_answer.borrow_mut() = Some(crate::observe::logged(&out));
+                }
                 // Counting tokens and reading a stored response cost nothing, and use none.
                 let (cost, tokens) = match self.cx.info.endpoint.is_billed() {
                     false => (0.0, 0),
@@ -953,8 +967,15 @@ impl Attempt {
             edits
         });
         if end {
-            if let (Some(miss), Some(answer)) = (&self.cx.info.cache, whole) {
-                crate::cache::keep(host, miss, &answer);
+            if let Some(answer) = &whole {
+                if self.cx.info.log_messages {
+                    *self.logged_answer.borrow_mut() = Some(crate::observe::logged(answer));
+                }
+            }
+            if let (Some(miss), Some(answer)) = (self.cx.info.cache.as_ref(), whole) {
+                if self.keeps_answer() {
+                    crate::cache::keep(host, miss, &answer);
+                }
             }
             let usage = match &self.native {
                 Some(p) => p.usage(),
@@ -1075,6 +1096,11 @@ impl Attempt {
             cache_miss: info.cache.is_some(),
             provider_remaining_requests: self.provider_remaining.0,
             provider_remaining_tokens: self.provider_remaining.1,
+            messages: info
+                .log_messages
+                .then(|| crate::observe::take_prompt(&cx.request_id))
+                .flatten(),
+            response: self.logged_answer.borrow_mut().take(),
             log_only: false,
         };
         crate::limits::add_tokens(host, &info.limits_tokens, usage.total_tokens, now_ms);

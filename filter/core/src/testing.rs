@@ -12,6 +12,7 @@ use switchyard_config::{
 /// A chat request for model group "g" (asked for as "g") with this plan.
 pub fn info(plan: &[&str]) -> RequestInfo {
     RequestInfo {
+        log_messages: false,
         request_id: String::new(),
         dialect: switchyard_config::Dialect::Chat,
         stored: None,
@@ -138,6 +139,7 @@ pub fn gateway_config(name: &str, deployments: &[&str], extra: usize) -> Gateway
         groups.insert(format!("model-{i}"), group(&(i + 1).to_string(), &["x"]));
     }
     GatewayConfig {
+        log_messages: false,
         groups,
         aliases: BTreeMap::new(),
         master_key_env: Some("MK".into()),

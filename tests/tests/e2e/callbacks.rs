@@ -296,3 +296,54 @@ async fn a_callback_without_its_settings_stops_up_with_the_reason() {
         .expect("up refuses a langfuse callback without its secret key");
     assert!(err.contains("LANGFUSE_SECRET_KEY"), "{err}");
 }
+
+/// Prompts and answers reach the callbacks when nothing says otherwise (streamed answers put
+/// back together), and `redact_user_api_key_info` leaves the key out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_and_answers_are_logged_when_allowed() {
+    let provider = FakeProvider::start();
+    let hook = FakeProvider::with_mode(Mode::Accept(Duration::ZERO));
+    let config = json!({
+        "model_list": [keyed("obs", &provider, "sk-x", json!({}))],
+        "litellm_settings": {"callbacks": ["generic_api"], "redact_user_api_key_info": true},
+        "general_settings": {"master_key": MASTER},
+    });
+    let sy = Switchyard::start_with_env(
+        &yaml(&config),
+        &[("GENERIC_LOGGER_ENDPOINT", &hook.url("/log"))],
+    );
+    let _logs = sy.dump_logs_on_failure();
+    let client = Client::new(&sy.base_url()).with_key(MASTER);
+    let run = marker("logged");
+    let whole = client
+        .post(
+            "/v1/chat/completions",
+            &chat("obs", &format!("{run} whole")),
+        )
+        .await;
+    assert_eq!(whole.status, 200);
+    let streamed = client
+        .stream(
+            "/v1/chat/completions",
+            &crate::common::chat_stream("obs", &format!("{run} streamed"), true),
+        )
+        .await;
+    assert_eq!(streamed.status, 200);
+    let payloads = || {
+        items(&hook.requests(), |v| {
+            v.as_array().cloned().unwrap_or_default()
+        })
+    };
+    eventually("2 events at the webhook", || payloads().len() >= 2).await;
+    for p in payloads() {
+        let asked = p["messages"][0]["content"].as_str().unwrap_or_default();
+        assert!(asked.starts_with(&run), "{p}");
+        assert_eq!(
+            p["response"]["choices"][0]["message"]["content"],
+            switchyard_tests::fake::CHAT_CONTENT,
+            "{p}"
+        );
+        assert!(p["metadata"].get("user_api_key_hash").is_none(), "{p}");
+    }
+    assert!(payloads().iter().any(|p| p["stream"] == true));
+}
