@@ -35,7 +35,16 @@ pub const DEPLOYMENT_HEADER: &str = "x-litellm-model-id";
 /// Filter-state property (set downstream, read upstream) carrying [`RequestInfo`].
 pub const REQUEST_INFO_PROPERTY: &str = "switchyard_request";
 /// Internal headers: never taken from a client, never passed from a provider to a client.
-pub const INTERNAL_HEADERS: &[&str] = &[ROUTE_HEADER, PLAN_HEADER, RETRY_HEADER, REPLAN_HEADER];
+pub const INTERNAL_HEADERS: &[&str] = &[
+    ROUTE_HEADER,
+    PLAN_HEADER,
+    RETRY_HEADER,
+    REPLAN_HEADER,
+    HEALTH_CHECK_HEADER,
+];
+/// The sidecar's `/health` checks one deployment (its id) through the gateway, with the
+/// master key: no retries, fallbacks, cache, limits or spend; cooldowns do not stop it.
+pub const HEALTH_CHECK_HEADER: &str = "x-switchyard-health-check";
 /// Shared-data key prefix of a model group's routing state (cooldowns, in-flight counts,
 /// latencies, usage); the group name follows.
 pub const GROUP_STATE_KEY: &str = "switchyard.group.";
@@ -646,6 +655,10 @@ pub struct RequestInfo {
     /// The `x-ratelimit-*` headers of the gateway's own limits, for the answer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate_limit_headers: Vec<(String, String)>,
+    /// A health check (`/health`): its outcome counts for the deployment's cooldown, and it
+    /// is neither spend nor a request in the metrics.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub health_check: bool,
     /// The prompt and the answer go in the request's event (for the logging callbacks).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub log_messages: bool,

@@ -456,8 +456,6 @@ const KNOWN_GENERAL_SETTINGS: &[&str] = &[
     "admin_only_routes",
     "public_routes",
     "enforce_user_param",
-    "background_health_checks",
-    "health_check_interval",
     "custom_auth",
     "pass_through_endpoints",
     "allow_requests_on_db_unavailable",

@@ -383,6 +383,12 @@ impl Alias {
 pub struct GeneralSettings {
     #[serde(default)]
     pub master_key: Option<Secret>,
+    /// The sidecar checks every deployment each `health_check_interval` seconds (default
+    /// 300), and `/health` answers from the last check.
+    #[serde(default)]
+    pub background_health_checks: Option<bool>,
+    #[serde(default)]
+    pub health_check_interval: Option<f64>,
     /// PostgreSQL for keys, spend and the rest of the sidecar's store (else `DATABASE_URL`,
     /// else SQLite at `database_path`).
     #[serde(default)]

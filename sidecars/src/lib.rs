@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod callbacks;
 pub mod cli;
+pub mod health;
 pub mod http;
 pub mod limits;
 pub mod metrics;

@@ -12,8 +12,8 @@ use subtle::ConstantTimeEq;
 use switchyard_config::{
     cache_path, customer_path, key_path, CachedAnswer, ClientHeaders, CustomerRecord, Dialect,
     Endpoint, GatewayConfig, GroupConfig, KeyIdentity, KeyRecord, RequestInfo, SemanticLookup,
-    SpendEvent, BACKOFF_SUFFIX, DEPLOYMENT_HEADER, INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER,
-    ROUTE_HEADER, SEMANTIC_LOOKUP_PATH,
+    SpendEvent, BACKOFF_SUFFIX, DEPLOYMENT_HEADER, HEALTH_CHECK_HEADER, INTERNAL_HEADERS,
+    PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER, SEMANTIC_LOOKUP_PATH,
 };
 
 use crate::cache;
@@ -107,6 +107,8 @@ pub fn classify(method: &str, path: &str) -> Route {
     let (route, allowed) = match path {
         "/health/liveliness" | "/health/liveness" | "/health/live" => (Route::Liveliness, "GET"),
         "/health/readiness" => (Route::Readiness, "GET"),
+        // Every deployment called: the sidecar does it, through this gateway.
+        "/health" => return Route::Admin,
         "/v1/models" | "/models" => (Route::Models, "GET"),
         "/v1/chat/completions" | "/chat/completions" => {
             (Route::Api(Endpoint::ChatCompletions), "POST")
@@ -273,6 +275,8 @@ pub struct Pending {
     pub cache: CacheLookup,
     /// `GET`/`DELETE /v1/responses/{id}`: where the response is stored.
     pub stored: Option<Stored>,
+    /// A health check of this deployment (the master key's only).
+    pub health_check: Option<String>,
 }
 
 /// A response a provider stored, as its id (`dialects::responses::stored_id`) and the
@@ -534,7 +538,12 @@ impl Gateway {
             Some(r) if !r.info.request_id.is_empty() => r.info.request_id.clone(),
             _ => find("x-request-id").unwrap_or_default().to_string(),
         };
+        let health_check = match identity {
+            Identity::Master | Identity::Open => find(HEALTH_CHECK_HEADER).map(str::to_string),
+            Identity::Key(_) => None,
+        };
         OnHeaders::ReadBody(Box::new(Pending {
+            health_check,
             endpoint,
             identity,
             replan,
@@ -714,6 +723,9 @@ impl Gateway {
         let endpoint = pending.endpoint;
         if let Some(stored) = &pending.stored {
             return self.stored_response(pending, stored, host, rng);
+        }
+        if let Some(id) = &pending.health_check {
+            return self.health_check(pending, id, host, rng);
         }
         if body.len() as u64 > self.cfg.max_request_bytes {
             return Err(ApiError::too_large(self.cfg.max_request_bytes));
@@ -988,6 +1000,7 @@ impl Gateway {
             crate::observe::keep_prompt(&pending.request_id, body, host.now_ms());
         }
         let info = RequestInfo {
+            health_check: false,
             log_messages: self.cfg.log_messages,
             request_id: pending.request_id.clone(),
             endpoint,
@@ -1093,6 +1106,46 @@ impl Gateway {
             forward_x_headers: group.forward_client_headers || self.cfg.forward.all_groups,
             key: record.map(key_identity),
             // No fallbacks, limits, cache or end user: a stored response is where it is.
+            ..RequestInfo::default()
+        };
+        Ok(OnBody::Route(Box::new(Routed {
+            headers: routing_headers(group, &plan),
+            info,
+        })))
+    }
+
+    /// A health check: one attempt at one deployment, whether it cools down or not.
+    fn health_check(
+        &self,
+        pending: &Pending,
+        id: &str,
+        host: &dyn Host,
+        rng: &mut Rng,
+    ) -> Result<OnBody, ApiError> {
+        let (name, group, position) = self
+            .cfg
+            .groups
+            .iter()
+            .find_map(|(name, g)| Some((name, g, g.deployments.iter().position(|d| d.id == id)?)))
+            .ok_or_else(|| ApiError::not_found(format!("No deployment has the id {id}.")))?;
+        let now_ms = host.now_ms();
+        let ask = plan::Ask {
+            now_ms,
+            endpoint: pending.endpoint,
+            pinned: Some(position),
+            num_retries: Some(0),
+            ..plan::Ask::default()
+        };
+        let plan = plan::plan(group, &state::GroupState::default(), &ask, rng)
+            .map_err(|no| no_plan_error(name, &no))?;
+        let info = RequestInfo {
+            request_id: pending.request_id.clone(),
+            endpoint: pending.endpoint,
+            requested_model: name.clone(),
+            group: name.clone(),
+            plan: plan.deployments.clone(),
+            received_ms: now_ms,
+            health_check: true,
             ..RequestInfo::default()
         };
         Ok(OnBody::Route(Box::new(Routed {

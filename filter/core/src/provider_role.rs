@@ -1022,6 +1022,10 @@ impl Attempt {
         now_ms: u64,
     ) -> (f64, u64) {
         self.delivered.set(true);
+        if self.cx.info.health_check {
+            // Not spend, nor a request: its outcome goes to the routing state only.
+            return (0.0, 0);
+        }
         let cx = &self.cx;
         let d = &cx.role.cfg.deployment;
         let info = &cx.info;

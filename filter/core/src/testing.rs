@@ -12,6 +12,7 @@ use switchyard_config::{
 /// A chat request for model group "g" (asked for as "g") with this plan.
 pub fn info(plan: &[&str]) -> RequestInfo {
     RequestInfo {
+        health_check: false,
         log_messages: false,
         request_id: String::new(),
         dialect: switchyard_config::Dialect::Chat,

@@ -1,7 +1,8 @@
-//! The `switchyard` command line: `up`, `render`, `check` and `sidecar`.
+//! The `switchyard` command line: `up`, `render`, `check`, `sidecar` and `health`.
 
 mod check;
 mod envoy;
+mod probe;
 mod render;
 mod sidecar;
 mod summary;
@@ -36,11 +37,13 @@ enum Command {
     Check(check::CheckArgs),
     /// Run only the sidecar service (docker-compose runs Envoy separately).
     Sidecar(sidecar::SidecarArgs),
+    /// Call every deployment through a running gateway (its /health) and print the result.
+    Health(probe::HealthArgs),
 }
 
 /// Where the config comes from: a LiteLLM config.yaml, or a single `--model`.
 #[derive(Debug, Clone, Args)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 pub struct ConfigSource {
     /// A LiteLLM-compatible config.yaml.
     #[arg(long, value_name = "FILE")]
@@ -64,11 +67,13 @@ impl ConfigSource {
             }
             (None, Some(model)) => ProxyConfig::from_model_flag(model)
                 .map_err(|e| Failure(format!("--model {model}: {e}")))?,
-            (None, None) => {
-                return Err(Failure(
-                    "pass --config FILE or --model PROVIDER/MODEL".into(),
-                ))
-            }
+            // A usage error (exit 2), as clap's own: the group is optional only so that
+            // `up --test` needs neither.
+            (None, None) => clap::Error::raw(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "pass --config FILE or --model PROVIDER/MODEL\n",
+            )
+            .exit(),
         };
         for (name, value) in config.environment_variables() {
             std::env::set_var(name, value);
@@ -100,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(args),
         Command::Check(args) => check::run(args),
         Command::Sidecar(args) => sidecar::run(args),
+        Command::Health(args) => probe::health(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

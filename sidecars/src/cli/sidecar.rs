@@ -46,9 +46,7 @@ pub fn run(args: SidecarArgs) -> Result<(), Failure> {
     let runtime = super::runtime()?;
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
-        let state = super::with_redis(state)?
-            .with_callbacks()
-            .map_err(Failure)?;
+        let state = super::with_redis(state)?.start_tasks().map_err(Failure)?;
         let state = state.with_store(super::open_store(&target).await?);
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await

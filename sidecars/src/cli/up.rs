@@ -23,6 +23,19 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub struct UpArgs {
     #[command(flatten)]
     source: ConfigSource,
+    /// Start nothing: send one chat request to the gateway running at URL (default
+    /// http://127.0.0.1:4000) and print its answer, as `litellm --test`.
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "http://127.0.0.1:4000")]
+    test: Option<String>,
+    /// The key `--test` sends.
+    #[arg(
+        long,
+        env = "LITELLM_MASTER_KEY",
+        hide_env_values = true,
+        value_name = "KEY",
+        hide = true
+    )]
+    key: Option<String>,
     /// Address the gateway listens on.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -56,6 +69,9 @@ pub struct UpArgs {
 }
 
 pub fn run(args: UpArgs) -> Result<(), Failure> {
+    if let Some(url) = &args.test {
+        return super::probe::test(url, args.key.as_deref());
+    }
     // Everything that can be checked is checked before anything starts.
     let config = args.source.load()?;
     let envoy_bin = envoy::locate_envoy(args.envoy.as_deref())?;
@@ -115,7 +131,7 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         .with_gateway(&gateway_url)
         .with_envoy_admin(&format!("http://127.0.0.1:{}", args.admin_port));
     let state =
-        runtime.block_on(async { super::with_redis(state)?.with_callbacks().map_err(Failure) })?;
+        runtime.block_on(async { super::with_redis(state)?.start_tasks().map_err(Failure) })?;
     // Before Envoy starts: a database that cannot be opened stops `up` with its reason.
     let state = state.with_store(runtime.block_on(super::open_store(&target))?);
     let result = runtime.block_on(supervise(run, sidecar_listener, state));

@@ -1,11 +1,55 @@
 //! Health endpoints.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use switchyard_config::CacheKind;
 
-use super::AppState;
+use super::extract::Params;
+use super::{auth, ApiError, AppState};
+
+#[derive(Deserialize)]
+pub struct HealthQuery {
+    /// A model group: only its deployments.
+    model: Option<String>,
+}
+
+/// `GET /health`: LiteLLM's deep health check (any valid key may ask, as in LiteLLM). From
+/// the last background round when background_health_checks is on, else checked now.
+pub async fn health(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Params(q): Params<HealthQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if state.config.master_key_is_set() {
+        auth::caller(&state.master_key, state.store()?, &headers).await?;
+    }
+    let group = q.model.as_deref().filter(|m| !m.is_empty());
+    if state.config.general_settings.background_health_checks == Some(true) {
+        let last = state.health.lock().ok().and_then(|l| l.result.clone());
+        if let Some(mut result) = last {
+            if let Some(g) = group {
+                for list in ["healthy_endpoints", "unhealthy_endpoints"] {
+                    if let Some(items) = result[list].as_array_mut() {
+                        items.retain(|e| e["model_name"] == g);
+                    }
+                }
+                for (list, count) in [
+                    ("healthy_endpoints", "healthy_count"),
+                    ("unhealthy_endpoints", "unhealthy_count"),
+                ] {
+                    result[count] = json!(result[list].as_array().map_or(0, Vec::len));
+                }
+            }
+            return Ok(Json(result));
+        }
+    }
+    Ok(Json(
+        crate::health::run(&state.config, state.gateway.as_ref(), group).await,
+    ))
+}
 
 /// `GET /health/readiness`, shaped like LiteLLM's so its probes and dashboards keep working;
 /// `db` says whether the store answers, `cache` which response cache is on (null: none),

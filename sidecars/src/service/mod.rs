@@ -65,6 +65,10 @@ pub struct AppState {
     pub envoy_admin: Option<String>,
     /// Where request events go besides the spend logs (LiteLLM's logging callbacks).
     pub callbacks: crate::callbacks::Callbacks,
+    /// The gateway's public URL and master key: `/health` calls the deployments through it.
+    pub gateway: Option<crate::semantic::Gateway>,
+    /// The last background health check (background_health_checks).
+    pub health: Arc<std::sync::Mutex<crate::health::Last>>,
 }
 
 impl AppState {
@@ -89,17 +93,32 @@ impl AppState {
             metrics: Arc::new(metrics),
             envoy_admin: None,
             callbacks: crate::callbacks::Callbacks::default(),
+            gateway: None,
+            health: Arc::default(),
         })
     }
 
-    /// The same state, starting the config's logging callbacks (on the current Tokio
-    /// runtime). Fails with what a callback lacks.
-    pub fn with_callbacks(mut self) -> Result<AppState, String> {
+    /// The same state, starting its tasks on the current Tokio runtime: the config's logging
+    /// callbacks, and the background health checks. Fails with what a callback lacks.
+    pub fn start_tasks(mut self) -> Result<AppState, String> {
         self.callbacks = crate::callbacks::Callbacks::start(
             &self.config,
             &|name| std::env::var(name).ok(),
             self.metrics.callback_events(),
         )?;
+        let gs = &self.config.general_settings;
+        if let (Some(true), Some(gateway)) = (gs.background_health_checks, &self.gateway) {
+            let interval = gs
+                .health_check_interval
+                .unwrap_or(crate::health::DEFAULT_INTERVAL_S)
+                .max(1.0);
+            tokio::spawn(crate::health::background(
+                Arc::clone(&self.config),
+                gateway.clone(),
+                std::time::Duration::from_secs_f64(interval),
+                Arc::clone(&self.health),
+            ));
+        }
         Ok(self)
     }
 
@@ -129,12 +148,12 @@ impl AppState {
             .as_ref()
             .and_then(|k| k.resolve(&|name| std::env::var(name).ok()))
             .filter(|k| !k.is_empty());
-        self.semantic = Arc::new(crate::semantic::Semantic::new(Some(
-            crate::semantic::Gateway {
-                url: url.to_string(),
-                master_key,
-            },
-        )));
+        let gateway = crate::semantic::Gateway {
+            url: url.to_string(),
+            master_key,
+        };
+        self.semantic = Arc::new(crate::semantic::Semantic::new(Some(gateway.clone())));
+        self.gateway = Some(gateway);
         self
     }
 
@@ -156,6 +175,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health/readiness", get(health::readiness))
+        .route("/health", get(health::health))
         .route("/metrics", get(metrics::scrape))
         .route("/metrics/", get(metrics::scrape))
         .route("/internal/v1/health", get(health::internal))

@@ -25,6 +25,7 @@ mod failover;
 mod fallbacks;
 mod fleet;
 mod headers;
+mod health;
 mod keys_and_spend;
 mod metrics;
 mod provider_anthropic;
