@@ -175,8 +175,21 @@ impl ProxyConfig {
                     })?),
                     None => None,
                 };
-                let port = port.map_or_else(|| "6379".to_string(), |p| p.0);
-                return Ok(Some(url_of(&host.0, &port, password.as_deref())));
+                // `os.environ/VAR` is read here, as for every other setting.
+                let read = |field: &str, v: &str| {
+                    match v.strip_prefix("os.environ/") {
+                    Some(var) => env(var).filter(|x| !x.trim().is_empty()).ok_or_else(|| {
+                        format!("{section}: redis_{field} is {v:?}, which is not set in the environment")
+                    }),
+                    None => Ok(v.to_string()),
+                }
+                };
+                let host = read("host", &host.0)?;
+                let port = match port {
+                    Some(p) => read("port", &p.0)?,
+                    None => "6379".to_string(),
+                };
+                return Ok(Some(url_of(&host, &port, password.as_deref())));
             }
         }
         if let Some(url) = env("REDIS_URL").filter(|u| !u.trim().is_empty()) {
@@ -276,6 +289,20 @@ mod tests {
         ));
         assert!(!local.cache_in_redis());
         assert!(config(&format!("{MODELS}litellm_settings:\n  cache: true\n")).cache_in_redis());
+        let vars = config(&format!(
+            "{MODELS}router_settings:\n  redis_host: os.environ/RH\n  redis_port: os.environ/RPORT\n"
+        ));
+        let env = |n: &str| match n {
+            "RH" => Some("cache.internal".to_string()),
+            "RPORT" => Some("6390".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            vars.redis_url(&env).unwrap().as_deref(),
+            Some("redis://cache.internal:6390"),
+            "os.environ/ read as everywhere else"
+        );
+        assert!(vars.redis_url(&none).unwrap_err().contains("os.environ/RH"));
         let env = |n: &str| (n == "REDIS_URL").then(|| "redis://e:1".to_string());
         assert_eq!(
             config(MODELS).redis_url(&env).unwrap().as_deref(),

@@ -380,6 +380,9 @@ pub struct DeploymentConfig {
     /// what a request leaves out.
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub defaults: serde_json::Map<String, serde_json::Value>,
+    /// litellm_system_prompt: the first message of every chat request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
     /// drop_params (the deployment's, else litellm_settings'): parameters the provider
     /// cannot take are dropped instead of refused.
     #[serde(default)]

@@ -52,6 +52,10 @@ pub struct LitellmParams {
     pub api_key: Option<Secret>,
     #[serde(default)]
     pub api_version: Option<String>,
+    /// A system message put before every chat request's messages (LiteLLM's
+    /// `litellm_system_prompt`): what the model group is for.
+    #[serde(default)]
+    pub litellm_system_prompt: Option<String>,
     #[serde(default)]
     pub organization: Option<String>,
     /// Seconds for the whole request.

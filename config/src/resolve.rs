@@ -397,6 +397,10 @@ fn resolve_one(
                 .filter(|(k, _)| DEFAULT_PARAMS.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            system_prompt: p
+                .litellm_system_prompt
+                .clone()
+                .filter(|s| !s.trim().is_empty()),
             drop_params: false,
             prices: pricing.prices,
         },

@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod fake;
 pub mod fakes;
 pub mod ports;
+pub mod postgres;
 pub mod redis;
 pub mod split;
 pub mod strict;

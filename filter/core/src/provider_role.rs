@@ -541,7 +541,13 @@ impl Attempt {
             true => &self.cx.role.cfg.deployment.defaults,
             false => &no_defaults,
         };
-        if !self.cx.info.strip_params && defaults.is_empty() {
+        let system_prompt = match (chat, self.cx.info.endpoint) {
+            (true, Endpoint::ChatCompletions) => {
+                self.cx.role.cfg.deployment.system_prompt.as_deref()
+            }
+            _ => None,
+        };
+        if !self.cx.info.strip_params && defaults.is_empty() && system_prompt.is_none() {
             return Ok(bridged.map_or(Cow::Borrowed(body), Cow::Owned));
         }
         let body = bridged.as_deref().unwrap_or(body);
@@ -565,6 +571,23 @@ impl Attempt {
                     obj.set_raw(name, raw);
                 }
             }
+        }
+        if let Some(prompt) = system_prompt {
+            let messages: Vec<&serde_json::value::RawValue> = match obj.get("messages") {
+                Some(m) => serde_json::from_str(m.get()).map_err(|e| {
+                    ApiError::bad_request(format!("messages must be a list of messages: {e}"))
+                })?,
+                None => Vec::new(),
+            };
+            let system = serde_json::json!({"role": "system", "content": prompt});
+            let system = serde_json::value::to_raw_value(&system)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            let mut all: Vec<&serde_json::value::RawValue> = Vec::with_capacity(messages.len() + 1);
+            all.push(&system);
+            all.extend(messages);
+            let raw = serde_json::value::to_raw_value(&all)
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            obj.set_raw("messages", raw);
         }
         Ok(Cow::Owned(obj.to_vec()))
     }
@@ -1157,6 +1180,7 @@ mod tests {
     fn config(provider: Provider, model: &str, base: &str, key_env: &str) -> ProviderConfig {
         ProviderConfig {
             deployment: DeploymentConfig {
+                system_prompt: None,
                 id: format!("{}-dep", provider.name()),
                 group: "g".into(),
                 provider,

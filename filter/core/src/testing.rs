@@ -84,6 +84,7 @@ pub fn cooldown() -> CooldownConfig {
 
 pub fn deployment(provider: Provider, id: &str, group: &str) -> DeploymentConfig {
     DeploymentConfig {
+        system_prompt: None,
         id: id.into(),
         group: group.into(),
         provider,

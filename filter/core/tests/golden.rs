@@ -153,6 +153,7 @@ fn deployment(case: &Case, provider: Provider) -> DeploymentConfig {
     let (scheme, rest) = base.split_once("://").unwrap();
     let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
     DeploymentConfig {
+        system_prompt: None,
         id: "golden".into(),
         group: "my-model".into(),
         provider,

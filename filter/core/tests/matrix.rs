@@ -54,6 +54,7 @@ fn deployment(provider: Provider) -> DeploymentConfig {
     let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
     let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
     DeploymentConfig {
+        system_prompt: None,
         id: format!("{}-1", provider.name()),
         group: REQUESTED.into(),
         provider,

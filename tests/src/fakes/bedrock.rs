@@ -902,6 +902,7 @@ mod tests {
         use switchyard_config::{Auth, DeploymentConfig, Endpoint, Provider, ProviderParams};
         use switchyard_core::providers::{translator, Credentials, Ctx};
         let d = DeploymentConfig {
+            system_prompt: None,
             id: "d".into(),
             group: "g".into(),
             provider: Provider::Bedrock,

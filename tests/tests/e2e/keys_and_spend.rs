@@ -13,6 +13,7 @@ use futures_util::StreamExt as _;
 use serde_json::{json, Value};
 use switchyard_tests::artefacts::{repo_root, venv_python};
 use switchyard_tests::fake::CHAT_CONTENT;
+use switchyard_tests::postgres::PgDatabase;
 use switchyard_tests::split::{Database, Split};
 use switchyard_tests::{assert_openai_error, Client, FakeProvider, Mode, Switchyard};
 
@@ -120,53 +121,6 @@ async fn settled_spend(base: &str, expected: f64) -> f64 {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// A fresh PostgreSQL database on 127.0.0.1:5432 for one test, dropped afterwards.
-struct PgDatabase(String);
-
-impl PgDatabase {
-    fn new() -> PgDatabase {
-        let name = format!("switchyard_e2e_{}_{}", std::process::id(), free_suffix());
-        psql(&format!("CREATE DATABASE {name}"));
-        PgDatabase(name)
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.0)
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
-    }
-}
-
-fn free_suffix() -> u16 {
-    switchyard_tests::free_port()
-}
-
-fn psql(sql: &str) {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
-        .args(["-c", sql])
-        .output()
-        .expect("psql (PostgreSQL's client) runs");
-    assert!(
-        out.status.success(),
-        "psql -c {sql:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// 2,000 requests at concurrency 100 with one virtual key; the sidecar is killed (SIGKILL)

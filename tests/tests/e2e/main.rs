@@ -28,6 +28,7 @@ mod headers;
 mod health;
 mod keys_and_spend;
 mod metrics;
+mod original_systems;
 mod provider_anthropic;
 mod provider_bedrock;
 mod provider_cohere;

@@ -299,6 +299,7 @@ pub(crate) mod tests {
     ) -> (DeploymentConfig, RequestInfo) {
         (
             DeploymentConfig {
+                system_prompt: None,
                 id: "d1".into(),
                 group: "fast".into(),
                 provider,
