@@ -6,7 +6,7 @@ use std::process::Command;
 pub struct PgDatabase(String);
 
 impl PgDatabase {
-    pub fn new() -> PgDatabase {
+    pub fn create() -> PgDatabase {
         let name = format!("switchyard_e2e_{}_{}", std::process::id(), free_suffix());
         psql(&format!("CREATE DATABASE {name}"));
         PgDatabase(name)

@@ -199,7 +199,7 @@ async fn spend_is_exact_across_a_sidecar_restart_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn spend_is_exact_across_a_sidecar_restart_postgres() {
-    let db = PgDatabase::new();
+    let db = PgDatabase::create();
     spend_is_exact_across_a_sidecar_restart(Database::Postgres(db.url())).await;
 }
 

@@ -164,7 +164,7 @@ async fn the_openai_proxy() {
     let otel = FakeProvider::with_mode(Mode::Accept(Duration::ZERO));
     let langfuse = FakeProvider::with_mode(Mode::Accept(Duration::ZERO));
     let redis = RedisServer::start();
-    let db = PgDatabase::new();
+    let db = PgDatabase::create();
     let config = example("openai-proxy", &fakes);
     let mut env = fakes.env();
     env.extend([
@@ -335,7 +335,7 @@ async fn the_proxy_service() {
     let fakes = Fakes::start(Mode::Ok);
     let langfuse = FakeProvider::with_mode(Mode::Accept(Duration::ZERO));
     let redis = RedisServer::start();
-    let db = PgDatabase::new();
+    let db = PgDatabase::create();
     let config = example("proxy-service", &fakes);
     let mut env = fakes.env();
     env.extend([
