@@ -21,6 +21,7 @@ const CHUNK: &[u8] = b"data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.comple
 
 fn deployment() -> DeploymentConfig {
     DeploymentConfig {
+        system_prompt: None,
         id: "d1".into(),
         group: "gpt-4o-mini".into(),
         provider: Provider::Openai,
