@@ -147,6 +147,18 @@ fn target(name: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Tar
     }))
 }
 
+/// What each configured callback lacks in this environment.
+pub fn problems(config: &ProxyConfig, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    config
+        .litellm_settings
+        .all_callbacks()
+        .into_iter()
+        // One not served is a load warning already.
+        .filter(|name| switchyard_config::load::SERVED_CALLBACKS.contains(name))
+        .filter_map(|name| target(name, env).err())
+        .collect()
+}
+
 impl Callbacks {
     /// The callbacks the config names, each with its queue and task (on the current Tokio
     /// runtime). Fails with what a callback lacks (its endpoint, its keys).

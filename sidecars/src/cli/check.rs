@@ -32,6 +32,10 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
         detailed_debug: false,
     };
     let rendered = render(&config, &options).map_err(|e| Failure(e.to_string()))?;
+    // A callback without its settings stops `up`: say so here too.
+    for problem in crate::callbacks::problems(&config, &|name| std::env::var(name).ok()) {
+        eprintln!("warning: {problem} (here; `up` stops unless it is set where it runs)");
+    }
 
     println!("{}: OK", args.config.display());
     println!("Model groups:");
