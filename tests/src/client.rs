@@ -63,6 +63,17 @@ impl Client {
         self.send("GET", path, &[], None).await
     }
 
+    /// A new virtual key from `/key/generate` (this client carrying the master key).
+    pub async fn new_key(&self, body: &Value) -> String {
+        let reply = self.post("/key/generate", body).await;
+        let key = reply.expect_json(200)["key"]
+            .as_str()
+            .expect("/key/generate answers the key")
+            .to_string();
+        assert!(key.starts_with("sk-"), "{key}");
+        key
+    }
+
     /// POST a JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
         let bytes = serde_json::to_vec(body).expect("a Value serialises");

@@ -1046,6 +1046,14 @@ impl Gateway {
         })))
     }
 
+    /// The group of the deployment with this id, and its position there.
+    fn deployment(&self, id: &str) -> Option<(&String, &GroupConfig, usize)> {
+        self.cfg
+            .groups
+            .iter()
+            .find_map(|(name, g)| Some((name, g, g.deployments.iter().position(|d| d.id == id)?)))
+    }
+
     /// `GET`/`DELETE /v1/responses/{id}`: to the deployment holding the response, whatever
     /// the key may call of its group; free, so no limits or budgets count it.
     fn stored_response(
@@ -1055,23 +1063,12 @@ impl Gateway {
         host: &dyn Host,
         rng: &mut Rng,
     ) -> Result<OnBody, ApiError> {
-        let (name, group, position) = self
-            .cfg
-            .groups
-            .iter()
-            .find_map(|(name, g)| {
-                let at = g
-                    .deployments
-                    .iter()
-                    .position(|d| d.id == stored.deployment)?;
-                Some((name, g, at))
-            })
-            .ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "No response here: the deployment that stored it ({}) is no longer configured.",
-                    stored.deployment
-                ))
-            })?;
+        let (name, group, position) = self.deployment(&stored.deployment).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "No response here: the deployment that stored it ({}) is no longer configured.",
+                stored.deployment
+            ))
+        })?;
         let record = match &pending.identity {
             Identity::Key(e) => Some(&e.record),
             _ => None,
@@ -1123,10 +1120,7 @@ impl Gateway {
         rng: &mut Rng,
     ) -> Result<OnBody, ApiError> {
         let (name, group, position) = self
-            .cfg
-            .groups
-            .iter()
-            .find_map(|(name, g)| Some((name, g, g.deployments.iter().position(|d| d.id == id)?)))
+            .deployment(id)
             .ok_or_else(|| ApiError::not_found(format!("No deployment has the id {id}.")))?;
         let now_ms = host.now_ms();
         let ask = plan::Ask {

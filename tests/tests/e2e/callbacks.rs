@@ -84,13 +84,7 @@ async fn every_request_reaches_every_callback_without_slowing_it() {
     );
     let _logs = sy.dump_logs_on_failure();
     let master = Client::new(&sy.base_url()).with_key(MASTER);
-    let key = master
-        .post("/key/generate", &json!({"key_alias": "cb-key"}))
-        .await
-        .expect_json(200)["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = master.new_key(&json!({"key_alias": "cb-key"})).await;
     let client = Client::new(&sy.base_url()).with_key(&key);
     let run = marker("callbacks");
     for i in 0..20 {

@@ -416,15 +416,8 @@ async fn metrics_ask_for_a_key_when_the_config_says_so() {
     // A virtual key will do, as in LiteLLM.
     let master = Client::new(&s.sy.base_url()).with_key(MASTER);
     let key = master
-        .post(
-            "/key/generate",
-            &json!({"max_budget": 5.0, "key_alias": "metrics-reader"}),
-        )
-        .await
-        .expect_json(200)["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .new_key(&json!({"max_budget": 5.0, "key_alias": "metrics-reader"}))
+        .await;
     let text = scrape(&Client::new(&s.sy.base_url()).with_key(&key)).await;
     // The key's budget, as the store has it.
     assert_eq!(

@@ -45,6 +45,37 @@ impl Fakes {
     }
 }
 
+/// What the production examples run with: a PostgreSQL database and a Redis of their own,
+/// and a Langfuse receiver.
+struct Stack {
+    redis: RedisServer,
+    db: PgDatabase,
+    langfuse: FakeProvider,
+}
+
+impl Stack {
+    fn start() -> Stack {
+        Stack {
+            redis: RedisServer::start(),
+            db: PgDatabase::create(),
+            langfuse: FakeProvider::with_mode(Mode::Accept(Duration::ZERO)),
+        }
+    }
+
+    fn env(&self, fakes: &Fakes) -> Vec<(&'static str, String)> {
+        let mut env = fakes.env();
+        env.extend([
+            ("REDIS_HOST", "127.0.0.1".to_string()),
+            ("REDIS_PORT", self.redis.port.to_string()),
+            ("DATABASE_URL", self.db.url()),
+            ("LANGFUSE_PUBLIC_KEY", "pk-lf".into()),
+            ("LANGFUSE_SECRET_KEY", "sk-lf".into()),
+            ("LANGFUSE_HOST", self.langfuse.base_url()),
+        ]);
+        env
+    }
+}
+
 /// An example config as written, with each deployment's api_base on its fake.
 fn example(name: &str, fakes: &Fakes) -> Value {
     let path = repo_root()
@@ -162,33 +193,17 @@ async fn the_openai_proxy() {
         Mode::Status(503),
     )]));
     let otel = FakeProvider::with_mode(Mode::Accept(Duration::ZERO));
-    let langfuse = FakeProvider::with_mode(Mode::Accept(Duration::ZERO));
-    let redis = RedisServer::start();
-    let db = PgDatabase::create();
+    let stack = Stack::start();
     let config = example("openai-proxy", &fakes);
-    let mut env = fakes.env();
-    env.extend([
-        ("REDIS_HOST", "127.0.0.1".to_string()),
-        ("REDIS_PORT", redis.port.to_string()),
-        ("DATABASE_URL", db.url()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", otel.base_url()),
-        ("LANGFUSE_PUBLIC_KEY", "pk-lf".into()),
-        ("LANGFUSE_SECRET_KEY", "sk-lf".into()),
-        ("LANGFUSE_HOST", langfuse.base_url()),
-    ]);
+    let mut env = stack.env(&fakes);
+    env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", otel.base_url()));
     let sy = start(&config, &env);
+    let langfuse = &stack.langfuse;
     let _logs = sy.dump_logs_on_failure();
     let master = Client::new(&sy.base_url()).with_key(MASTER);
     let key = master
-        .post(
-            "/key/generate",
-            &json!({"models": ["gpt-4o"], "key_alias": "team-app"}),
-        )
-        .await
-        .expect_json(200)["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .new_key(&json!({"models": ["gpt-4o"], "key_alias": "team-app"}))
+        .await;
     let client = Client::new(&sy.base_url()).with_key(&key);
     let run = marker("openai-proxy");
     // Two waves of concurrent requests: the failing region is retried away from in the
@@ -333,32 +348,15 @@ async fn the_codellama_coding_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_proxy_service() {
     let fakes = Fakes::start(Mode::Ok);
-    let langfuse = FakeProvider::with_mode(Mode::Accept(Duration::ZERO));
-    let redis = RedisServer::start();
-    let db = PgDatabase::create();
+    let stack = Stack::start();
     let config = example("proxy-service", &fakes);
-    let mut env = fakes.env();
-    env.extend([
-        ("REDIS_HOST", "127.0.0.1".to_string()),
-        ("REDIS_PORT", redis.port.to_string()),
-        ("DATABASE_URL", db.url()),
-        ("LANGFUSE_PUBLIC_KEY", "pk-lf".into()),
-        ("LANGFUSE_SECRET_KEY", "sk-lf".into()),
-        ("LANGFUSE_HOST", langfuse.base_url()),
-    ]);
-    let sy = start(&config, &env);
+    let sy = start(&config, &stack.env(&fakes));
+    let langfuse = &stack.langfuse;
     let _logs = sy.dump_logs_on_failure();
     let master = Client::new(&sy.base_url()).with_key(MASTER);
     let key = master
-        .post(
-            "/key/generate",
-            &json!({"max_budget": 5, "rpm_limit": 3, "key_alias": "svc"}),
-        )
-        .await
-        .expect_json(200)["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .new_key(&json!({"max_budget": 5, "rpm_limit": 3, "key_alias": "svc"}))
+        .await;
     let client = Client::new(&sy.base_url()).with_key(&key);
     let run = marker("service");
     let mut statuses = Vec::new();
