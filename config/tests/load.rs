@@ -25,6 +25,24 @@ fn warning_lines(warnings: &[Warning]) -> Vec<String> {
     warnings.iter().map(Warning::to_string).collect()
 }
 
+/// The systems Switchyard replaces load with nothing kept unused.
+#[test]
+fn the_original_systems_load_without_warnings() {
+    for name in [
+        "first-proxy.yaml",
+        "openai-proxy.yaml",
+        "codellama-server.yaml",
+        "proxy-service.yaml",
+    ] {
+        let loaded = load(&example(name)).unwrap();
+        assert!(
+            loaded.warnings.is_empty(),
+            "{name}: {:#?}",
+            warning_lines(&loaded.warnings)
+        );
+    }
+}
+
 #[test]
 fn full_example_parses_every_field() {
     let loaded = load(&example("full.yaml")).unwrap();
