@@ -14,6 +14,9 @@ One run, target after target, the same load generator (wrk) and the same request
              the same request again and again is a hit (answered by the gateway, the
              provider never asked); with `cache: {"s-maxage": 0}` every request is a miss
              (a lookup that finds nothing fresh, the provider, the answer kept)
+  switchyard-logged  the logging callbacks on: `otel` (a trace per request) and `generic_api`
+             (each request's StandardLoggingPayload, prompt and answer included), both sent to
+             the upstream: what the sidecar's delivery and the filter's prompt copy cost
   litellm    the LiteLLM proxy from PyPI (BENCH_LITELLM=1; installed into bench/.litellm-venv)
 
 On 2 cores the targets run pinned to core 0 (Envoy with one worker) and the load generator
@@ -89,6 +92,8 @@ LOADS = [
 ]
 # Loads only Switchyard serves (its own APIs in front).
 SWITCHYARD_ONLY = ("messages", "messages-bridged", "responses-bridged")
+# The loads of switchyard-logged.
+LOGGED_LOADS = [("chat c32 logged", "chat", 32, "/v1/chat/completions")]
 # The loads of switchyard-cached.
 CACHE_LOADS = [
     ("chat c32 cache hit", "chat", 32, "/v1/chat/completions"),
@@ -237,7 +242,7 @@ def plain_envoy_bootstrap(port, admin, upstream):
     }
 
 
-def switchyard_config(upstream, with_anthropic, cache=False):
+def switchyard_config(upstream, with_anthropic, cache=False, logged=False):
     base = f"http://127.0.0.1:{upstream}/v1"
     models = [
         ("gpt-4o-mini", "openai/gpt-4o-mini"),
@@ -255,6 +260,8 @@ def switchyard_config(upstream, with_anthropic, cache=False):
     lines += ["general_settings:", f"  master_key: {MASTER_KEY}"]
     if cache:
         lines += ["litellm_settings:", "  cache: true"]
+    if logged:
+        lines += ["litellm_settings:", "  callbacks: [otel, generic_api]"]
     return "\n".join(lines + [""])
 
 
@@ -272,14 +279,18 @@ def start_target(name, upstream, work, with_anthropic):
         wait_http(admin, "/ready", proc=p.p)
         return p, port, []
     headers = [f"Authorization: Bearer {MASTER_KEY}"]
-    if name in ("switchyard", "switchyard-vkey", "switchyard-limited", "switchyard-cached"):
+    if name in ("switchyard", "switchyard-vkey", "switchyard-limited", "switchyard-cached", "switchyard-logged"):
         cfg = work / f"{name}.yaml"
-        cfg.write_text(switchyard_config(upstream, with_anthropic, cache=name == "switchyard-cached"))
+        cfg.write_text(switchyard_config(upstream, with_anthropic, cache=name == "switchyard-cached",
+                                         logged=name == "switchyard-logged"))
         db = work / f"{name}.db"
+        # The callbacks deliver to the upstream, which answers any POST with 200.
+        env = dict(os.environ, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{upstream}",
+                   GENERIC_LOGGER_ENDPOINT=f"http://127.0.0.1:{upstream}/log")
         p = Proc([SWITCHYARD, "up", "--config", cfg, "--host", "127.0.0.1", "--port", port,
                   "--admin-port", free_port(), "--sidecar-port", free_port(), "--concurrency", "1",
                   "--database-path", db, "--wasm", WASM, "--envoy", ENVOY], TARGET_CPU,
-                 work / f"{name}.log")
+                 work / f"{name}.log", env=env)
         wait_http(port, "/health/liveliness", proc=p.p)
         if name == "switchyard-vkey":
             headers = [f"Authorization: Bearer {generate_key(port, {'key_alias': 'bench'})}"]
@@ -382,6 +393,16 @@ def vkey_ratios(results, loads):
     return rows
 
 
+def logged_ratios(results):
+    """switchyard-logged against switchyard without callbacks (chat c32)."""
+    plain = median_of(results, "switchyard", "chat c32", "rps")
+    m = {k: median_of(results, "switchyard-logged", "chat c32 logged", k) for k in ("p50_ms", "p99_ms", "rps")}
+    if m["rps"] is None:
+        return []
+    return [{"load": "chat c32 logged", "RPS": round(m["rps"]), "p50 ms": round(m["p50_ms"], 3), "p99 ms": round(m["p99_ms"], 3),
+             "RPS vs no callbacks": f"{m['rps'] / plain:.0%}" if plain else ""}]
+
+
 def cache_ratios(results):
     """switchyard-cached's hits and misses against switchyard without a cache (chat c32)."""
     plain = median_of(results, "switchyard", "chat c32", "rps")
@@ -390,7 +411,7 @@ def cache_ratios(results):
         m = {k: median_of(results, "switchyard-cached", load, k) for k in ("p50_ms", "p99_ms", "rps")}
         if m["rps"] is None:
             continue
-        rows.append({"load": load, "RPS": round(m["rps"]), "p50 ms": m["p50_ms"], "p99 ms": m["p99_ms"],
+        rows.append({"load": load, "RPS": round(m["rps"]), "p50 ms": round(m["p50_ms"], 3), "p99 ms": round(m["p99_ms"], 3),
                      "RPS vs no cache": f"{m['rps'] / plain:.0%}" if plain else ""})
     return rows
 
@@ -410,7 +431,8 @@ def main():
     if os.cpu_count() and os.cpu_count() < 2:
         sys.exit("make bench pins targets and load to separate cores: it needs 2 cores")
 
-    targets = ["upstream", "envoy", "switchyard", "switchyard-vkey", "switchyard-limited", "switchyard-cached"]
+    targets = ["upstream", "envoy", "switchyard", "switchyard-vkey", "switchyard-limited", "switchyard-cached",
+               "switchyard-logged"]
     if os.environ.get("BENCH_LITELLM") == "1":
         ensure_litellm()
         targets.append("litellm")
@@ -442,7 +464,8 @@ def main():
             res = results[target] = {}
             try:
                 run_wrk(port, "/v1/chat/completions", bodies["chat"], headers, 8, 2)  # warm-up
-                for load, body, conc, path in (CACHE_LOADS if target == "switchyard-cached" else LOADS):
+                loads = {"switchyard-cached": CACHE_LOADS, "switchyard-logged": LOGGED_LOADS}.get(target, LOADS)
+                for load, body, conc, path in loads:
                     if body == "anthropic" and (target in ("upstream", "envoy", "litellm") or not with_anthropic):
                         continue
                     if body in SWITCHYARD_ONLY and (target != "switchyard" or (body == "messages" and not with_anthropic)):
@@ -456,7 +479,8 @@ def main():
                         print(f"  {load:15} run {i + 1}: {r['rps']:>9} req/s  p50 {r['p50_ms']:.3f} ms  "
                               f"p99 {r['p99_ms']:.3f} ms  p99.9 {r['p999_ms']:.3f} ms  errors {r['errors']}", flush=True)
                     res[load] = {"runs": runs}
-                for i in range(args.runs if target not in ("switchyard-vkey", "switchyard-limited", "switchyard-cached") else 0):
+                for i in range(args.runs if target not in ("switchyard-vkey", "switchyard-limited", "switchyard-cached",
+                                                           "switchyard-logged") else 0):
                     s = measure_stream(port, "/v1/chat/completions", BODIES["stream"], headers, args.stream_requests)
                     res.setdefault("stream c1 (ttfb/ttlb)", {"runs": []})["runs"].append(s)
                     print(f"  stream c1       run {i + 1}: ttfb p50 {s['ttfb_p50_ms']} ms p99 {s['ttfb_p99_ms']} ms,"
@@ -473,7 +497,7 @@ def main():
         notes.append("anthropic c32 (a request translated to another provider's format) was skipped: "
                      "Switchyard does not serve an Anthropic deployment yet.")
 
-    load_names = [l[0] for l in LOADS + CACHE_LOADS]
+    load_names = [l[0] for l in LOADS + CACHE_LOADS + LOGGED_LOADS]
     rows = []
     for target, res in results.items():
         for load in load_names:
@@ -486,6 +510,7 @@ def main():
     ratio_rows = ratios(results, load_names)
     vkey_rows = vkey_ratios(results, load_names)
     cache_rows = cache_ratios(results)
+    logged_rows = logged_ratios(results)
 
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -506,12 +531,15 @@ def main():
     if cache_rows:
         md += ["## The response cache: a hit against a miss, and against no cache (median of the runs)", "",
                fmt_table(cache_rows, ["load", "RPS", "p50 ms", "p99 ms", "RPS vs no cache"]), ""]
+    if logged_rows:
+        md += ["## The logging callbacks (otel and generic_api, prompts and answers logged) against none (median of the runs)", "",
+               fmt_table(logged_rows, ["load", "RPS", "p50 ms", "p99 ms", "RPS vs no callbacks"]), ""]
     md += [f"Note: {n}" for n in notes]
     report = "\n".join(md) + "\n"
     print("\n" + report)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = meta["date"].replace(":", "").replace("+0000", "Z")
-    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "results": results, "ratios": ratio_rows, "vkey": vkey_rows, "cache": cache_rows, "notes": notes}, indent=2))
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps({"meta": meta, "results": results, "ratios": ratio_rows, "vkey": vkey_rows, "cache": cache_rows, "logged": logged_rows, "notes": notes}, indent=2))
     (RESULTS / f"bench-{stamp}.md").write_text(report)
     (RESULTS / "latest.md").write_text(report)
     print(f"written: bench/results/bench-{stamp}.json, .md and latest.md")

@@ -242,6 +242,12 @@ pub struct SpendEvent {
     pub provider_remaining_requests: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_remaining_tokens: Option<u64>,
+    /// What the gateway's own rate limits left the caller after this request (the tightest
+    /// of its key's, user's, team's and end user's): requests and tokens this minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_remaining_requests: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_remaining_tokens: Option<u64>,
     /// The prompt (`messages`, `prompt` or `input`) and the answer, when a logging callback
     /// takes them ([`LOGGED_MESSAGE_BYTES`] at most each).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1934,7 +1934,11 @@ fn envoy_accepts_the_rendered_bootstraps() {
         ("coding-agents".into(), example("coding-agents.yaml"), false),
         ("first-proxy".into(), example("first-proxy.yaml"), false),
         ("openai-proxy".into(), example("openai-proxy.yaml"), false),
-        ("codellama-server".into(), example("codellama-server.yaml"), false),
+        (
+            "codellama-server".into(),
+            example("codellama-server.yaml"),
+            false,
+        ),
         ("proxy-service".into(), example("proxy-service.yaml"), false),
         (
             "large-group".into(),

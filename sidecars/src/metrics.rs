@@ -107,6 +107,37 @@ struct Who<'a> {
     user: &'a str,
 }
 
+/// Request ids seen lately, as hashes, the oldest forgotten first. A gateway sends a batch
+/// again only when it got no answer, within seconds: the last [`SEEN`] ids are plenty, and
+/// cost about 16 bytes each.
+#[derive(Default)]
+struct Seen {
+    set: std::collections::HashSet<u64>,
+    order: std::collections::VecDeque<u64>,
+}
+
+/// Request ids remembered.
+const SEEN: usize = 200_000;
+
+impl Seen {
+    /// Whether this id is new (and remembers it).
+    fn first(&mut self, request_id: &str) -> bool {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hash = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(request_id);
+        if !self.set.insert(hash) {
+            return false;
+        }
+        self.order.push_back(hash);
+        if self.order.len() > SEEN {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
 /// When a deployment last answered and last failed (ms since the epoch).
 #[derive(Default)]
 struct Health {
@@ -117,7 +148,7 @@ struct Health {
 pub struct Metrics {
     registry: Registry,
     /// Request ids already counted: a batch the gateway sends again is not counted twice.
-    seen: moka::sync::Cache<String, ()>,
+    seen: Mutex<Seen>,
     /// LiteLLM leaves the end user out unless told (the labels' cardinality).
     track_end_users: bool,
     /// Team aliases by team id, as the store had them lately.
@@ -142,6 +173,8 @@ pub struct Metrics {
     cache_misses: CounterVec,
     remaining_requests: GaugeVec,
     remaining_tokens: GaugeVec,
+    key_remaining_requests: GaugeVec,
+    key_remaining_tokens: GaugeVec,
     callback_events: CounterVec,
     health: Mutex<HashMap<String, Health>>,
 }
@@ -180,10 +213,7 @@ impl Metrics {
         let r = Registry::new();
         let who_model = with(PROXY_LABELS, &["model"]);
         Ok(Metrics {
-            seen: moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(Duration::from_secs(3600))
-                .build(),
+            seen: Mutex::default(),
             track_end_users,
             team_aliases: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -312,6 +342,18 @@ impl Metrics {
                 "The provider's x-ratelimit-remaining-tokens",
                 PROVIDER_LIMIT_LABELS,
             )?,
+            key_remaining_requests: gauge(
+                &r,
+                "litellm_remaining_api_key_requests_for_model",
+                "Requests a key may still make this minute, by the tightest of the gateway's limits on it",
+                &["hashed_api_key", "api_key_alias", "model"],
+            )?,
+            key_remaining_tokens: gauge(
+                &r,
+                "litellm_remaining_api_key_tokens_for_model",
+                "Tokens a key may still use this minute, by the tightest of the gateway's limits on it",
+                &["hashed_api_key", "api_key_alias", "model"],
+            )?,
             callback_events: counter(
                 &r,
                 "switchyard_callback_events_total",
@@ -349,10 +391,13 @@ impl Metrics {
     pub fn observe<'a>(&self, events: &'a [SpendEvent]) -> Vec<&'a SpendEvent> {
         let mut new = Vec::with_capacity(events.len());
         for e in events {
-            if self.seen.contains_key(&e.request_id) {
+            let first = self
+                .seen
+                .lock()
+                .map_or(true, |mut s| s.first(&e.request_id));
+            if !first {
                 continue;
             }
-            self.seen.insert(e.request_id.clone(), ());
             new.push(e);
             let team = e.team_id.as_deref().unwrap_or_default();
             let alias = self.team_aliases.get(team).unwrap_or_default();
@@ -431,6 +476,17 @@ impl Metrics {
         }
         for a in &e.failed_attempts {
             self.attempt_failed(e, a, w);
+        }
+        let key = [w.key, w.alias, e.model_group.as_str()];
+        if let Some(n) = e.key_remaining_requests {
+            self.key_remaining_requests
+                .with_label_values(&key)
+                .set(n as f64);
+        }
+        if let Some(n) = e.key_remaining_tokens {
+            self.key_remaining_tokens
+                .with_label_values(&key)
+                .set(n as f64);
         }
         if e.fallbacks > 0 {
             let first = e.failed_attempts.first();
@@ -747,6 +803,18 @@ mod tests {
         assert!(text
             .contains("api_provider=\"openai\",litellm_model_name=\"gpt-4o\",model_id=\"d2\"} 1"));
         assert!(text.contains("exception_class=\"ServiceUnavailableError\""));
+    }
+
+    #[test]
+    fn request_ids_are_remembered_boundedly() {
+        let mut seen = Seen::default();
+        assert!(seen.first("a"));
+        assert!(!seen.first("a"));
+        for i in 0..SEEN {
+            seen.first(&i.to_string());
+        }
+        assert_eq!(seen.order.len(), SEEN);
+        assert!(seen.first("a"), "forgotten, oldest first");
     }
 
     #[test]

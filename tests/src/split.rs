@@ -132,6 +132,17 @@ impl Split {
         self.wait(self.sidecar_port, "/internal/v1/health", "the sidecar");
     }
 
+    /// SIGSTOP (`stuck: true`) or SIGCONT: a sidecar that hangs, holding its connections.
+    pub fn freeze_sidecar(&mut self, stuck: bool) {
+        if let Some(child) = &self.sidecar {
+            let signal = if stuck { libc::SIGSTOP } else { libc::SIGCONT };
+            // SAFETY: a signal to a child of this process, by its pid.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, signal);
+            }
+        }
+    }
+
     /// SIGKILL: the sidecar gets no chance to finish anything.
     pub fn kill_sidecar(&mut self) {
         if let Some(mut child) = self.sidecar.take() {

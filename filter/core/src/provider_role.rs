@@ -199,6 +199,15 @@ impl ProviderRole {
     }
 }
 
+/// `x-ratelimit-remaining-<what>` among these headers.
+fn remaining(headers: &[(String, String)], what: &str) -> Option<u64> {
+    let name = format!("x-ratelimit-remaining-{what}");
+    headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
 /// How to handle a response once its headers are in.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ResponsePlan {
@@ -380,16 +389,7 @@ impl Attempt {
 
     /// Reads what the provider says of its own rate limits (for the metrics).
     pub fn provider_limits(&mut self, headers: &[(String, String)]) {
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .and_then(|(_, v)| v.trim().parse().ok())
-        };
-        self.provider_remaining = (
-            find("x-ratelimit-remaining-requests"),
-            find("x-ratelimit-remaining-tokens"),
-        );
+        self.provider_remaining = (remaining(headers, "requests"), remaining(headers, "tokens"));
     }
 
     /// Notes this attempt as failed for the request's event: it answered nothing the
@@ -1123,6 +1123,8 @@ impl Attempt {
             cache_miss: info.cache.is_some(),
             provider_remaining_requests: self.provider_remaining.0,
             provider_remaining_tokens: self.provider_remaining.1,
+            key_remaining_requests: remaining(&info.rate_limit_headers, "requests"),
+            key_remaining_tokens: remaining(&info.rate_limit_headers, "tokens"),
             messages: info
                 .log_messages
                 .then(|| crate::observe::take_prompt(&cx.request_id))

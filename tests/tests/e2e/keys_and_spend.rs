@@ -328,6 +328,30 @@ async fn sidecar_down_known_keys_work_unknown_keys_are_503() {
     assert_eq!(settled_spend(&base, 8.0 * COST).await, 8.0 * COST);
 }
 
+/// A sidecar that hangs (SIGSTOP) is named as such by `/health/readiness`, within its
+/// timeout, while requests with the master key go on; readiness is back when it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_sidecar_is_named_by_readiness() {
+    let fake = FakeProvider::start();
+    let mut gw = Split::start(&config(&fake), ENV, Database::Sqlite);
+    let base = gw.url("");
+    let admin = Client::new(&base).with_key(MASTER);
+    assert_eq!(admin.get("/health/readiness").await.status, 200);
+    tokio::task::block_in_place(|| gw.freeze_sidecar(true));
+    let started = Instant::now();
+    let reply = admin.get("/health/readiness").await;
+    let message = assert_openai_error(&reply, 503);
+    assert!(message.contains("sidecar"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(chat_as(&base, MASTER, MODEL).await.status, 200);
+    tokio::task::block_in_place(|| gw.freeze_sidecar(false));
+    assert_eq!(admin.get("/health/readiness").await.status, 200);
+}
+
 /// The management API as LiteLLM's docs call it with curl, through the public port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn management_api_with_curl() {

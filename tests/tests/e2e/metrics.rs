@@ -56,6 +56,9 @@ fn setup() -> &'static Shared {
                 with_id(keyed("shared", &fake, "sk-metrics-b", prices.clone()), "obs-b"),
                 with_id(keyed("down", &fake, "sk-metrics-d", prices.clone()), "obs-d"),
                 with_id(keyed("dead", &fake, "sk-metrics-e", prices), "obs-e"),
+                // Only for the rate-limited key's test (another model: the other test's
+                // token and spend counts stay exact).
+                with_id(keyed("limited", &fake, "sk-metrics-l", json!({"model": "openai/gpt-4o"})), "obs-l"),
             ],
             "router_settings": {"num_retries": 2, "fallbacks": [{"down": ["shared"]}, {"dead": ["down"]}],
                                 "disable_cooldowns": true},
@@ -363,16 +366,35 @@ async fn litellm_metrics_count_exactly_under_load_and_faults() {
     );
 
     // Latencies, in LiteLLM's buckets; time to first token for the stream only.
-    let count = |name: &str| sample(&text, &format!("{name}_count"), &[]);
+    // (Of this test's groups: the other test sends to `limited`, a deployment of gpt-4o.)
+    let count = |name: &str, label: &str| {
+        ["shared", "down", "dead"]
+            .iter()
+            .map(|g| sample(&text, &format!("{name}_count"), &[(label, g)]))
+            .sum::<f64>()
+    };
     assert_eq!(
-        count("litellm_request_total_latency_metric"),
+        count("litellm_request_total_latency_metric", "requested_model"),
         204.0,
         "the refused one has none"
     );
     // Each request's serving call, the failed one of `dead` included.
-    assert_eq!(count("litellm_llm_api_latency_metric"), answered + 1.0);
-    assert_eq!(count("litellm_overhead_latency_metric"), answered + 1.0);
-    assert_eq!(count("litellm_llm_api_time_to_first_token_metric"), 1.0);
+    assert_eq!(
+        count("litellm_llm_api_latency_metric", "requested_model"),
+        answered + 1.0
+    );
+    assert_eq!(
+        count("litellm_overhead_latency_metric", "model_group"),
+        answered + 1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "litellm_llm_api_time_to_first_token_metric_count",
+            &[("model", "gpt-4o-mini")]
+        ),
+        1.0
+    );
     assert!(
         text.contains("litellm_request_total_latency_metric_bucket{")
             && text.contains("le=\"0.00625\"")
@@ -416,9 +438,23 @@ async fn metrics_ask_for_a_key_when_the_config_says_so() {
     // A virtual key will do, as in LiteLLM.
     let master = Client::new(&s.sy.base_url()).with_key(MASTER);
     let key = master
-        .new_key(&json!({"max_budget": 5.0, "key_alias": "metrics-reader"}))
+        .new_key(&json!({"max_budget": 5.0, "rpm_limit": 100, "key_alias": "metrics-reader"}))
         .await;
-    let text = scrape(&Client::new(&s.sy.base_url()).with_key(&key)).await;
+    let reader = Client::new(&s.sy.base_url()).with_key(&key);
+    let answered = reader
+        .post("/v1/chat/completions", &chat("limited", &marker("limited")))
+        .await;
+    assert_eq!(answered.status, 200, "{}", answered.text());
+    // What the key's rpm limit leaves it, once the request's event is in.
+    let left = |t: &str| {
+        sample(
+            t,
+            "litellm_remaining_api_key_requests_for_model",
+            &[("api_key_alias", "metrics-reader"), ("model", "limited")],
+        )
+    };
+    let text = scrape_until(&reader, |t| left(t) > 0.0).await;
+    assert_eq!(left(&text), 99.0);
     // The key's budget, as the store has it.
     assert_eq!(
         sample(
