@@ -201,10 +201,9 @@ impl ProviderRole {
 
 /// `x-ratelimit-remaining-<what>` among these headers.
 fn remaining(headers: &[(String, String)], what: &str) -> Option<u64> {
-    let name = format!("x-ratelimit-remaining-{what}");
     headers
         .iter()
-        .find(|(n, _)| *n == name)
+        .find(|(n, _)| n.strip_prefix("x-ratelimit-remaining-") == Some(what))
         .and_then(|(_, v)| v.trim().parse().ok())
 }
 
