@@ -41,7 +41,7 @@ pub struct Privacy {
 }
 
 /// Where one callback sends its events.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Target {
     GenericApi {
         url: String,
@@ -58,6 +58,18 @@ enum Target {
     File {
         path: std::path::PathBuf,
     },
+}
+
+/// Names the target only: its headers and Langfuse's authorization hold secrets.
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::GenericApi { url, .. } => write!(f, "generic_api to {url}"),
+            Target::Langfuse { url, .. } => write!(f, "langfuse to {url}"),
+            Target::Otel { url, .. } => write!(f, "otel to {url}"),
+            Target::File { path } => write!(f, "file {}", path.display()),
+        }
+    }
 }
 
 struct Sink {
