@@ -53,6 +53,9 @@ pub struct RenderOptions {
     pub wasm_path: PathBuf,
     /// Debug logs in the filter and an access log on stdout.
     pub detailed_debug: bool,
+    /// A listener on `host` serving only `GET /stats/prometheus` (from the admin), for a
+    /// sidecar in another container; the admin itself stays on `admin_host`.
+    pub stats_port: Option<u16>,
 }
 
 /// A variable the Envoy process (and so the wasm VM) must have in its environment.
@@ -222,10 +225,30 @@ pub fn render_with_env(
     }
     let gateway_filter = wasm_filter("switchyard_gateway", &gateway, opts, &env_names)?;
     let routes = group_routes(config, &routing, &clusters);
+    let mut listeners = vec![listener(
+        config,
+        opts,
+        &limits,
+        &deps,
+        routes,
+        gateway_filter,
+    )];
+    if let Some(port) = opts.stats_port {
+        listeners.push(stats_listener(opts, port));
+        cluster_values.push(json!({
+            "name": ADMIN_CLUSTER,
+            "type": "STATIC",
+            "connect_timeout": "1s",
+            "load_assignment": {
+                "cluster_name": ADMIN_CLUSTER,
+                "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(&opts.admin_host, opts.admin_port)}}]}],
+            },
+        }));
+    }
     let bootstrap = json!({
         "admin": {"address": socket(&opts.admin_host, opts.admin_port)},
         "static_resources": {
-            "listeners": [listener(config, opts, &limits, &deps, routes, gateway_filter)],
+            "listeners": listeners,
             "clusters": cluster_values,
         },
         // A ceiling on client connections, so a flood cannot exhaust file descriptors (and
@@ -403,6 +426,38 @@ fn env_bindings(config: &ProxyConfig, deps: &[Resolved]) -> Vec<EnvBinding> {
         }
     }
     out
+}
+
+/// Envoy's own admin, as a cluster the stats listener routes to.
+const ADMIN_CLUSTER: &str = "envoy_admin";
+
+/// Envoy's statistics for a sidecar in another container, as Istio's stats port does: only
+/// `GET /stats/prometheus` reaches the admin; its other endpoints (`/quitquitquit`,
+/// `/runtime_modify`, ...) stay on the admin's own address.
+fn stats_listener(opts: &RenderOptions, port: u16) -> Value {
+    json!({
+        "name": "switchyard_stats",
+        "address": socket(&opts.host, port),
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": "switchyard_stats",
+                "route_config": {"virtual_hosts": [{
+                    "name": "stats",
+                    "domains": ["*"],
+                    "routes": [
+                        {
+                            "match": {"path": "/stats/prometheus", "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]},
+                            "route": {"cluster": ADMIN_CLUSTER, "timeout": "5s"},
+                        },
+                        {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+                    ],
+                }]},
+                "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+            },
+        }]}],
+    })
 }
 
 fn sidecar_cluster(opts: &RenderOptions) -> Value {

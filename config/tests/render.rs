@@ -31,6 +31,7 @@ fn opts() -> RenderOptions {
         sidecar_port: 4001,
         wasm_path: "/x/switchyard.wasm".into(),
         detailed_debug: false,
+        stats_port: None,
     }
 }
 
@@ -1971,6 +1972,10 @@ fn envoy_accepts_the_rendered_bootstraps() {
         let mut o = opts();
         o.wasm_path = wasm.clone();
         o.detailed_debug = debug;
+        // The compose bootstrap's stats-only listener, validated with the rest.
+        if name == "quickstart" {
+            o.stats_port = Some(9902);
+        }
         let r = render_with_env(&config, &o, &|_| None).unwrap();
         let b: Value = serde_yaml_ng::from_str(&r.bootstrap_yaml).unwrap();
         if name.starts_with("features") {

@@ -30,6 +30,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
         sidecar_port: 4001,
         wasm_path: PathBuf::from("switchyard_filter.wasm"),
         detailed_debug: false,
+        stats_port: None,
     };
     let rendered = render(&config, &options).map_err(|e| Failure(e.to_string()))?;
     // A callback without its settings stops `up`: say so here too.

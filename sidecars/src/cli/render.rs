@@ -38,6 +38,10 @@ pub struct RenderArgs {
     /// Debug logs in the filter and an access log on stdout.
     #[arg(long)]
     detailed_debug: bool,
+    /// A listener on this port serving only Envoy's `/stats/prometheus`, for a sidecar in
+    /// another container (its `--envoy-admin`); the admin stays on 127.0.0.1.
+    #[arg(long, value_name = "PORT")]
+    stats_port: Option<u16>,
 }
 
 pub fn run(args: RenderArgs) -> Result<(), Failure> {
@@ -51,6 +55,7 @@ pub fn run(args: RenderArgs) -> Result<(), Failure> {
         sidecar_port: args.sidecar_port,
         wasm_path: args.wasm,
         detailed_debug: args.detailed_debug,
+        stats_port: args.stats_port,
     };
     let rendered = render(&config, &options).map_err(|e| Failure(e.to_string()))?;
 

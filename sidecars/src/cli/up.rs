@@ -85,6 +85,7 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         sidecar_port: args.sidecar_port,
         wasm_path: wasm,
         detailed_debug: args.detailed_debug,
+        stats_port: None,
     };
     let rendered = render(&config, &options).map_err(|e| Failure(e.to_string()))?;
     let target = super::store_target(&config, args.database_path.as_deref())?;

@@ -18,6 +18,8 @@ use switchyard_tests::dashboard::{
 
 const COMPOSE_BOOTSTRAP: &str = "envoy/compose/envoy.yaml";
 const COMPOSE_ENV_EXAMPLE: &str = "envoy/compose/envoy.env.example";
+/// Envoy's stats-only listener in the compose bootstrap (`make render-compose`).
+const COMPOSE_STATS_PORT: &str = "9902";
 const REFRESH: &str = "run `make render-compose` and commit envoy/compose/";
 
 fn read(relative: &str) -> String {
@@ -352,6 +354,31 @@ fn sidecar_service_runs_the_sidecar() {
         mounts(sidecar).iter().any(|m| m.bind && m.target == config),
         "the sidecar's --config {config} must be a file mounted from the repository"
     );
+    // Envoy's statistics for /metrics: from the envoy service's stats-only listener, which
+    // serves /stats/prometheus and nothing else of the admin.
+    let admin = flag_value(&words, "--envoy-admin").expect("--envoy-admin");
+    assert_eq!(admin, format!("http://envoy:{COMPOSE_STATS_PORT}"));
+    let bootstrap = bootstrap();
+    let stats = bootstrap["static_resources"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "switchyard_stats")
+        .expect("a stats listener in the compose bootstrap");
+    let address = &stats["address"]["socket_address"];
+    assert_eq!(address["address"], "0.0.0.0");
+    assert_eq!(address["port_value"].to_string(), COMPOSE_STATS_PORT);
+    let routes = &stats["filter_chains"][0]["filters"][0]["typed_config"]["route_config"]
+        ["virtual_hosts"][0]["routes"];
+    assert_eq!(routes[0]["match"]["path"], "/stats/prometheus");
+    assert_eq!(
+        routes[1]["direct_response"]["status"], 404,
+        "nothing else of the admin"
+    );
+    assert_eq!(
+        bootstrap["admin"]["address"]["socket_address"]["address"],
+        "127.0.0.1"
+    );
 }
 
 #[test]
@@ -480,6 +507,8 @@ fn committed_bootstrap_is_current() {
             "render",
             "--config",
             "config/examples/quickstart.yaml",
+            "--stats-port",
+            COMPOSE_STATS_PORT,
             "--out",
         ])
         .arg(out.path())
