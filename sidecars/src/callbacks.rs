@@ -20,6 +20,7 @@ use switchyard_config::{ErrorClass, ProxyConfig, SpendEvent};
 use tokio::sync::mpsc;
 
 use crate::http::Https;
+use crate::metrics::exception_class;
 
 /// Events a callback holds at most while its endpoint is slow or down.
 pub const QUEUE: usize = 10_000;
@@ -357,30 +358,15 @@ fn operation(endpoint: &str) -> &'static str {
 /// LiteLLM's StandardLoggingPayload for an event (the fields it has).
 pub fn standard_payload(e: &SpendEvent, privacy: Privacy) -> Value {
     let success = e.status == "success";
-    let mut metadata = Map::new();
-    if !privacy.no_key_info {
-        metadata.insert("user_api_key_hash".into(), json!(e.key_hash));
-        metadata.insert("user_api_key_alias".into(), json!(e.key_alias));
-        metadata.insert("user_api_key_team_id".into(), json!(e.team_id));
-        metadata.insert("user_api_key_user_id".into(), json!(e.user_id));
-        metadata.insert("user_api_key_end_user_id".into(), json!(e.end_user));
-    }
-    metadata.insert(
-        "requester_metadata".into(),
-        Value::Object(e.metadata.clone()),
-    );
+    let metadata = metadata(e, privacy);
     let completion_start = e.ttft_ms.map(|t| secs(e.attempt_start_ms + t));
     let error = (!success).then(|| {
         json!({
             "error_code": e.http_status.to_string(),
-            "error_class": crate::metrics::exception_class(e.http_status, e.error_class),
+            "error_class": exception_class(e.http_status, e.error_class),
             "error_message": e.error,
         })
     });
-    let redacted = |v: Value| match privacy.no_messages {
-        true => json!("redacted-by-litellm"),
-        false => v,
-    };
     json!({
         "id": e.request_id,
         "trace_id": e.request_id,
@@ -394,7 +380,7 @@ pub fn standard_payload(e: &SpendEvent, privacy: Privacy) -> Value {
         "endTime": secs(e.end_ms),
         "completionStartTime": completion_start.unwrap_or(secs(e.end_ms)),
         "response_time": secs(e.end_ms.saturating_sub(e.start_ms)),
-        "model": if e.model.is_empty() { &e.requested_model } else { &e.model },
+        "model": model_of(e),
         "model_id": e.deployment,
         "model_group": e.model_group,
         "requested_model": e.requested_model,
@@ -405,8 +391,8 @@ pub fn standard_payload(e: &SpendEvent, privacy: Privacy) -> Value {
         "stream": e.stream,
         "error_str": if success { Value::Null } else { json!(e.error) },
         "error_information": error,
-        "messages": redacted(e.messages.clone().unwrap_or(Value::Null)),
-        "response": redacted(e.response.clone().unwrap_or(Value::Null)),
+        "messages": content(e.messages.clone(), privacy),
+        "response": content(e.response.clone(), privacy),
         "request_tags": e.metadata.get("tags").cloned().unwrap_or(json!([])),
         "hidden_params": {
             "api_base": e.api_base,
@@ -421,13 +407,47 @@ pub fn standard_payload(e: &SpendEvent, privacy: Privacy) -> Value {
 
 /// The assistant's message of an OpenAI answer (what Langfuse shows as a generation's output),
 /// else the answer as logged.
-fn answer_message(answer: Option<&Value>) -> Value {
-    let Some(a) = answer else {
-        return Value::Null;
-    };
-    a.pointer("/choices/0/message")
-        .cloned()
-        .unwrap_or_else(|| a.clone())
+fn answer_message(answer: Option<&Value>) -> Option<Value> {
+    let a = answer?;
+    Some(
+        a.pointer("/choices/0/message")
+            .cloned()
+            .unwrap_or_else(|| a.clone()),
+    )
+}
+
+/// A prompt or an answer as a callback may see it.
+fn content(logged: Option<Value>, privacy: Privacy) -> Value {
+    match privacy.no_messages {
+        true => json!("redacted-by-litellm"),
+        false => logged.unwrap_or(Value::Null),
+    }
+}
+
+/// The model that answered, else the one asked for.
+fn model_of(e: &SpendEvent) -> &str {
+    if e.model.is_empty() {
+        &e.requested_model
+    } else {
+        &e.model
+    }
+}
+
+/// LiteLLM's metadata of a logged request: who sent it (unless redacted) and its own.
+fn metadata(e: &SpendEvent, privacy: Privacy) -> Map<String, Value> {
+    let mut metadata = Map::new();
+    if !privacy.no_key_info {
+        metadata.insert("user_api_key_hash".into(), json!(e.key_hash));
+        metadata.insert("user_api_key_alias".into(), json!(e.key_alias));
+        metadata.insert("user_api_key_team_id".into(), json!(e.team_id));
+        metadata.insert("user_api_key_user_id".into(), json!(e.user_id));
+        metadata.insert("user_api_key_end_user_id".into(), json!(e.end_user));
+    }
+    metadata.insert(
+        "requester_metadata".into(),
+        Value::Object(e.metadata.clone()),
+    );
+    metadata
 }
 
 /// Langfuse's ingestion batch: a trace and a generation per request.
@@ -435,20 +455,11 @@ fn langfuse_batch(batch: &[Arc<SpendEvent>], privacy: Privacy) -> Value {
     let mut items = Vec::with_capacity(batch.len() * 2);
     for e in batch {
         let success = e.status == "success";
-        let model = if e.model.is_empty() {
-            &e.requested_model
-        } else {
-            &e.model
-        };
         let user = match privacy.no_key_info {
             true => None,
             false => e.end_user.clone().or_else(|| e.user_id.clone()),
         };
         let tags = e.metadata.get("tags").cloned().unwrap_or(json!([]));
-        let redacted = |v: Value| match privacy.no_messages {
-            true => json!("redacted-by-litellm"),
-            false => v,
-        };
         items.push(json!({
             "id": format!("{}-trace", e.request_id),
             "timestamp": iso(e.start_ms),
@@ -459,14 +470,14 @@ fn langfuse_batch(batch: &[Arc<SpendEvent>], privacy: Privacy) -> Value {
                 "name": format!("litellm-{}", crate::service::call_type(&e.endpoint)),
                 "userId": user,
                 "tags": tags,
-                "input": redacted(e.messages.clone().unwrap_or(Value::Null)),
-                "output": redacted(answer_message(e.response.as_ref())),
+                "input": content(e.messages.clone(), privacy),
+                "output": content(answer_message(e.response.as_ref()), privacy),
             },
         }));
-        let mut metadata = standard_payload(e, privacy)["metadata"].clone();
-        metadata["model_group"] = json!(e.model_group);
-        metadata["model_id"] = json!(e.deployment);
-        metadata["cache_hit"] = json!(e.cache_hit);
+        let mut metadata = metadata(e, privacy);
+        metadata.insert("model_group".into(), json!(e.model_group));
+        metadata.insert("model_id".into(), json!(e.deployment));
+        metadata.insert("cache_hit".into(), json!(e.cache_hit));
         items.push(json!({
             "id": format!("{}-generation", e.request_id),
             "timestamp": iso(e.end_ms),
@@ -478,9 +489,9 @@ fn langfuse_batch(batch: &[Arc<SpendEvent>], privacy: Privacy) -> Value {
                 "startTime": iso(e.start_ms),
                 "endTime": iso(e.end_ms),
                 "completionStartTime": e.ttft_ms.map(|t| iso(e.attempt_start_ms + t)),
-                "model": model,
-                "input": redacted(e.messages.clone().unwrap_or(Value::Null)),
-                "output": redacted(answer_message(e.response.as_ref())),
+                "model": model_of(e),
+                "input": content(e.messages.clone(), privacy),
+                "output": content(answer_message(e.response.as_ref()), privacy),
                 "usage": {
                     "input": e.prompt_tokens,
                     "output": e.completion_tokens,
@@ -523,10 +534,6 @@ fn nanos(ms: u64) -> String {
     (u128::from(ms) * 1_000_000).to_string()
 }
 
-fn error_type(status: u16, class: Option<ErrorClass>) -> &'static str {
-    crate::metrics::exception_class(status, class)
-}
-
 /// OTLP/HTTP JSON: a trace per request (a server span), with a client span per attempt at a
 /// provider, as the GenAI semantic conventions name them.
 fn otlp_traces(batch: &[Arc<SpendEvent>]) -> Value {
@@ -565,7 +572,7 @@ fn otlp_traces(batch: &[Arc<SpendEvent>]) -> Value {
         if !success {
             attrs.push(attr(
                 "error.type",
-                json!(error_type(e.http_status, e.error_class)),
+                json!(exception_class(e.http_status, e.error_class)),
             ));
         }
         let status = |ok: bool, message: Option<&String>| match ok {
@@ -594,7 +601,10 @@ fn otlp_traces(batch: &[Arc<SpendEvent>]) -> Value {
                 ];
                 if let Some((status, class)) = failure {
                     attrs.push(attr("http.response.status_code", json!(status)));
-                    attrs.push(attr("error.type", json!(error_type(status, Some(class)))));
+                    attrs.push(attr(
+                        "error.type",
+                        json!(exception_class(status, Some(class))),
+                    ));
                 }
                 json!({
                     "traceId": trace,
