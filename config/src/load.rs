@@ -6,12 +6,9 @@
 use std::fmt;
 use std::path::Path;
 
-use serde_json::Value;
-
-type Extra = std::collections::BTreeMap<String, Value>;
-
-use crate::model::{ProxyConfig, Secret};
+use crate::model::{Extra, ProxyConfig, Secret};
 use crate::provider::{Provider, NOT_YET_SERVED};
+use crate::settings::{self, Section, Status};
 
 /// A problem that stops the config from being used: names the file, the field path and why.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,11 +51,31 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Something kept but not acted on (an unknown key, a LiteLLM setting Switchyard ignores).
+/// Something kept but not acted on (an unknown key, a LiteLLM setting Switchyard ignores), or
+/// worth knowing about a setting that is acted on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Warning {
     pub path: String,
     pub message: String,
+    pub kind: WarningKind,
+}
+
+/// What a warning is about (`switchyard check --strict` fails on the first two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarningKind {
+    /// A LiteLLM setting, callback or cache type kept but not acted on.
+    NotActedOn,
+    /// A key no table of [`crate::settings`] knows: kept and ignored.
+    Unknown,
+    /// About a setting that is acted on (`ssl_verify: false`, a price not known, ...).
+    Note,
+}
+
+impl Warning {
+    /// Whether it is about something kept but not acted on, known or not.
+    pub fn is_not_acted_on(&self) -> bool {
+        matches!(self.kind, WarningKind::NotActedOn | WarningKind::Unknown)
+    }
 }
 
 impl fmt::Display for Warning {
@@ -106,6 +123,7 @@ pub fn load_str(text: &str, file: Option<&str>) -> Result<Loaded, ConfigError> {
             }
         })?
     };
+    refuse(&config).map_err(|e| e.in_file(file))?;
     validate(&config, file)?;
     let warnings = warnings(&config);
     let config = ProxyConfig {
@@ -370,172 +388,153 @@ pub const SERVED_CALLBACKS: &[&str] = &["prometheus", "generic_api", "langfuse",
 /// The callbacks that log prompts and answers.
 pub const MESSAGE_CALLBACKS: &[&str] = &["generic_api", "langfuse", "file"];
 
-/// LiteLLM keys Switchyard knows but does not act on yet, per section. Any other key is
-/// unknown. Both are kept in `extra` and reported, never silently dropped.
-const KNOWN_TOP_LEVEL: &[&str] = &[
-    "include",
-    "credential_list",
-    "guardrails",
-    "mcp_servers",
-    "callback_settings",
-    "vector_store_registry",
-    "files_settings",
-    "assistant_settings",
-    "finetune_settings",
-    "prompts",
-];
-const KNOWN_PARAMS: &[&str] = &[
-    "rpm",
-    "tpm",
-    "max_retries",
-    "custom_llm_provider",
-    "input_cost_per_second",
-    "output_cost_per_second",
-    "tags",
-    "mock_response",
-    "additional_drop_params",
-    "region_name",
-    "litellm_credential_name",
-    "use_in_pass_through",
-];
-const KNOWN_LITELLM_SETTINGS: &[&str] = &[
-    "set_verbose",
-    "json_logs",
-    "service_callback",
-    "modify_params",
-    "max_budget",
-    "budget_duration",
-    "telemetry",
-    "force_ipv4",
-    "max_end_user_budget",
-    "default_team_settings",
-    "default_internal_user_params",
-    "default_key_generate_params",
-    "upperbound_key_generate_params",
-    "key_generation_settings",
-    "enable_json_schema_validation",
-    "return_response_headers",
-    "guardrails",
-];
-/// LiteLLM cache_params Switchyard keeps but does not act on (other backends' settings).
-const KNOWN_CACHE_PARAMS: &[&str] = &[
-    "max_connections",
-    "redis_startup_nodes",
-    "service_name",
-    "sentinel_nodes",
-    "s3_bucket_name",
-    "s3_region_name",
-    "s3_endpoint_url",
-    "disk_cache_dir",
-    "qdrant_api_base",
-    "qdrant_api_key",
-    "qdrant_collection_name",
-    "qdrant_quantization_config",
-    "ssl",
-    "redis_semantic_cache_use_async",
-    "max_size_in_memory",
-];
-const KNOWN_ROUTER_SETTINGS: &[&str] = &[
-    "optional_pre_call_checks",
-    "routing_strategy_args",
-    "provider_budget_config",
-    "enable_tag_filtering",
-    "default_litellm_params",
-    "cache_responses",
-];
-const KNOWN_GENERAL_SETTINGS: &[&str] = &[
-    "alerting",
-    "alerting_threshold",
-    "alert_types",
-    "proxy_batch_write_at",
-    "database_connection_pool_limit",
-    "database_connection_timeout",
-    "disable_spend_logs",
-    "store_model_in_db",
-    "allowed_routes",
-    "admin_only_routes",
-    "public_routes",
-    "enforce_user_param",
-    "custom_auth",
-    "pass_through_endpoints",
-    "allow_requests_on_db_unavailable",
-    "disable_master_key_return",
-    "disable_reset_budget",
-    "litellm_key_header_name",
-    "ui_access_mode",
-    "key_management_system",
-    "use_redis_transaction_buffer",
-    "maximum_spend_logs_retention_period",
-    "enable_jwt_auth",
-    "otel",
-];
-
-fn warn(out: &mut Vec<Warning>, path: String, message: impl Into<String>) {
+fn warn(out: &mut Vec<Warning>, kind: WarningKind, path: String, message: impl Into<String>) {
     out.push(Warning {
         path,
         message: message.into(),
+        kind,
     });
 }
 
-/// One warning per kept key: `known` ones are LiteLLM settings not acted on yet.
-fn kept_keys(out: &mut Vec<Warning>, prefix: &str, keys: &Extra, known: &[&str]) {
-    for key in keys.keys() {
-        let message = match key.as_str() {
-            "include" if prefix.is_empty() => {
-                "not supported yet: the files it names are NOT read; copy their model_list into this file"
-            }
-            k if known.contains(&k) => "not enforced by Switchyard yet; kept and ignored",
-            _ => "unknown key, kept and ignored",
-        };
-        warn(out, format!("{prefix}{key}"), message);
+/// Every map of kept keys in the config: its section in [`settings`], the path its keys start
+/// with, and the keys.
+fn kept(config: &ProxyConfig) -> Vec<(&'static Section, String, &Extra)> {
+    let mut out = vec![(&settings::TOP_LEVEL, String::new(), &config.extra)];
+    for (i, entry) in config.model_list.iter().enumerate() {
+        let at = format!("model_list[{i}]");
+        out.push((&settings::MODEL_ENTRY, format!("{at}."), &entry.extra));
+        out.push((
+            &settings::LITELLM_PARAMS,
+            format!("{at}.litellm_params."),
+            &entry.litellm_params.extra,
+        ));
+        out.push((
+            &settings::MODEL_INFO,
+            format!("{at}.model_info."),
+            &entry.model_info.extra,
+        ));
     }
+    let ls = &config.litellm_settings;
+    out.push((
+        &settings::LITELLM_SETTINGS,
+        "litellm_settings.".into(),
+        &ls.extra,
+    ));
+    if let Some(p) = &ls.cache_params {
+        out.push((
+            &settings::CACHE_PARAMS,
+            "litellm_settings.cache_params.".into(),
+            &p.extra,
+        ));
+    }
+    out.push((
+        &settings::ROUTER_SETTINGS,
+        "router_settings.".into(),
+        &config.router_settings.extra,
+    ));
+    out.push((
+        &settings::GENERAL_SETTINGS,
+        "general_settings.".into(),
+        &config.general_settings.extra,
+    ));
+    out
 }
 
-/// What the config says that Switchyard keeps but does not act on.
+/// Stops at the first setting Switchyard refuses: one that, ignored, would leave the gateway
+/// less secure than the config says. Set to false or empty, it asks for nothing and only warns.
+pub fn refuse(config: &ProxyConfig) -> Result<(), ConfigError> {
+    for (section, prefix, keys) in kept(config) {
+        for (key, value) in keys {
+            if let Some(Status::Refused(why)) = section.status(key) {
+                if !settings::is_off(value) {
+                    return Err(ConfigError::at(
+                        format!("{prefix}{key}"),
+                        format!("refused: {why}; remove it"),
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(name) = config
+        .litellm_settings
+        .all_callbacks()
+        .into_iter()
+        .find(|name| settings::GUARDRAIL_CALLBACKS.contains(name))
+    {
+        return Err(ConfigError::at(
+            format!("litellm_settings.callbacks.{name}"),
+            format!("refused: {}; remove it", settings::GUARDRAILS),
+        ));
+    }
+    Ok(())
+}
+
+/// What the config says that Switchyard keeps but does not act on, and what is worth knowing
+/// about what it acts on.
 pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
     let mut out = Vec::new();
-    kept_keys(&mut out, "", &config.extra, KNOWN_TOP_LEVEL);
-    if config.litellm_settings.ssl_verify == Some(crate::model::SslVerify::Enabled(false)) {
+    for (section, prefix, keys) in kept(config) {
+        for key in keys.keys() {
+            let path = format!("{prefix}{key}");
+            match section.status(key) {
+                Some(Status::NotActedOn(why) | Status::Refused(why)) => warn(
+                    &mut out,
+                    WarningKind::NotActedOn,
+                    path,
+                    format!("not acted on: {why}"),
+                ),
+                // model_info is free-form in LiteLLM: other keys are the user's own.
+                None if section.name == settings::MODEL_INFO.name => {}
+                // A key the table calls honoured is read into a field, never kept; here only
+                // if the table is wrong.
+                Some(Status::Honoured) | None => warn(
+                    &mut out,
+                    WarningKind::Unknown,
+                    path,
+                    "unknown key, kept and ignored",
+                ),
+            }
+        }
+    }
+    // Keys read into a field but not acted on.
+    let ls = &config.litellm_settings;
+    for (section, key, set) in [(
+        &settings::LITELLM_SETTINGS,
+        "set_verbose",
+        ls.set_verbose.is_some(),
+    )] {
+        if let (true, Some(Status::NotActedOn(why))) = (set, section.status(key)) {
+            warn(
+                &mut out,
+                WarningKind::NotActedOn,
+                format!("{}.{key}", section.name),
+                format!("not acted on: {why}"),
+            );
+        }
+    }
+    if ls.ssl_verify == Some(crate::model::SslVerify::Enabled(false)) {
         warn(
             &mut out,
+            WarningKind::Note,
             "litellm_settings.ssl_verify".to_string(),
             "false: provider certificates are not verified; anyone on the path can read the keys",
         );
     }
     for (i, entry) in config.model_list.iter().enumerate() {
-        let at = format!("model_list[{i}]");
-        kept_keys(&mut out, &format!("{at}."), &entry.extra, &[]);
-        let p = &entry.litellm_params;
-        kept_keys(
-            &mut out,
-            &format!("{at}.litellm_params."),
-            &p.extra,
-            KNOWN_PARAMS,
-        );
         if let Some(message) = crate::prices::missing_price_warning(entry) {
-            warn(&mut out, format!("{at}.litellm_params.model"), message);
-        }
-    }
-    let ls = &config.litellm_settings;
-    for (key, set) in [("set_verbose", ls.set_verbose.is_some())] {
-        if set {
             warn(
                 &mut out,
-                format!("litellm_settings.{key}"),
-                "not enforced by Switchyard yet; kept and ignored",
+                WarningKind::Note,
+                format!("model_list[{i}].litellm_params.model"),
+                message,
             );
         }
     }
-    kept_keys(
-        &mut out,
-        "litellm_settings.",
-        &ls.extra,
-        KNOWN_LITELLM_SETTINGS,
-    );
     for name in ls.all_callbacks() {
         if !SERVED_CALLBACKS.contains(&name) {
             warn(
                 &mut out,
+                WarningKind::NotActedOn,
                 format!("litellm_settings.callbacks.{name}"),
                 format!(
                     "not served by Switchyard: no events go to it. Served: {}",
@@ -544,42 +543,24 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
             );
         }
     }
-    if let Some(p) = &ls.cache_params {
-        kept_keys(
-            &mut out,
-            "litellm_settings.cache_params.",
-            &p.extra,
-            KNOWN_CACHE_PARAMS,
-        );
-        if let Some(kind) = p.kind.as_deref().filter(|k| {
-            ![
-                "local",
-                "redis",
-                "semantic",
-                "redis-semantic",
-                "qdrant-semantic",
-            ]
-            .contains(k)
-        }) {
+    if let Some(kind) = ls.cache_params.as_ref().and_then(|p| p.kind.as_deref()) {
+        if ![
+            "local",
+            "redis",
+            "semantic",
+            "redis-semantic",
+            "qdrant-semantic",
+        ]
+        .contains(&kind)
+        {
             warn(
                 &mut out,
+                WarningKind::NotActedOn,
                 "litellm_settings.cache_params.type".to_string(),
                 format!("{kind} is not served by Switchyard: the cache stays in the sidecar's memory (local)"),
             );
         }
     }
-    kept_keys(
-        &mut out,
-        "router_settings.",
-        &config.router_settings.extra,
-        KNOWN_ROUTER_SETTINGS,
-    );
-    kept_keys(
-        &mut out,
-        "general_settings.",
-        &config.general_settings.extra,
-        KNOWN_GENERAL_SETTINGS,
-    );
     out
 }
 

@@ -196,7 +196,6 @@ router_settings:
 general_settings:
   alerting: [slack]
   mystery: x
-include: [models.yaml]
 top_level_thing: {deep: [1, 2]}
 "#,
         Some("c.yaml"),
@@ -205,12 +204,12 @@ top_level_thing: {deep: [1, 2]}
     let lines = warning_lines(&loaded.warnings);
     for expected in [
         "model_list[1].litellm_params.foo: unknown key, kept and ignored",
-        "model_list[1].litellm_params.custom_llm_provider: not enforced by Switchyard yet; kept and ignored",
+        "model_list[1].litellm_params.custom_llm_provider: not acted on: the provider comes from the model's prefix; write model as provider/model",
         "model_list[1].surprise: unknown key, kept and ignored",
         "litellm_settings.frobnicate: unknown key, kept and ignored",
-        "router_settings.optional_pre_call_checks: not enforced by Switchyard yet; kept and ignored",
+        "router_settings.optional_pre_call_checks: not acted on: only enable_pre_call_checks (context windows) is checked before a call",
         "router_settings.wat: unknown key, kept and ignored",
-        "general_settings.alerting: not enforced by Switchyard yet; kept and ignored",
+        "general_settings.alerting: not acted on: no alerts are sent; alert from Prometheus on /metrics",
         "general_settings.mystery: unknown key, kept and ignored",
         "top_level_thing: unknown key, kept and ignored",
     ] {
@@ -219,9 +218,6 @@ top_level_thing: {deep: [1, 2]}
             "missing warning {expected:?} in {lines:#?}"
         );
     }
-    assert!(lines
-        .iter()
-        .any(|l| l.starts_with("include: ") && l.contains("NOT read")));
     let callbacks: Vec<&String> = lines.iter().filter(|l| l.contains("callback")).collect();
     assert_eq!(
         callbacks.len(),
@@ -244,7 +240,11 @@ top_level_thing: {deep: [1, 2]}
         !lines.iter().any(|l| l.contains("model_info")),
         "model_info is free-form"
     );
-    assert_eq!(lines.len(), 11, "{lines:#?}");
+    assert_eq!(lines.len(), 10, "{lines:#?}");
+    assert!(
+        loaded.warnings.iter().all(Warning::is_not_acted_on),
+        "each is a key (or callback) kept but not acted on: {lines:#?}"
+    );
 
     // Nothing is lost: every value is still there.
     let c = &loaded.config;
@@ -507,4 +507,71 @@ fn a_missing_field_names_its_path_once() {
         "{text}"
     );
     assert!(text.contains("missing field `model`"), "{text}");
+}
+
+#[test]
+fn settings_that_would_weaken_security_are_refused_with_what_to_use() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "general_settings: {custom_auth: custom_auth.user_api_key_auth}\n",
+            "general_settings.custom_auth",
+            "ext_authz",
+        ),
+        (
+            "general_settings: {enable_jwt_auth: true}\n",
+            "general_settings.enable_jwt_auth",
+            "jwt_authn",
+        ),
+        (
+            "general_settings: {key_management_system: google_kms}\n",
+            "general_settings.key_management_system",
+            "os.environ/",
+        ),
+        (
+            "general_settings: {allowed_ips: [10.0.0.1]}\n",
+            "general_settings.allowed_ips",
+            "RBAC",
+        ),
+        (
+            "guardrails:\n  - guardrail_name: pii\n    litellm_params: {guardrail: presidio, mode: pre_call}\n",
+            "guardrails",
+            "ext_proc",
+        ),
+        (
+            "litellm_settings: {guardrails: [{prompt_injection: {callbacks: [lakera_prompt_injection]}}]}\n",
+            "litellm_settings.guardrails",
+            "ext_proc",
+        ),
+        (
+            "litellm_settings: {callbacks: [presidio]}\n",
+            "litellm_settings.callbacks.presidio",
+            "ext_proc",
+        ),
+        (
+            "litellm_settings:\n  cache: true\n  cache_params: {type: redis, host: r, ssl: true}\n",
+            "litellm_settings.cache_params.ssl",
+            "TLS",
+        ),
+    ];
+    for (yaml, path, instead) in cases {
+        let e = error(yaml);
+        assert_eq!(e.path.as_deref(), Some(*path), "{yaml}\n=> {e}");
+        assert!(e.message.starts_with("refused: "), "{e}");
+        assert!(
+            e.message.contains(instead),
+            "{yaml}\n=> {e}\nlacks {instead:?}"
+        );
+    }
+    // Turned off, they ask for nothing: a warning says they are not acted on.
+    let loaded = load_str(
+        "general_settings: {enable_jwt_auth: false, custom_auth: null}\n",
+        None,
+    )
+    .unwrap();
+    let lines = warning_lines(&loaded.warnings);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines.iter().all(|l| l.contains(": not acted on: ")),
+        "{lines:#?}"
+    );
 }
