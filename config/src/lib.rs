@@ -7,9 +7,9 @@
 //! The order, as the CLI runs it:
 //! 1. [`load()`] (or [`ProxyConfig::from_model_flag`]) parses and validates config.yaml. Nothing
 //!    is read from the environment yet: `os.environ/VAR` stays a reference, secrets are
-//!    [`model::Secret`]s that never print. It refuses the settings whose absence would weaken
-//!    security, and returns [`Warning`]s for every key that is kept but not acted on
-//!    ([`settings`] holds every key it knows and what it does with it).
+//!    [`model::Secret`]s that never print. It reads the files `include` names, refuses the
+//!    settings whose absence would weaken security, and returns [`Warning`]s for every key that
+//!    is kept but not acted on ([`settings`] holds every key it knows and what it does with it).
 //! 2. The CLI sets [`ProxyConfig::environment_variables`] in its own environment (Envoy
 //!    inherits them).
 //! 3. [`render()`] resolves `os.environ/VAR` for non-secret values (api_base, api_version,
@@ -29,6 +29,8 @@ pub use sidecar_api::*;
 
 #[cfg(feature = "yaml")]
 pub mod cache;
+#[cfg(feature = "yaml")]
+pub mod include;
 #[cfg(feature = "yaml")]
 pub mod load;
 #[cfg(feature = "yaml")]

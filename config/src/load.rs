@@ -55,6 +55,8 @@ impl std::error::Error for ConfigError {}
 /// worth knowing about a setting that is acted on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Warning {
+    /// The included file it is in; None for the config itself.
+    pub file: Option<String>,
     pub path: String,
     pub message: String,
     pub kind: WarningKind,
@@ -80,6 +82,9 @@ impl Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{file}: ")?;
+        }
         write!(f, "{}: {}", self.path, self.message)
     }
 }
@@ -101,36 +106,55 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     load_str(&text, Some(&file))
 }
 
-/// Parses and validates config text; `file` names it in errors.
+/// Parses and validates config text; `file` names it in errors, and its folder is where the
+/// files of `include` are read from (the working directory without it).
 pub fn load_str(text: &str, file: Option<&str>) -> Result<Loaded, ConfigError> {
-    // An empty file is an empty config, as in LiteLLM.
-    let config: ProxyConfig = if text.trim().is_empty() {
-        ProxyConfig::default()
-    } else {
-        let de = serde_yaml_ng::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            // The YAML error may already start with the path; say it once.
-            let inner = inner
-                .strip_prefix(&format!("{path}: "))
-                .map(str::to_string)
-                .unwrap_or(inner);
-            ConfigError {
-                file: file.map(str::to_string),
-                path: (path != ".").then_some(path),
-                message: inner,
-            }
-        })?
-    };
-    refuse(&config).map_err(|e| e.in_file(file))?;
-    validate(&config, file)?;
-    let warnings = warnings(&config);
+    let mut config = parse(text, file)?;
+    let mut notes = Vec::new();
+    let origins = crate::include::read(&mut config, text, file, &mut notes)?;
     let config = ProxyConfig {
         source: file.map(str::to_string),
+        origins,
         ..config
     };
+    refuse(&config).map_err(|e| config.locate(e.in_file(file)))?;
+    validate(&config, file).map_err(|e| config.locate(e))?;
+    let mut warnings: Vec<Warning> = warnings(&config)
+        .into_iter()
+        .map(|w| match config.origins.find(&w.path) {
+            Some((file, path)) => Warning {
+                file: Some(file),
+                path,
+                ..w
+            },
+            None => w,
+        })
+        .collect();
+    warnings.extend(notes);
     Ok(Loaded { config, warnings })
+}
+
+/// One file's YAML as a config, without includes or validation.
+pub(crate) fn parse(text: &str, file: Option<&str>) -> Result<ProxyConfig, ConfigError> {
+    // An empty file is an empty config, as in LiteLLM.
+    if text.trim().is_empty() {
+        return Ok(ProxyConfig::default());
+    }
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // The YAML error may already start with the path; say it once.
+        let inner = inner
+            .strip_prefix(&format!("{path}: "))
+            .map(str::to_string)
+            .unwrap_or(inner);
+        ConfigError {
+            file: file.map(str::to_string),
+            path: (path != ".").then_some(path),
+            message: inner,
+        }
+    })
 }
 
 /// The provider a `model` string names, or why it can't be served.
@@ -390,6 +414,7 @@ pub const MESSAGE_CALLBACKS: &[&str] = &["generic_api", "langfuse", "file"];
 
 fn warn(out: &mut Vec<Warning>, kind: WarningKind, path: String, message: impl Into<String>) {
     out.push(Warning {
+        file: None,
         path,
         message: message.into(),
         kind,

@@ -28,6 +28,9 @@ pub struct ProxyConfig {
     /// The file it was loaded from, for errors found later (when rendering).
     #[serde(skip)]
     pub source: Option<String>,
+    /// Which included file each part came from, for the same errors ([`ProxyConfig::locate`]).
+    #[serde(skip)]
+    pub origins: crate::include::Origins,
 }
 
 #[derive(Debug, Clone, Deserialize)]

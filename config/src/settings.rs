@@ -83,7 +83,7 @@ pub const TOP_LEVEL: Section = Section {
         ("router_settings", OK),
         ("general_settings", OK),
         ("environment_variables", OK),
-        ("include", IGNORED("not read yet: the files it names are not read; copy their model_list into this file")),
+        ("include", OK),
         ("callback_settings", IGNORED("per-callback settings are not read; use litellm_settings.turn_off_message_logging for message logging")),
         ("credential_list", IGNORED("named credentials are not read; put api_key (an os.environ/ reference) in each deployment's litellm_params")),
         ("guardrails", REFUSED(GUARDRAILS)),

@@ -509,6 +509,240 @@ fn a_missing_field_names_its_path_once() {
     assert!(text.contains("missing field `model`"), "{text}");
 }
 
+/// Writes files into a new temporary folder: (name, text).
+fn folder(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn shown(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).display().to_string()
+}
+
+const MAIN_WITH_INCLUDES: &str = "
+include: [models.yaml, more/other.yaml]
+model_list:
+  - model_name: main
+    litellm_params: {model: openai/gpt-4o-mini}
+router_settings:
+  fallbacks: [{main: [included]}]
+";
+
+#[test]
+fn include_appends_the_model_lists_in_order() {
+    let dir = folder(&[
+        ("config.yaml", MAIN_WITH_INCLUDES),
+        (
+            "models.yaml",
+            "model_list:\n  - model_name: included\n    litellm_params: {model: openai/gpt-4o}\n  - model_name: included\n    litellm_params: {model: openai/gpt-4o, api_key: os.environ/KEY_2}\n",
+        ),
+        (
+            "more/other.yaml",
+            "model_list:\n  - model_name: other\n    litellm_params: {model: openai/gpt-4o-mini}\n",
+        ),
+    ]);
+    let loaded = load(&dir.path().join("config.yaml")).unwrap();
+    let names: Vec<&str> = loaded
+        .config
+        .model_list
+        .iter()
+        .map(|m| m.model_name.as_str())
+        .collect();
+    assert_eq!(names, ["main", "included", "included", "other"]);
+    assert!(
+        loaded.warnings.is_empty(),
+        "include is honoured: {:#?}",
+        warning_lines(&loaded.warnings)
+    );
+    assert!(!loaded.config.extra.contains_key("include"));
+    assert_eq!(
+        loaded.config.source.as_deref(),
+        Some(shown(&dir, "config.yaml").as_str())
+    );
+}
+
+#[test]
+fn an_included_file_s_other_keys_replace_the_config_s_as_in_litellm() {
+    let dir = folder(&[
+        (
+            "config.yaml",
+            "include: [settings.yaml]\nlitellm_settings: {num_retries: 5, drop_params: true}\nmodel_list:\n  - model_name: a\n    litellm_params: {model: openai/gpt-4o}\n",
+        ),
+        (
+            "settings.yaml",
+            "litellm_settings: {num_retries: 1}\nmodel_list:\n  - model_name: b\n    litellm_params: {model: openai/gpt-4o, foo: 1}\ncredential_list: [{credential_name: x}]\n",
+        ),
+    ]);
+    let loaded = load(&dir.path().join("config.yaml")).unwrap();
+    let ls = &loaded.config.litellm_settings;
+    assert_eq!(
+        (ls.num_retries, ls.drop_params),
+        (Some(1), None),
+        "the whole section is replaced"
+    );
+    let lines = warning_lines(&loaded.warnings);
+    let settings = shown(&dir, "settings.yaml");
+    for expected in [
+        format!(
+            "{settings}: litellm_settings: replaces the whole litellm_settings of {}, as LiteLLM does with a section of an included file",
+            shown(&dir, "config.yaml")
+        ),
+        format!("{settings}: model_list[0].litellm_params.foo: unknown key, kept and ignored"),
+        format!("{settings}: credential_list: not acted on: named credentials are not read; put api_key (an os.environ/ reference) in each deployment's litellm_params"),
+    ] {
+        assert!(lines.contains(&expected), "missing {expected:?} in {lines:#?}");
+    }
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let foo = loaded
+        .warnings
+        .iter()
+        .find(|w| w.path.ends_with(".foo"))
+        .unwrap();
+    assert_eq!(foo.file.as_deref(), Some(settings.as_str()));
+}
+
+#[test]
+fn errors_in_an_included_file_name_it_and_the_field_in_it() {
+    // (included file, field path in it, words of the message)
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            // Found by the YAML parser.
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x, timeout: soon}\n",
+            "model_list[0].litellm_params.timeout",
+            &["invalid type"],
+        ),
+        (
+            // Found by validation of the merged config: its second entry is the config's third.
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/x}\n  - model_name: b\n    litellm_params: {model: acme/x}\n",
+            "model_list[1].litellm_params.model",
+            &["unknown provider \"acme\""],
+        ),
+        (
+            "general_settings:\n  custom_auth: my_module.user_api_key_auth\n",
+            "general_settings.custom_auth",
+            &["refused", "ext_authz"],
+        ),
+        ("model_list: [\n", "", &[]),
+    ];
+    for (text, path, words) in cases {
+        let dir = folder(&[
+            ("config.yaml", "include: [models.yaml]\nmodel_list:\n  - model_name: main\n    litellm_params: {model: openai/gpt-4o}\n"),
+            ("models.yaml", text),
+        ]);
+        let e = load(&dir.path().join("config.yaml")).unwrap_err();
+        assert_eq!(e.file, Some(shown(&dir, "models.yaml")), "{text}\n=> {e}");
+        if !path.is_empty() {
+            assert_eq!(e.path.as_deref(), Some(*path), "{text}\n=> {e}");
+        }
+        for word in *words {
+            assert!(e.message.contains(word), "{text}\n=> {e}\nlacks {word:?}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_included_file_names_it_and_the_including_file() {
+    let dir = folder(&[
+        ("config.yaml", "include: [models.yaml, missing.yaml]\n"),
+        ("models.yaml", "model_list: []\n"),
+    ]);
+    let e = load(&dir.path().join("config.yaml")).unwrap_err();
+    assert_eq!(e.file, Some(shown(&dir, "config.yaml")));
+    assert_eq!(e.path.as_deref(), Some("include[1]"));
+    assert!(e.message.contains(&shown(&dir, "missing.yaml")), "{e}");
+    assert!(e.message.contains("cannot read"), "{e}");
+
+    for bad in ["include: models.yaml\n", "include: [1]\n"] {
+        let dir = folder(&[("config.yaml", bad)]);
+        let e = load(&dir.path().join("config.yaml")).unwrap_err();
+        assert_eq!(e.path.as_deref(), Some("include"), "{e}");
+        assert!(e.message.contains("list of file names"), "{e}");
+    }
+}
+
+/// LiteLLM appends an included file's `include` to the list it goes through: those files are
+/// read last, relative to the first config's folder.
+#[test]
+fn nested_includes_are_read_after_the_others_from_the_config_s_folder() {
+    let dir = folder(&[
+        ("config.yaml", "include: [sub/a.yaml, c.yaml]\n"),
+        (
+            "sub/a.yaml",
+            "include: [b.yaml]\nmodel_list:\n  - model_name: a\n    litellm_params: {model: openai/gpt-4o}\n",
+        ),
+        (
+            "b.yaml",
+            "model_list:\n  - model_name: b\n    litellm_params: {model: openai/gpt-4o}\n",
+        ),
+        (
+            "c.yaml",
+            "model_list:\n  - model_name: c\n    litellm_params: {model: openai/gpt-4o}\n",
+        ),
+    ]);
+    let loaded = load(&dir.path().join("config.yaml")).unwrap();
+    let names: Vec<&str> = loaded
+        .config
+        .model_list
+        .iter()
+        .map(|m| m.model_name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "c", "b"]);
+
+    // A cycle, and a file included twice: LiteLLM would read them again (without end).
+    for (files, includer) in [
+        (
+            vec![
+                ("config.yaml", "include: [a.yaml]\n"),
+                ("a.yaml", "include: [config.yaml]\n"),
+            ],
+            "a.yaml",
+        ),
+        (
+            vec![
+                ("config.yaml", "include: [a.yaml, b.yaml]\n"),
+                ("a.yaml", "model_list: []\n"),
+                ("b.yaml", "include: [a.yaml]\n"),
+            ],
+            "b.yaml",
+        ),
+    ] {
+        let dir = folder(&files);
+        let e = load(&dir.path().join("config.yaml")).unwrap_err();
+        assert_eq!(e.file, Some(shown(&dir, includer)), "{e}");
+        assert_eq!(e.path.as_deref(), Some("include[0]"), "{e}");
+        assert!(e.message.contains("read already"), "{e}");
+    }
+}
+
+#[test]
+fn errors_found_when_rendering_name_the_included_file() {
+    let dir = folder(&[
+        ("config.yaml", MAIN_WITH_INCLUDES),
+        (
+            "models.yaml",
+            "model_list:\n  - model_name: included\n    litellm_params: {model: openai/gpt-4o, api_base: os.environ/SWITCHYARD_TEST_UNSET_BASE}\n",
+        ),
+        ("more/other.yaml", ""),
+    ]);
+    let config = load(&dir.path().join("config.yaml")).unwrap().config;
+    let e = config.resolve_deployments(("127.0.0.1", 4001)).unwrap_err();
+    assert_eq!(
+        e.path.as_deref(),
+        Some("model_list[1].litellm_params.api_base")
+    );
+    let e = config.locate(e);
+    assert_eq!(e.file, Some(shown(&dir, "models.yaml")), "{e}");
+    assert_eq!(
+        e.path.as_deref(),
+        Some("model_list[0].litellm_params.api_base")
+    );
+}
+
 #[test]
 fn settings_that_would_weaken_security_are_refused_with_what_to_use() {
     let cases: &[(&str, &str, &str)] = &[

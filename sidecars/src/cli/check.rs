@@ -32,7 +32,9 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
         detailed_debug: false,
         stats_port: None,
     };
-    let rendered = render(&config, &options).map_err(|e| Failure(e.to_string()))?;
+    let rendered = render(&config, &options)
+        // An error in an included file names that file.
+        .map_err(|e| Failure(config.locate(e).to_string()))?;
     // A callback without its settings stops `up`: say so here too.
     for problem in crate::callbacks::problems(&config, &|name| std::env::var(name).ok()) {
         eprintln!("warning: {problem} (here; `up` stops unless it is set where it runs)");

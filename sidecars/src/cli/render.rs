@@ -57,7 +57,9 @@ pub fn run(args: RenderArgs) -> Result<(), Failure> {
         detailed_debug: args.detailed_debug,
         stats_port: args.stats_port,
     };
-    let rendered = render(&config, &options).map_err(|e| Failure(e.to_string()))?;
+    let rendered = render(&config, &options)
+        // An error in an included file names that file.
+        .map_err(|e| Failure(config.locate(e).to_string()))?;
 
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure(format!("cannot create {}: {e}", args.out.display())))?;

@@ -87,7 +87,9 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         detailed_debug: args.detailed_debug,
         stats_port: None,
     };
-    let rendered = render(&config, &options).map_err(|e| Failure(e.to_string()))?;
+    let rendered = render(&config, &options)
+        // An error in an included file names that file.
+        .map_err(|e| Failure(config.locate(e).to_string()))?;
     let target = super::store_target(&config, args.database_path.as_deref())?;
 
     port_is_free(&args.host, args.port, "--port")?;
