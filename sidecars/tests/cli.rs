@@ -87,6 +87,60 @@ fn check_of_a_missing_file() {
 }
 
 #[test]
+fn check_strict_fails_on_keys_kept_but_not_acted_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{GOOD}litellm_settings:\n  json_logs: true\n  frobnicate: 1\n");
+    let config = write(dir.path(), "config.yaml", &text);
+    let out = switchyard(&["check", "--config", &config]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: litellm_settings.json_logs: not acted on: "),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: litellm_settings.frobnicate: unknown key"),
+        "{err}"
+    );
+
+    let out = switchyard(&["check", "--strict", "--config", &config]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: 2 keys are kept but not acted on") && err.contains("--strict"),
+        "{err}"
+    );
+
+    // The quickstart keeps nothing unused.
+    let quickstart =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/examples/quickstart.yaml");
+    let out = switchyard(&[
+        "check",
+        "--strict",
+        "--config",
+        quickstart.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(": OK"), "{}", stdout(&out));
+}
+
+#[test]
+fn check_refuses_a_setting_that_would_weaken_security() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{GOOD}  custom_auth: custom_auth.user_api_key_auth\n");
+    let config = write(dir.path(), "config.yaml", &text);
+    let out = switchyard(&["check", "--config", &config]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: ")
+            && err.contains("config.yaml: general_settings.custom_auth: refused: "),
+        "{err}"
+    );
+    assert!(err.contains("ext_authz"), "says what to use instead: {err}");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     assert_eq!(switchyard(&["check"]).status.code(), Some(2));
     assert_eq!(switchyard(&["up"]).status.code(), Some(2));

@@ -12,6 +12,9 @@ pub struct CheckArgs {
     /// The config.yaml to check.
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
+    /// Fail (exit 1) when a key is kept but not acted on, or unknown.
+    #[arg(long)]
+    strict: bool,
 }
 
 pub fn run(args: CheckArgs) -> Result<(), Failure> {
@@ -19,7 +22,7 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
         config: Some(args.config.clone()),
         model: None,
     };
-    let config = source.load()?;
+    let (config, warnings) = source.load_with_warnings()?;
     // Rendering catches what only the bootstrap can tell; the result stays in memory.
     let options = RenderOptions {
         host: "127.0.0.1".to_string(),
@@ -38,6 +41,15 @@ pub fn run(args: CheckArgs) -> Result<(), Failure> {
     // A callback without its settings stops `up`: say so here too.
     for problem in crate::callbacks::problems(&config, &|name| std::env::var(name).ok()) {
         eprintln!("warning: {problem} (here; `up` stops unless it is set where it runs)");
+    }
+
+    // The warnings are printed already, each with its reason.
+    let unacted = warnings.iter().filter(|w| w.is_not_acted_on()).count();
+    if args.strict && unacted > 0 {
+        return Err(Failure(format!(
+            "{unacted} key{} kept but not acted on (see the warnings above); --strict makes that a failure",
+            if unacted == 1 { " is" } else { "s are" }
+        )));
     }
 
     println!("{}: OK", args.config.display());

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use switchyard_config::ProxyConfig;
+use switchyard_config::{ProxyConfig, Warning};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,16 +57,24 @@ impl ConfigSource {
     /// Loads the config, prints its warnings, and applies its environment_variables to this
     /// process (as LiteLLM does). Call it before any thread is started: it sets variables.
     fn load(&self) -> Result<ProxyConfig, Failure> {
-        let config = match (&self.config, &self.model) {
+        self.load_with_warnings().map(|(config, _)| config)
+    }
+
+    /// [`ConfigSource::load`], with the warnings it printed.
+    fn load_with_warnings(&self) -> Result<(ProxyConfig, Vec<Warning>), Failure> {
+        let (config, warnings) = match (&self.config, &self.model) {
             (Some(path), _) => {
                 let loaded = switchyard_config::load(path).map_err(|e| Failure(e.to_string()))?;
                 for warning in &loaded.warnings {
                     eprintln!("warning: {warning}");
                 }
-                loaded.config
+                (loaded.config, loaded.warnings)
             }
-            (None, Some(model)) => ProxyConfig::from_model_flag(model)
-                .map_err(|e| Failure(format!("--model {model}: {e}")))?,
+            (None, Some(model)) => (
+                ProxyConfig::from_model_flag(model)
+                    .map_err(|e| Failure(format!("--model {model}: {e}")))?,
+                Vec::new(),
+            ),
             // A usage error (exit 2), as clap's own: the group is optional only so that
             // `up --test` needs neither.
             (None, None) => clap::Error::raw(
@@ -78,7 +86,7 @@ impl ConfigSource {
         for (name, value) in config.environment_variables() {
             std::env::set_var(name, value);
         }
-        Ok(config)
+        Ok((config, warnings))
     }
 }
 
