@@ -809,3 +809,86 @@ fn settings_that_would_weaken_security_are_refused_with_what_to_use() {
         "{lines:#?}"
     );
 }
+
+/// Production configs as LiteLLM's users write them: exactly these keys are kept but not acted
+/// on. When Switchyard starts acting on one (or stops), this list changes with it.
+#[test]
+fn production_configs_report_exactly_what_is_not_acted_on() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/production");
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "chat-platform.yaml",
+            &[
+                "general_settings.alerting",
+                "general_settings.alerting_threshold",
+                "general_settings.database_connection_pool_limit",
+                "general_settings.proxy_batch_write_at",
+                "litellm_settings.budget_duration",
+                "litellm_settings.cache_params.max_connections",
+                "litellm_settings.callbacks.datadog",
+                "litellm_settings.json_logs",
+                "litellm_settings.max_budget",
+                "model_list[0].model_info.access_groups",
+                "model_list[1].litellm_params.order",
+                "model_list[4].litellm_params.temperature",
+                "router_settings.routing_strategy_args",
+            ],
+        ),
+        (
+            "coding-agents.yaml",
+            &[
+                "coding-agents-models.yaml: model_list[0].litellm_params.aws_role_name",
+                "coding-agents-models.yaml: model_list[0].litellm_params.budget_duration",
+                "coding-agents-models.yaml: model_list[0].litellm_params.max_budget",
+                "credential_list",
+                "general_settings.disable_spend_logs",
+                "general_settings.maximum_spend_logs_retention_period",
+                "general_settings.store_model_in_db",
+                "litellm_settings.default_key_generate_params",
+                "litellm_settings.set_verbose",
+                "router_settings.default_max_parallel_requests",
+            ],
+        ),
+        (
+            "self-hosted.yaml",
+            &[
+                "general_settings.allow_requests_on_db_unavailable",
+                "general_settings.ui_access_mode",
+                "litellm_settings.callbacks.slack",
+                "litellm_settings.modify_params",
+                "model_list[1].litellm_params.custom_llm_provider",
+                "model_list[2].litellm_params.input_cost_per_second",
+            ],
+        ),
+    ];
+    for (name, expected) in cases {
+        let loaded = load(&fixtures.join(name)).unwrap();
+        let mut got: Vec<String> = loaded
+            .warnings
+            .iter()
+            .filter(|w| w.is_not_acted_on())
+            .map(|w| match &w.file {
+                Some(file) => format!(
+                    "{}: {}",
+                    Path::new(file).file_name().unwrap().to_string_lossy(),
+                    w.path
+                ),
+                None => w.path.clone(),
+            })
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            *expected,
+            "{name}: {:#?}",
+            warning_lines(&loaded.warnings)
+        );
+        // Each says why and what to do instead.
+        for w in loaded.warnings.iter().filter(|w| w.is_not_acted_on()) {
+            assert!(
+                w.message.starts_with("not acted on: ") || w.message.starts_with("not served"),
+                "{w}"
+            );
+        }
+    }
+}
