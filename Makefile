@@ -63,7 +63,7 @@ lint:
 render-compose: build
 	# The compose sidecar has REDIS_HOST=redis: the gateways share rate limits through it.
 	# --stats-port: the sidecar adds Envoy's statistics to /metrics from there.
-	env -u REDIS_URL REDIS_HOST=redis ./target/release/switchyard render --config config/examples/quickstart.yaml --stats-port 9902 --out envoy/compose
+	env -u REDIS_URL REDIS_HOST=redis ./target/release/switchyard render --config config/examples/proxy-service.yaml --stats-port 9902 --out envoy/compose
 
 ## clean: the build artefacts (.venv stays: `rm -rf .venv` to reinstall Envoy and the SDK)
 clean:

@@ -118,6 +118,15 @@ pub struct GatewayConfig {
     /// A logging callback takes prompts and answers (and turn_off_message_logging is off).
     #[serde(default)]
     pub log_messages: bool,
+    /// router_settings.enable_tag_filtering.
+    #[serde(default)]
+    pub tag_filtering: bool,
+    /// general_settings.litellm_key_header_name, lower-cased: read before the usual headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_header: Option<String>,
+    /// general_settings.enforce_user_param.
+    #[serde(default)]
+    pub enforce_user: bool,
 }
 
 /// The response cache, as the gateway applies it.
@@ -224,6 +233,15 @@ pub struct DeploymentRoute {
     /// planned only on deployments that serve its endpoint.
     #[serde(default = "Endpoint::all")]
     pub endpoints: Vec<Endpoint>,
+    /// litellm_params.tags: with router_settings.enable_tag_filtering, requests carrying tags
+    /// go to the deployments with one of them (or tagged `default`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Set when its model passes the requested name through (`openai/*`): in a pattern group
+    /// of several providers, a name with a provider's prefix goes to that provider's
+    /// deployments, a name without one to OpenAI's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passes_through: Option<Provider>,
 }
 
 /// router_settings.routing_strategy.
@@ -345,6 +363,10 @@ pub struct ProviderConfig {
     /// (`switchyard.authority`) holds its `:authority`.
     #[serde(default)]
     pub replicas: bool,
+    /// A deployment whose model is a pattern (`openai/*`) and that has no prices of its own:
+    /// the price of each model it may serve, from LiteLLM's table, by the provider's name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub catalog: BTreeMap<String, Prices>,
 }
 
 fn yes() -> bool {
@@ -507,6 +529,9 @@ pub struct ClientHeaders {
     /// deployments only (the others take none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anthropic_beta: Option<String>,
+    /// `x-litellm-tags`: the request's tags, when its body names none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl ClientHeaders {
@@ -603,6 +628,13 @@ pub struct RequestInfo {
     pub requested_model: String,
     /// The model group (model_name) serving this pass: the requested one, or a fallback.
     pub group: String,
+    /// When the group is a pattern (`openai/*`): the model name it matched, which a
+    /// deployment's pattern model is filled from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wildcard_model: Option<String>,
+    /// The request's tags (tag routing; kept for fallback passes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     #[serde(default)]
     pub stream: bool,
     /// Deployment ids, attempt by attempt.

@@ -22,6 +22,7 @@
 pub mod contract;
 pub mod provider;
 pub mod sidecar_api;
+pub mod wildcard;
 
 pub use contract::*;
 pub use provider::{AuthKind, Provider, Wire};

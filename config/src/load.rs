@@ -223,6 +223,20 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
             return fail("model_name", "must not be empty".into());
         }
         let params = &entry.litellm_params;
+        if params.model.trim() == "*" {
+            return fail(
+                "litellm_params.model",
+                format!("\"*\" names no provider (deployment \"{}\"): each deployment is one provider's API (an Envoy cluster), so write one entry per provider under this model_name, with model: openai/*, anthropic/*, ...; a requested name with a provider's prefix goes to that provider, one without to OpenAI", entry.model_name),
+            );
+        }
+        if crate::wildcard::is_pattern(&params.model)
+            && !crate::wildcard::is_pattern(&entry.model_name)
+        {
+            return fail(
+                "litellm_params.model",
+                format!("\"{}\" has a `*` but model_name \"{}\" is no pattern, so nothing fills it: make model_name a pattern too (e.g. openai/*), or name the model", params.model, entry.model_name),
+            );
+        }
         if let Err(why) = provider_of(&params.model) {
             return fail(
                 "litellm_params.model",
@@ -543,6 +557,25 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
             WarningKind::Note,
             "litellm_settings.ssl_verify".to_string(),
             "false: provider certificates are not verified; anyone on the path can read the keys",
+        );
+    }
+    // Only request parameters are filled in; LiteLLM's other deployment settings are not.
+    for key in config
+        .router_settings
+        .default_litellm_params
+        .iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .filter(|k| !crate::resolve::DEFAULT_PARAMS.contains(&k.as_str()))
+    {
+        warn(
+            &mut out,
+            WarningKind::NotActedOn,
+            format!("router_settings.default_litellm_params.{key}"),
+            format!(
+                "not acted on: only request parameters are filled in ({}); set deployment settings on each deployment",
+                crate::resolve::DEFAULT_PARAMS.join(", ")
+            ),
         );
     }
     for (i, entry) in config.model_list.iter().enumerate() {

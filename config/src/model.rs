@@ -76,6 +76,10 @@ pub struct LitellmParams {
     /// Share of the group's traffic (simple-shuffle weights).
     #[serde(default)]
     pub weight: Option<f64>,
+    /// Tag routing (router_settings.enable_tag_filtering): requests tagged with one of these
+    /// come here; `default` takes untagged requests.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
     /// Requests in flight to this deployment at most (Envoy's circuit breaker).
     #[serde(default)]
     pub max_parallel_requests: Option<u32>,
@@ -227,6 +231,10 @@ pub struct ModelGroupSettings {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct LitellmSettings {
+    /// LiteLLM returns the provider's response headers with it; Switchyard always returns
+    /// the ones that matter (`x-ratelimit-*`, `retry-after`, `llm_provider-x-request-id`).
+    #[serde(default)]
+    pub return_response_headers: Option<bool>,
     /// Seconds; the default timeout of every request.
     #[serde(default)]
     pub request_timeout: Option<f64>,
@@ -331,6 +339,12 @@ pub struct RouterSettings {
     pub allowed_fails_policy: Option<AllowedFailsPolicy>,
     #[serde(default)]
     pub disable_cooldowns: Option<bool>,
+    /// Requests' tags choose among a group's deployments (their litellm_params.tags).
+    #[serde(default)]
+    pub enable_tag_filtering: Option<bool>,
+    /// Request parameters every request gets unless it (or its deployment) sets them.
+    #[serde(default)]
+    pub default_litellm_params: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
     pub retry_policy: Option<RetryPolicy>,
     #[serde(default)]
@@ -413,6 +427,13 @@ pub struct GeneralSettings {
     /// Requests in flight through this gateway at most; the rest get 429.
     #[serde(default)]
     pub global_max_parallel_requests: Option<u32>,
+    /// A header clients send their key in, read before the usual ones (`Authorization`
+    /// may then carry something else).
+    #[serde(default)]
+    pub litellm_key_header_name: Option<String>,
+    /// Requests to the model APIs must name their end user (`user`).
+    #[serde(default)]
+    pub enforce_user_param: Option<bool>,
     /// Forward the client's `x-` headers to every provider (see model_group_settings).
     #[serde(default)]
     pub forward_client_headers_to_llm_api: Option<bool>,

@@ -15,7 +15,7 @@
 //!
 //! `model_info.max_input_tokens` likewise falls back to the table's.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use serde::Deserialize;
@@ -397,9 +397,46 @@ fn table_entry<'t>(
     }
 }
 
+/// A pattern deployment's prices (`openai/*`, `anthropic/claude-*`): every model of its
+/// provider in the table that its pattern matches, by the provider's name, unless the
+/// deployment has prices of its own.
+pub fn catalog(d: &crate::resolve::Resolved) -> BTreeMap<String, Prices> {
+    catalog_in(PriceTable::builtin(), d)
+}
+
+fn catalog_in(table: &PriceTable, d: &crate::resolve::Resolved) -> BTreeMap<String, Prices> {
+    let provider = d.config.provider;
+    if !crate::wildcard::is_pattern(&d.config.model) || d.pricing.source == PriceSource::Config {
+        return BTreeMap::new();
+    }
+    let prefix = format!("{}/", provider.name());
+    table
+        .models
+        .iter()
+        .filter(|(_, e)| family(e) == Some(provider))
+        .map(|(key, e)| (key.strip_prefix(&prefix).unwrap_or(key), e))
+        .filter(|(name, _)| crate::wildcard::captures(&d.config.model, name).is_some())
+        .map(|(name, e)| {
+            let own = &d.config.prices;
+            let prices = Prices {
+                input: e.input_cost_per_token.unwrap_or(0.0),
+                output: e.output_cost_per_token.unwrap_or(0.0),
+                cache_read: own.cache_read.or(e.cache_read_input_token_cost),
+                cache_creation: own.cache_creation.or(e.cache_creation_input_token_cost),
+                reasoning: own.reasoning.or(e.output_cost_per_reasoning_token),
+            };
+            (name.to_string(), prices)
+        })
+        .collect()
+}
+
 /// The loader's warning for a deployment whose price is unknown (none for the demo, which is
 /// free by design).
 pub fn missing_price_warning(entry: &ModelEntry) -> Option<String> {
+    // A pattern's models are priced one by one, from the table.
+    if crate::wildcard::is_pattern(&entry.litellm_params.model) {
+        return None;
+    }
     let region = entry
         .litellm_params
         .aws_region_name

@@ -193,6 +193,14 @@ pub fn render_with_env(
             .any(|c| crate::load::MESSAGE_CALLBACKS.contains(c))
             && config.litellm_settings.turn_off_message_logging != Some(true),
         fleet_limits: matches!(config.redis_url(&env), Ok(Some(_))),
+        tag_filtering: config.router_settings.enable_tag_filtering.unwrap_or(false),
+        key_header: gs
+            .litellm_key_header_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_ascii_lowercase),
+        enforce_user: gs.enforce_user_param.unwrap_or(false),
     });
 
     // Every header some deployment sets: an attempt removes those it does not set itself.
@@ -219,6 +227,7 @@ pub fn render_with_env(
             max_response_bytes: limits.max_response_bytes,
             expose_api_base: gs.expose_api_base.unwrap_or(true),
             replicas: d.hosts.len() > 1,
+            catalog: crate::prices::catalog(d),
         }));
         let filter = wasm_filter("switchyard_provider", &provider, opts, &env_names)?;
         cluster_values.push(deployment_cluster(config, d, name, &limits, filter));

@@ -246,6 +246,17 @@ pub fn deployments(
         let mut d = resolve_one(index, entry, sidecar, env).map_err(|(field, msg)| {
             ConfigError::at(at(&field), msg).in_file(config.source.as_deref())
         })?;
+        // router_settings.default_litellm_params: under the deployment's own.
+        for (k, v) in config
+            .router_settings
+            .default_litellm_params
+            .iter()
+            .flatten()
+        {
+            if DEFAULT_PARAMS.contains(&k.as_str()) && !d.config.defaults.contains_key(k) {
+                d.config.defaults.insert(k.clone(), v.clone());
+            }
+        }
         d.config.drop_params = entry
             .litellm_params
             .drop_params

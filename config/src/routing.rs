@@ -222,6 +222,8 @@ pub fn deployment_route(config: &ProxyConfig, d: &Resolved) -> DeploymentRoute {
             &d.config.model,
             info.and_then(|i| i.mode.as_deref()),
         ),
+        tags: params.and_then(|p| p.tags.clone()).unwrap_or_default(),
+        passes_through: crate::wildcard::is_pattern(&d.config.model).then_some(d.config.provider),
     }
 }
 
@@ -231,10 +233,7 @@ pub fn secs_to_ms(secs: f64) -> u64 {
 
 /// `gpt-4o` matches itself; `openai/*` matches every name starting with `openai/`.
 fn matches_group(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => pattern == name,
-    }
+    crate::wildcard::captures(pattern, name).is_some()
 }
 
 fn retry_limits(p: &RetryPolicy) -> ClassLimits {

@@ -70,8 +70,7 @@ const DEPLOYMENT_BUDGETS: &str =
     "deployment budgets are not enforced; use key, team, user or end-user budgets";
 const PROXY_BUDGET: &str =
     "a proxy-wide budget is not enforced; use key, team, user or end-user budgets";
-const TAGS: &str =
-    "tag-based routing is not served yet: every deployment of the group is a candidate";
+const ROUTES_BY_ROLE: &str = "routes are not configurable by role: the management routes need the master key, the model routes any valid key; restrict routes further with Envoy's RBAC filter in front of the gateway";
 const VERBOSE: &str = "use `switchyard up --detailed-debug`, or RUST_LOG";
 const DB_POOL: &str = "the sidecar's database pool has its own limits";
 
@@ -141,7 +140,7 @@ pub const LITELLM_PARAMS: Section = Section {
         ("custom_llm_provider", IGNORED("the provider comes from the model's prefix; write model as provider/model")),
         ("input_cost_per_second", IGNORED("spend is counted per token; set input_cost_per_token")),
         ("output_cost_per_second", IGNORED("spend is counted per token; set output_cost_per_token")),
-        ("tags", IGNORED(TAGS)),
+        ("tags", OK),
         ("mock_response", IGNORED("every request goes to the provider; use the switchyard_demo provider for a fake one")),
         ("additional_drop_params", IGNORED("only drop_params (every parameter the provider cannot take) is acted on")),
         ("region_name", IGNORED("use aws_region_name (Bedrock) or vertex_location (Vertex AI)")),
@@ -233,7 +232,7 @@ pub const LITELLM_SETTINGS: Section = Section {
         ("upperbound_key_generate_params", IGNORED(ONLY_MASTER_ISSUES)),
         ("key_generation_settings", IGNORED(ONLY_MASTER_ISSUES)),
         ("enable_json_schema_validation", IGNORED("answers are not checked against the request's JSON schema")),
-        ("return_response_headers", IGNORED("not read yet")),
+        ("return_response_headers", OK),
         ("guardrails", REFUSED(GUARDRAILS)),
         ("langfuse_default_tags", IGNORED("Langfuse gets the request's own tags")),
         ("mcp_aliases", IGNORED(MCP)),
@@ -320,9 +319,12 @@ pub const ROUTER_SETTINGS: Section = Section {
         ("redis_port", OK),
         ("redis_password", OK),
         ("redis_url", OK),
-        ("enable_tag_filtering", IGNORED(TAGS)),
-        ("tag_filtering_match_any", IGNORED(TAGS)),
-        ("default_litellm_params", IGNORED("not read yet")),
+        ("enable_tag_filtering", OK),
+        (
+            "tag_filtering_match_any",
+            IGNORED("a deployment carrying any one of the request's tags matches (LiteLLM's default); to require a tag, send it as &tag"),
+        ),
+        ("default_litellm_params", OK),
         (
             "optional_pre_call_checks",
             IGNORED("only enable_pre_call_checks (context windows) is checked before a call"),
@@ -419,11 +421,11 @@ pub const GENERAL_SETTINGS: Section = Section {
         ("key_management_settings", REFUSED(KEY_MANAGER)),
         ("use_azure_key_vault", REFUSED(KEY_MANAGER)),
         ("use_google_kms", REFUSED(KEY_MANAGER)),
-        ("allowed_routes", IGNORED("not read yet: a key may call every route its role allows")),
-        ("admin_only_routes", IGNORED("not read yet: the management routes need the master key, the others any valid key")),
-        ("public_routes", IGNORED("not read yet: every route but the health probes needs a key")),
-        ("enforce_user_param", IGNORED("not read yet: requests without user are accepted")),
-        ("litellm_key_header_name", IGNORED("not read yet: keys come in Authorization: Bearer, api-key, x-api-key or x-litellm-api-key")),
+        ("allowed_routes", REFUSED(ROUTES_BY_ROLE)),
+        ("admin_only_routes", REFUSED(ROUTES_BY_ROLE)),
+        ("public_routes", IGNORED("every route but the health probes needs a key; to open one, route it around the gateway in Envoy")),
+        ("enforce_user_param", OK),
+        ("litellm_key_header_name", OK),
         ("enforced_params", IGNORED("requests are not checked for required parameters")),
         ("alerting", IGNORED(ALERTS)),
         ("alerting_threshold", IGNORED(ALERTS)),

@@ -2070,3 +2070,90 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[test]
+fn wildcard_groups_render_their_catalog_tags_and_tag_filtering() {
+    let yaml = r#"
+model_list:
+  - model_name: "openai/*"
+    litellm_params: {model: "openai/*", api_key: os.environ/OPENAI_API_KEY}
+  - model_name: "*"
+    litellm_params: {model: "anthropic/*", api_key: os.environ/ANTHROPIC_API_KEY}
+  - model_name: "*"
+    litellm_params: {model: "openai/*", api_key: os.environ/OPENAI_API_KEY, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}
+  - model_name: tiers
+    litellm_params: {model: switchyard_demo/m, tags: [free]}
+    model_info: {id: free}
+  - model_name: tiers
+    litellm_params: {model: switchyard_demo/m, tags: [paid, default]}
+    model_info: {id: paid}
+router_settings:
+  enable_tag_filtering: true
+"#;
+    let loaded = load_str(yaml, Some("config.yaml")).unwrap();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .all(|w| !w.path.contains("model_list")),
+        "patterns are priced per model and tags are honoured: {:?}",
+        loaded.warnings
+    );
+    let b = bootstrap(yaml);
+    let g = gateway(&b);
+    assert!(g.tag_filtering);
+    assert_eq!(g.groups["tiers"].deployments[1].tags, ["paid", "default"]);
+    let any = &g.groups["*"];
+    assert_eq!(
+        any.deployments
+            .iter()
+            .map(|d| d.passes_through)
+            .collect::<Vec<_>>(),
+        [Some(Provider::Anthropic), Some(Provider::Openai)]
+    );
+    let providers: Vec<ProviderConfig> = clusters(&b)
+        .iter()
+        .filter(|c| {
+            c["typed_extension_protocol_options"]
+                ["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"]
+                .is_array()
+        })
+        .map(provider_of)
+        .collect();
+    let pattern = |group: &str, provider: Provider| {
+        providers
+            .iter()
+            .find(|p| p.deployment.group == group && p.deployment.provider == provider)
+            .unwrap()
+    };
+    // From LiteLLM's table, by the provider's own names.
+    let openai = pattern("openai/*", Provider::Openai);
+    assert_eq!(openai.deployment.model, "*");
+    let nano = &openai.catalog["gpt-4.1-nano"];
+    assert!(nano.input > 0.0 && nano.output > nano.input, "{nano:?}");
+    assert!(openai.catalog.keys().all(|k| !k.starts_with("openai/")));
+    assert!(pattern("*", Provider::Anthropic)
+        .catalog
+        .keys()
+        .any(|k| k.starts_with("claude-")));
+    assert!(
+        pattern("*", Provider::Openai).catalog.is_empty(),
+        "a pattern with its own prices needs no catalog"
+    );
+}
+
+#[test]
+fn a_star_model_and_an_unfilled_star_are_refused_with_what_to_write() {
+    let e = load_str(
+        "model_list:\n  - model_name: \"*\"\n    litellm_params: {model: \"*\"}\n",
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("openai/*, anthropic/*"), "{e}");
+    let e = load_str(
+        "model_list:\n  - model_name: gpt\n    litellm_params: {model: \"openai/*\"}\n",
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("make model_name a pattern"), "{e}");
+}

@@ -579,3 +579,24 @@ litellm_settings: {drop_params: true}
     assert_eq!(ds[1].config.defaults["stop"], serde_json::json!(["END"]));
     assert!(ds[1].config.drop_params, "litellm_settings.drop_params");
 }
+
+#[test]
+fn router_default_litellm_params_fill_in_under_the_deployments_own() {
+    let yaml = "
+model_list:
+  - model_name: a
+    litellm_params: {model: openai/x, temperature: 0.3}
+  - model_name: b
+    litellm_params: {model: openai/y}
+router_settings:
+  default_litellm_params: {temperature: 0, max_tokens: 256}
+";
+    let ds = resolve(yaml);
+    assert_eq!(
+        ds[0].config.defaults["temperature"], 0.3,
+        "the deployment's own"
+    );
+    assert_eq!(ds[0].config.defaults["max_tokens"], 256);
+    assert_eq!(ds[1].config.defaults["temperature"], 0);
+    assert_eq!(ds[1].config.defaults["max_tokens"], 256);
+}

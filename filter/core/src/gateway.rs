@@ -10,10 +10,11 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use switchyard_config::{
-    cache_path, customer_path, key_path, CachedAnswer, ClientHeaders, CustomerRecord, Dialect,
-    Endpoint, GatewayConfig, GroupConfig, KeyIdentity, KeyRecord, RequestInfo, SemanticLookup,
-    SpendEvent, BACKOFF_SUFFIX, DEPLOYMENT_HEADER, HEALTH_CHECK_HEADER, INTERNAL_HEADERS,
-    PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER, SEMANTIC_LOOKUP_PATH,
+    cache_path, customer_path, key_path, wildcard, CachedAnswer, ClientHeaders, CustomerRecord,
+    DeploymentRoute, Dialect, Endpoint, GatewayConfig, GroupConfig, KeyIdentity, KeyRecord,
+    Provider, RequestInfo, SemanticLookup, SpendEvent, BACKOFF_SUFFIX, DEPLOYMENT_HEADER,
+    HEALTH_CHECK_HEADER, INTERNAL_HEADERS, PLAN_HEADER, REPLAN_HEADER, ROUTE_HEADER,
+    SEMANTIC_LOOKUP_PATH,
 };
 
 use crate::cache;
@@ -326,6 +327,8 @@ pub struct Gateway {
     cfg: GatewayConfig,
     master_key_hash: Option<[u8; 32]>,
     models_body: Vec<u8>,
+    /// The pattern groups (`openai/*`), most specific first.
+    patterns: Vec<String>,
 }
 
 /// The few fields the gateway needs; the rest of the body is skipped, not built.
@@ -366,6 +369,29 @@ struct Head<'a> {
     /// The Responses API's conversation: a response stored at one deployment.
     #[serde(borrow, default)]
     previous_response_id: Option<Cow<'a, str>>,
+    /// LiteLLM's request tags (tag routing): `tags`, or `metadata.tags`.
+    #[serde(default)]
+    tags: Option<serde_json::Value>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+}
+
+/// Tags as a list of strings, or one comma-separated string; anything else is no tags.
+fn tag_list(value: Option<&serde_json::Value>) -> Vec<String> {
+    match value {
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|t| t.as_str())
+            .map(str::to_string)
+            .collect(),
+        Some(serde_json::Value::String(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -387,10 +413,12 @@ impl Gateway {
             (Some(_), Some(key)) => Some(sha256(key.as_bytes())),
         };
         let models_body = models_list(&cfg, &|_, _| true);
+        let patterns = wildcard::by_specificity(cfg.groups.keys());
         Ok(Gateway {
             cfg,
             master_key_hash,
             models_body,
+            patterns,
         })
     }
 
@@ -577,6 +605,15 @@ impl Gateway {
             openai_org: find("openai-organization")
                 .filter(|_| self.cfg.forward.openai_org)
                 .map(str::to_string),
+            tags: find("x-litellm-tags")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
             ..ClientHeaders::default()
         };
         for (name, value) in headers {
@@ -600,8 +637,14 @@ impl Gateway {
         let Some(expected) = &self.master_key_hash else {
             return Auth::Ok(Identity::Open);
         };
-        let presented = find("authorization")
-            .map(strip_bearer)
+        let own = self
+            .cfg
+            .key_header
+            .as_deref()
+            .and_then(find)
+            .map(strip_bearer);
+        let presented = own
+            .or_else(|| find("authorization").map(strip_bearer))
             .or_else(|| find("api-key"))
             .or_else(|| find("x-api-key"))
             .or_else(|| find("x-litellm-api-key"))
@@ -774,8 +817,25 @@ impl Gateway {
             timeout_ms: secs(head.timeout).or(pending.client.timeout_ms),
             stream_timeout_ms: secs(head.stream_timeout).or(pending.client.stream_timeout_ms),
             pinned: None,
+            only: None,
+        };
+        // Tags from the body, else its metadata, else the x-litellm-tags header (a fallback
+        // pass keeps the first pass's).
+        let tags = match &pending.replan {
+            Some(r) => r.info.tags.clone(),
+            None => {
+                let mut tags = tag_list(head.tags.as_ref());
+                if tags.is_empty() {
+                    tags = tag_list(head.metadata.as_ref().and_then(|m| m.get("tags")));
+                }
+                if tags.is_empty() {
+                    tags = pending.client.tags.clone();
+                }
+                tags
+            }
         };
         let strip_params = head.fallbacks.is_some()
+            || !tags.is_empty()
             || head.num_retries.is_some()
             || head.timeout.is_some()
             || head.stream_timeout.is_some()
@@ -796,6 +856,12 @@ impl Gateway {
                 .filter(|u| !u.is_empty())
                 .map(str::to_string),
         };
+        if self.cfg.enforce_user && end_user.is_none() && pending.health_check.is_none() {
+            return Err(ApiError::bad_request(
+                "'user' param not passed in. 'enforce_user_param'=True: every request must name its end user in `user`.",
+            )
+            .with_param("user"));
+        }
         let mut customer_limits = None;
         if let (Some(id), None) = (&end_user, &pending.replan) {
             match (
@@ -821,8 +887,16 @@ impl Gateway {
         }
 
         // The group this pass serves, and the fallbacks left after it.
-        let (mut pass, requested_model) = match &pending.replan {
-            Some(r) => (self.next_fallback(r)?, r.info.requested_model.clone()),
+        // `name`: the model the client named, after aliases, which a pattern group passes on.
+        let (mut pass, requested_model, name) = match &pending.replan {
+            Some(r) => (
+                self.next_fallback(r)?,
+                r.info.requested_model.clone(),
+                r.info
+                    .wildcard_model
+                    .clone()
+                    .unwrap_or_else(|| r.info.requested_model.clone()),
+            ),
             None => {
                 // The key's own aliases first, then the config's.
                 let model = record
@@ -832,18 +906,22 @@ impl Gateway {
                 if let Some(r) = record {
                     keys::check_model(r, model, name)?;
                 }
-                let group = self.cfg.groups.get(name).ok_or_else(|| {
+                let (group_name, group) = self.serving_group(name).ok_or_else(|| {
                     ApiError::bad_request(format!(
                         "Invalid model name passed in model={model}. Call `/v1/models` to view available models for your key."
                     ))
                     .with_param("model")
                 })?;
-                let mut pass = Pass::first(name, group);
+                let mut pass = Pass::first(group_name, group);
                 if let Some(fallbacks) = &head.fallbacks {
-                    pass.fallbacks = fallbacks.iter().filter(|g| **g != name).cloned().collect();
+                    pass.fallbacks = fallbacks
+                        .iter()
+                        .filter(|g| *g != group_name)
+                        .cloned()
+                        .collect();
                 }
                 pass.fallbacks.truncate(self.cfg.max_fallbacks as usize);
-                (pass, model.to_string())
+                (pass, model.to_string(), name.to_string())
             }
         };
         // Tokens are counted by Anthropic's API where a deployment has it, else estimated here.
@@ -869,10 +947,12 @@ impl Gateway {
             .and_then(crate::dialects::responses::parse_stored_id);
         let (group_name, group, plan) = loop {
             let group = self.group(&pass.group)?;
+            let members = self.members(&pass.group, group, &name, &tags)?;
             let ask = plan::Ask {
                 pinned: previous.as_ref().and_then(|(deployment, _)| {
                     group.deployments.iter().position(|d| d.id == *deployment)
                 }),
+                only: members.as_deref(),
                 ..ask
             };
             // The routing state matters to cooldowns (more than one deployment, not disabled)
@@ -1007,7 +1087,9 @@ impl Gateway {
             dialect: pending.dialect,
             stored: None,
             requested_model,
+            wildcard_model: wildcard::is_pattern(&group_name).then_some(name),
             group: group_name,
+            tags,
             stream,
             plan: plan.deployments.clone(),
             retry_policy: group.retry_policy,
@@ -1226,6 +1308,101 @@ impl Gateway {
                 ("x-litellm-model-group", group.to_string()),
             ],
         })
+    }
+
+    /// The group serving a model name: the group of that name, else the most specific
+    /// pattern matching it (LiteLLM's wildcard routing). A name that is itself a pattern
+    /// names no model.
+    fn serving_group(&self, name: &str) -> Option<(&String, &GroupConfig)> {
+        if wildcard::is_pattern(name) {
+            return None;
+        }
+        self.cfg.groups.get_key_value(name).or_else(|| {
+            let pattern = self
+                .patterns
+                .iter()
+                .find(|p| wildcard::captures(p, name).is_some())?;
+            self.cfg.groups.get_key_value(pattern)
+        })
+    }
+
+    /// Which of a group's deployments may take this request, when not all (None: all).
+    ///
+    /// In a pattern group of several providers: those of the provider the name's prefix
+    /// names (OpenAI's for a name without one). With tag filtering, LiteLLM's rules: `!tag`
+    /// leaves out the deployments carrying it, `&tag` keeps only those carrying it; of the
+    /// rest, those carrying one of the request's other tags, else those tagged `default`,
+    /// else none (an error naming the tags); an untagged request goes to the `default` ones
+    /// if there are any.
+    fn members(
+        &self,
+        group_name: &str,
+        group: &GroupConfig,
+        name: &str,
+        tags: &[String],
+    ) -> Result<Option<Vec<bool>>, ApiError> {
+        let mut only: Option<Vec<bool>> = None;
+        let mut keep = |kept: Vec<bool>| {
+            only = Some(match only.take() {
+                Some(before) => before.iter().zip(&kept).map(|(a, b)| *a && *b).collect(),
+                None => kept,
+            });
+        };
+        let each = |test: &dyn Fn(&DeploymentRoute) -> bool| -> Vec<bool> {
+            group.deployments.iter().map(test).collect()
+        };
+        if wildcard::is_pattern(group_name) {
+            let mut providers = group.deployments.iter().filter_map(|d| d.passes_through);
+            let first = providers.next();
+            if providers.any(|p| Some(p) != first) {
+                let wanted = name
+                    .split_once('/')
+                    .and_then(|(prefix, _)| Provider::from_prefix(prefix))
+                    .unwrap_or(Provider::Openai);
+                let kept = each(&|d| d.passes_through.is_none_or(|p| p == wanted));
+                if kept.contains(&true) {
+                    keep(kept);
+                }
+            }
+        }
+        if !self.cfg.tag_filtering {
+            return Ok(only);
+        }
+        let carries = |d: &DeploymentRoute, tag: &str| d.tags.iter().any(|t| t == tag);
+        let default = |d: &DeploymentRoute| carries(d, "default");
+        let (mut required, mut excluded, mut wanted) = (Vec::new(), Vec::new(), Vec::new());
+        for tag in tags {
+            match (tag.strip_prefix('&'), tag.strip_prefix('!')) {
+                (Some(t), _) if !t.is_empty() => required.push(t),
+                (_, Some(t)) if !t.is_empty() => excluded.push(t),
+                _ => wanted.push(tag.as_str()),
+            }
+        }
+        let allowed = |d: &DeploymentRoute| {
+            required.iter().all(|t| carries(d, t)) && !excluded.iter().any(|t| carries(d, t))
+        };
+        let tagged = each(&|d| allowed(d) && wanted.iter().any(|t| carries(d, t)));
+        let defaults = each(&|d| allowed(d) && default(d));
+        let constrained = !required.is_empty() || !excluded.is_empty();
+        let kept = if tagged.contains(&true) {
+            tagged
+        } else if defaults.contains(&true) {
+            defaults
+        } else if wanted.is_empty() && !constrained {
+            // Untagged, and no `default` deployment: any.
+            return Ok(only);
+        } else if wanted.is_empty() {
+            each(&|d| allowed(d))
+        } else {
+            Vec::new()
+        };
+        if !kept.contains(&true) {
+            return Err(ApiError::bad_request(format!(
+                "Not allowed to access model due to tags configuration. Passed model={name} and tags={tags:?}. No deployment of {group_name} carries these tags, nor `default`: tag one (litellm_params.tags), or send other tags."
+            )));
+        }
+        keep(kept);
+        Ok(only)
     }
 
     fn group(&self, name: &str) -> Result<&GroupConfig, ApiError> {
@@ -1582,10 +1759,22 @@ fn models_list(cfg: &GatewayConfig, allowed: &dyn Fn(&str, &str) -> bool) -> Vec
         object: &'static str,
         data: Vec<Model<'a>>,
     }
-    let groups = cfg.groups.keys().map(|g| (g.as_str(), g.as_str()));
+    // The concrete groups, then the aliases, then the patterns served (`openai/*`: any
+    // OpenAI model), most specific first.
+    let groups = cfg
+        .groups
+        .keys()
+        .filter(|g| !wildcard::is_pattern(g))
+        .map(|g| (g.as_str(), g.as_str()));
     let aliases = cfg.aliases.iter().map(|(a, g)| (a.as_str(), g.as_str()));
+    let patterns = wildcard::by_specificity(cfg.groups.keys());
+    let patterns = patterns.iter().filter_map(|p| {
+        let (name, _) = cfg.groups.get_key_value(p)?;
+        Some((name.as_str(), name.as_str()))
+    });
     let data = groups
         .chain(aliases)
+        .chain(patterns)
         .filter(|(id, group)| allowed(id, group))
         .map(|(id, _)| Model {
             id,
@@ -1966,6 +2155,9 @@ mod tests {
             key_cache_ttl_ms: 60_000,
             cache: None,
             fleet_limits: false,
+            tag_filtering: false,
+            key_header: None,
+            enforce_user: false,
         }
     }
 
@@ -2335,6 +2527,203 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(e.status, 413);
+    }
+
+    /// Plans `model` (with `extra` JSON fields and headers) and returns the routed request.
+    fn route_model(
+        g: &Gateway,
+        model: &str,
+        extra: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Routed, ApiError> {
+        let p = pending(g, &post("/v1/chat/completions", headers));
+        let body = format!(r#"{{"model":"{model}","messages":[]{extra}}}"#);
+        g.body(&p, body.as_bytes(), &MemoryHost::at(0), &mut Rng::seeded(1))
+    }
+
+    #[test]
+    fn a_custom_key_header_and_the_enforced_user() {
+        let mut c = cfg(true);
+        c.key_header = Some("x-gateway-key".into());
+        c.enforce_user = true;
+        let g = Gateway::new(c, Some("sk-1234")).unwrap();
+        // The key in its own header, while Authorization carries something else.
+        let p = pending(
+            &g,
+            &post(
+                "/v1/chat/completions",
+                &[
+                    ("x-gateway-key", "sk-1234"),
+                    ("authorization", "Bearer other"),
+                ],
+            ),
+        );
+        let host = MemoryHost::at(0);
+        let e = g
+            .body(
+                &p,
+                br#"{"model":"gpt-4o","messages":[]}"#,
+                &host,
+                &mut Rng::seeded(1),
+            )
+            .err()
+            .unwrap();
+        assert_eq!((e.status, e.param.as_deref()), (400, Some("user")));
+        let wrong = respond(
+            &g,
+            &post("/v1/chat/completions", &[("x-gateway-key", "sk-nope")]),
+        );
+        assert_eq!(wrong.status, 401);
+    }
+
+    #[test]
+    fn wildcard_groups_exact_over_pattern_and_longest_pattern_first() {
+        let mut c = cfg(false);
+        c.groups.insert("*".into(), group("3", &["any"]));
+        c.groups
+            .insert("anthropic/*".into(), group("4", &["claude"]));
+        c.groups
+            .insert("anthropic/claude-3*".into(), group("5", &["claude3"]));
+        c.groups
+            .insert("anthropic/claude-3-opus".into(), group("6", &["opus"]));
+        let g = Gateway::new(c, None).unwrap();
+        let cases = [
+            ("anthropic/claude-3-opus", "anthropic/claude-3-opus", None),
+            (
+                "anthropic/claude-3-haiku",
+                "anthropic/claude-3*",
+                Some("anthropic/claude-3-haiku"),
+            ),
+            (
+                "anthropic/claude-sonnet-4",
+                "anthropic/*",
+                Some("anthropic/claude-sonnet-4"),
+            ),
+            ("openai/gpt-4.1-nano", "*", Some("openai/gpt-4.1-nano")),
+            ("gpt-4o", "gpt-4o", None),
+        ];
+        for (model, group, wildcard) in cases {
+            let r = route_model(&g, model, "", &[]).unwrap();
+            assert_eq!(r.info.group, group, "{model}");
+            assert_eq!(r.info.requested_model, model);
+            assert_eq!(r.info.wildcard_model.as_deref(), wildcard, "{model}");
+        }
+        let e = route_model(&g, "anthropic/*", "", &[]).err().unwrap();
+        assert_eq!(e.status, 400, "a pattern names no model");
+        // The list: concrete groups, aliases, then the patterns, most specific first.
+        let list: serde_json::Value = serde_json::from_slice(&g.models_body).unwrap();
+        let ids: Vec<&str> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "anthropic/claude-3-opus",
+                "backup",
+                "big",
+                "gpt-4o",
+                "fast",
+                "anthropic/claude-3*",
+                "anthropic/*",
+                "*"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pattern_group_of_several_providers_sends_a_name_to_its_provider() {
+        let mut c = cfg(false);
+        let mut any = group("3", &["oa", "an"]);
+        any.deployments[0].passes_through = Some(Provider::Openai);
+        any.deployments[1].passes_through = Some(Provider::Anthropic);
+        c.groups.insert("*".into(), any);
+        let g = Gateway::new(c, None).unwrap();
+        for (model, deployment) in [
+            ("anthropic/claude-x", "an"),
+            ("openai/gpt-x", "oa"),
+            ("gpt-x", "oa"),
+        ] {
+            let r = route_model(&g, model, r#","num_retries":3"#, &[]).unwrap();
+            assert!(
+                r.info.plan.iter().all(|d| d == deployment),
+                "{model}: {:?}",
+                r.info.plan
+            );
+        }
+    }
+
+    #[test]
+    fn tag_filtering_chooses_deployments_and_says_when_none_carries_the_tag() {
+        let mut c = cfg(false);
+        c.tag_filtering = true;
+        let mut tiers = group("3", &["free", "paid", "fallback"]);
+        tiers.deployments[0].tags = vec!["free".into()];
+        tiers.deployments[1].tags = vec!["paid".into(), "team-a".into()];
+        c.groups.insert("tiers".into(), tiers);
+        let mut strict = group("4", &["only"]);
+        strict.deployments[0].tags = vec!["paid".into()];
+        c.groups.insert("strict".into(), strict);
+        let g = Gateway::new(c.clone(), None).unwrap();
+        let plan = |model: &str, extra: &str, headers: &[(&str, &str)]| {
+            let r =
+                route_model(&g, model, &format!(r#",{extra}"num_retries":5"#), headers).unwrap();
+            let mut ids = r.info.plan.clone();
+            ids.sort();
+            ids.dedup();
+            (ids, r.info.tags.clone(), r.info.strip_params)
+        };
+        assert_eq!(plan("tiers", r#""tags":["free"],"#, &[]).0, ["free"]);
+        assert_eq!(
+            plan("tiers", r#""metadata":{"tags":["team-a"]},"#, &[]).0,
+            ["paid"]
+        );
+        let (ids, tags, strip) = plan("tiers", "", &[("x-litellm-tags", "free, paid")]);
+        assert_eq!(ids, ["free", "paid"]);
+        assert_eq!(tags, ["free", "paid"]);
+        assert!(strip, "tags are LiteLLM's, not the provider's");
+        assert_eq!(
+            plan("tiers", "", &[]).0,
+            ["fallback", "free", "paid"],
+            "untagged: every deployment, no `default` being set"
+        );
+        let e = route_model(&g, "strict", r#","tags":["free"]"#, &[])
+            .err()
+            .unwrap();
+        assert_eq!(e.status, 400);
+        assert!(
+            e.message
+                .contains("Not allowed to access model due to tags configuration"),
+            "{}",
+            e.message
+        );
+        // `default` takes untagged requests and those no deployment's tags match.
+        c.groups.get_mut("tiers").unwrap().deployments[2].tags = vec!["default".into()];
+        let g = Gateway::new(c.clone(), None).unwrap();
+        let plan = |extra: &str| {
+            let r = route_model(&g, "tiers", &format!(r#",{extra}"num_retries":5"#), &[]).unwrap();
+            let mut ids = r.info.plan.clone();
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        assert_eq!(plan(""), ["fallback"]);
+        assert_eq!(plan(r#""tags":["nobody"],"#), ["fallback"]);
+        assert_eq!(
+            plan(r#""tags":["free"],"#),
+            ["free"],
+            "a match over `default`"
+        );
+        // `!tag` leaves out, `&tag` requires.
+        assert_eq!(plan(r#""tags":["!default"],"#), ["free", "paid"]);
+        assert_eq!(plan(r#""tags":["&team-a"],"#), ["paid"]);
+        assert_eq!(plan(r#""tags":["free","!free"],"#), ["fallback"]);
+        // Off: tags change nothing.
+        c.tag_filtering = false;
+        let g = Gateway::new(c, None).unwrap();
+        assert!(route_model(&g, "strict", r#","tags":["free"]"#, &[]).is_ok());
     }
 
     #[test]

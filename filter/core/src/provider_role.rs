@@ -11,8 +11,8 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use switchyard_config::{
-    Auth, DeploymentConfig, Dialect, Endpoint, ErrorClass, ProviderConfig, RequestInfo, SpendEvent,
-    Strategy, DEPLOYMENT_HEADER, REPLAN_HEADER, RETRY_HEADER, TOKEN_KEY,
+    wildcard, Auth, DeploymentConfig, Dialect, Endpoint, ErrorClass, Provider, ProviderConfig,
+    RequestInfo, SpendEvent, Strategy, DEPLOYMENT_HEADER, REPLAN_HEADER, RETRY_HEADER, TOKEN_KEY,
 };
 
 use crate::dialects::passthrough::Passthrough;
@@ -42,6 +42,7 @@ const OWNED: &[&str] = &[
 /// LiteLLM's router parameters in a request body, which providers must not see.
 const ROUTER_PARAMS: &[&str] = &[
     "fallbacks",
+    "tags",
     "num_retries",
     "timeout",
     "stream_timeout",
@@ -123,6 +124,45 @@ impl ProviderRole {
         &self.cfg.deployment
     }
 
+    /// A pattern deployment's model for this request: its `*`s filled with what the group's
+    /// pattern matched in the requested name (a provider prefix the name repeats dropped),
+    /// priced from the catalog.
+    fn filled(&self, info: &RequestInfo) -> Result<Option<Box<DeploymentConfig>>, ApiError> {
+        let d = &self.cfg.deployment;
+        if !wildcard::is_pattern(&d.model) {
+            return Ok(None);
+        }
+        let name = info
+            .wildcard_model
+            .as_deref()
+            .unwrap_or(&info.requested_model);
+        let captures = wildcard::captures(&info.group, name)
+            .filter(|c| c.iter().all(|c| !c.is_empty()))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "The model {name} does not fill model group {}'s pattern, which deployment {} ({}/{}) needs: name a model it matches.",
+                    info.group,
+                    d.id,
+                    d.provider.name(),
+                    d.model
+                ))
+                .with_param("model")
+            })?;
+        let model = wildcard::fill(&d.model, &captures);
+        let model = match model.split_once('/') {
+            Some((prefix, rest)) if Provider::from_prefix(prefix) == Some(d.provider) => {
+                rest.to_string()
+            }
+            _ => model,
+        };
+        let prices = *self.cfg.catalog.get(&model).unwrap_or(&d.prices);
+        Ok(Some(Box::new(DeploymentConfig {
+            model,
+            prices,
+            ..d.clone()
+        })))
+    }
+
     /// Whether attempts count requests in flight (least-busy routing).
     pub fn counts_in_flight(&self) -> bool {
         self.cfg.strategy == Strategy::LeastBusy
@@ -174,10 +214,12 @@ impl ProviderRole {
             }
             _ => self.credentials.clone(),
         };
+        let resolved = self.filled(&info)?;
         Ok(Attempt {
             translator: translator(d.provider.wire()),
             cx: AttemptCx {
                 role: Rc::clone(self),
+                resolved,
                 info,
                 credentials,
                 authority: d.authority.clone(),
@@ -262,6 +304,9 @@ struct StreamState {
 /// borrowed at once).
 struct AttemptCx {
     role: Rc<ProviderRole>,
+    /// A pattern deployment (`openai/*`) as this request has it: the model it names, and
+    /// that model's prices.
+    resolved: Option<Box<DeploymentConfig>>,
     info: RequestInfo,
     credentials: Credentials,
     /// This attempt's `:authority` (a replica's own, or the deployment's).
@@ -277,10 +322,16 @@ struct AttemptCx {
 }
 
 impl AttemptCx {
+    fn deployment(&self) -> &DeploymentConfig {
+        self.resolved
+            .as_deref()
+            .unwrap_or(&self.role.cfg.deployment)
+    }
+
     /// `text` without any secret: the environment's, and a token minted for this attempt.
     fn scrub(&self, text: &str) -> String {
         let scrubbed = scrub(text, &self.role.secrets);
-        match (&self.role.cfg.deployment.auth, &self.credentials) {
+        match (&self.deployment().auth, &self.credentials) {
             (Auth::GoogleServiceAccount, Credentials::Token(t)) => {
                 scrub(&scrubbed, std::slice::from_ref(t))
             }
@@ -290,7 +341,7 @@ impl AttemptCx {
 
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
-            deployment: &self.role.cfg.deployment,
+            deployment: self.deployment(),
             info: &self.info,
             credentials: &self.credentials,
             now_ms: self.started_ms,
@@ -323,13 +374,13 @@ pub struct Attempt {
 
 impl Attempt {
     pub fn deployment(&self) -> &DeploymentConfig {
-        &self.cx.role.cfg.deployment
+        self.cx.deployment()
     }
 
     /// Counts this attempt in flight, when the group's strategy needs it.
     pub fn start(&mut self, host: &dyn Host) {
         if self.cx.role.counts_in_flight() {
-            state::record_start(host, &self.cx.info.group, &self.cx.role.cfg.deployment.id);
+            state::record_start(host, &self.cx.info.group, &self.cx.deployment().id);
             self.counted = true;
         }
     }
@@ -361,7 +412,7 @@ impl Attempt {
             state::record_end(
                 host,
                 &self.cx.info.group,
-                &self.cx.role.cfg.deployment.id,
+                &self.cx.deployment().id,
                 &self.cx.role.cfg.cooldown,
                 outcome,
                 self.counted,
@@ -397,7 +448,7 @@ impl Attempt {
         if self.delivered.get() {
             return;
         }
-        let d = &self.cx.role.cfg.deployment;
+        let d = self.cx.deployment();
         crate::observe::attempt_failed(
             &self.cx.request_id,
             switchyard_config::AttemptLog {
@@ -443,7 +494,7 @@ impl Attempt {
                 self.translator.request(&self.cx.ctx(), &body)?
             }
         };
-        let d = &self.cx.role.cfg.deployment;
+        let d = self.cx.deployment();
         // Envoy's own x-forwarded-proto stays: without it the route lookup of a fallback's
         // internal redirect finds no route (Envoy 1.40, docs/envoy-facts.md).
         let mut out: Vec<(String, String)> = current
@@ -495,7 +546,7 @@ impl Attempt {
         );
         // A bridged request is prepared once, for the bridge: only a provider that speaks the
         // client's API gets this far (its translator builds the request).
-        let d = &self.cx.role.cfg.deployment;
+        let d = self.cx.deployment();
         if !native_only && !d.provider.speaks(&d.model).contains(&info.dialect) {
             return Ok(None);
         }
@@ -511,7 +562,7 @@ impl Attempt {
         match self.translator.native(&ctx, &body) {
             Some(req) => {
                 let req = req?;
-                let deployment = &self.cx.role.cfg.deployment.id;
+                let deployment = &self.cx.deployment().id;
                 let framing = self.translator.framing();
                 self.native = Some(
                     Passthrough::new(self.cx.info.dialect)
@@ -562,6 +613,10 @@ impl Attempt {
             }
             for p in ROUTER_PARAMS {
                 obj.remove(p);
+            }
+            // LiteLLM's metadata (where tags may be) is never a provider's.
+            if !self.cx.info.tags.is_empty() {
+                obj.remove("metadata");
             }
         }
         for (name, value) in defaults {
@@ -636,7 +691,7 @@ impl Attempt {
             "api_error",
             format!(
                 "{} answered more than general_settings.max_response_size_mb ({mb} MB). Ask for less (max_tokens, fewer inputs), or raise the limit.",
-                self.cx.role.cfg.deployment.provider.name()
+                self.cx.deployment().provider.name()
             ),
         );
         self.outcome = Some(Outcome::Failure(ErrorClass::InternalServer));
@@ -720,7 +775,7 @@ impl Attempt {
                 let next = decide::after_error(
                     &self.cx.info,
                     self.attempt,
-                    &self.cx.role.cfg.deployment.id,
+                    &self.cx.deployment().id,
                     class,
                 );
                 if next != Next::Deliver {
@@ -810,7 +865,7 @@ impl Attempt {
     /// set a header Switchyard or Envoy acts on. LiteLLM's own headers are set here rather
     /// than in the gateway role, so that a successful answer's headers are rewritten once.
     fn answer_headers(&self, current: &[(String, String)], now_ms: u64) -> HeaderEdits {
-        let d = &self.cx.role.cfg.deployment;
+        let d = self.cx.deployment();
         let info = &self.cx.info;
         let mut set: Vec<(String, String)> = Vec::with_capacity(16);
         // The gateway's own limits take the x-ratelimit-* names; the provider's then go
@@ -1049,7 +1104,7 @@ impl Attempt {
             return (0.0, 0);
         }
         let cx = &self.cx;
-        let d = &cx.role.cfg.deployment;
+        let d = cx.deployment();
         let info = &cx.info;
         let success = (200..300).contains(&status);
         let key = info.key.as_ref();
@@ -1209,6 +1264,7 @@ mod tests {
             max_response_bytes: 1 << 20,
             expose_api_base: true,
             replicas: false,
+            catalog: Default::default(),
         }
     }
 
@@ -1336,6 +1392,41 @@ mod tests {
             a.cx.drop_params,
             "the request's drop_params is kept for the translator"
         );
+    }
+
+    #[test]
+    fn a_pattern_deployment_sends_the_requested_model_at_its_price() {
+        let mut c = config(Provider::Openai, "*", "/v1", "OA_KEY");
+        c.deployment.group = "openai/*".into();
+        c.catalog.insert(
+            "gpt-4.1-nano".into(),
+            switchyard_config::Prices {
+                input: 0.5,
+                output: 1.0,
+                ..Default::default()
+            },
+        );
+        let role = Rc::new(ProviderRole::new(c, env));
+        let attempt = |group: &str, name: &str| {
+            let mut i = info(false, &["openai-dep"]);
+            i.group = group.into();
+            i.requested_model = "alias".into();
+            i.wildcard_model = Some(name.into());
+            role.attempt(i, 1, &MemoryHost::at(0))
+        };
+        let mut a = attempt("openai/*", "openai/gpt-4.1-nano").unwrap();
+        assert_eq!(a.cx.deployment().model, "gpt-4.1-nano");
+        assert_eq!(a.cx.deployment().prices.input, 0.5);
+        let (_, out) = a
+            .request(&[], br#"{"model":"alias","messages":[]}"#, None)
+            .unwrap();
+        assert_eq!(out, br#"{"model":"gpt-4.1-nano","messages":[]}"#);
+        // `*` given a name with the deployment's own prefix: the provider's name.
+        let a = attempt("*", "openai/gpt-4o").unwrap();
+        assert_eq!(a.cx.deployment().model, "gpt-4o");
+        assert_eq!(a.cx.deployment().prices.input, 0.0, "not in the catalog");
+        let e = attempt("openai/*", "anthropic/claude").err().unwrap();
+        assert_eq!(e.status, 400);
     }
 
     #[test]

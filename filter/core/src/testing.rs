@@ -19,6 +19,8 @@ pub fn info(plan: &[&str]) -> RequestInfo {
         stored: None,
         endpoint: Endpoint::ChatCompletions,
         requested_model: "g".into(),
+        wildcard_model: None,
+        tags: Vec::new(),
         group: "g".into(),
         stream: false,
         plan: plan.iter().map(|s| s.to_string()).collect(),
@@ -69,6 +71,8 @@ pub fn route(id: &str) -> DeploymentRoute {
         max_retries: None,
         speaks: vec![],
         endpoints: Endpoint::ALL.to_vec(),
+        tags: Vec::new(),
+        passes_through: None,
     }
 }
 
@@ -115,6 +119,7 @@ pub fn provider_config(d: DeploymentConfig) -> ProviderConfig {
         max_response_bytes: 16 << 20,
         expose_api_base: true,
         replicas: false,
+        catalog: Default::default(),
     }
 }
 
@@ -142,6 +147,9 @@ pub fn gateway_config(name: &str, deployments: &[&str], extra: usize) -> Gateway
     }
     GatewayConfig {
         log_messages: false,
+        tag_filtering: false,
+        key_header: None,
+        enforce_user: false,
         groups,
         aliases: BTreeMap::new(),
         master_key_env: Some("MK".into()),

@@ -16,7 +16,13 @@ pub fn client_host(host: &str) -> String {
 
 /// The first model_name, for the example request.
 pub fn first_model_name(config: &ProxyConfig) -> Option<String> {
-    config.model_list.first().map(|m| m.model_name.clone())
+    let names = || config.model_list.iter().map(|m| m.model_name.as_str());
+    // A pattern (`openai/*`) is no model: the first concrete name, else the first pattern
+    // with MODEL for its `*`.
+    names()
+        .find(|n| !switchyard_config::wildcard::is_pattern(n))
+        .or_else(|| names().next())
+        .map(|n| n.replace('*', "MODEL"))
 }
 
 /// The variable to show in `Authorization: Bearer $VAR` hints.

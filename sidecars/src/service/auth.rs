@@ -64,6 +64,22 @@ impl MasterKey {
     }
 }
 
+/// general_settings.litellm_key_header_name: one per process, as the config is.
+static KEY_HEADER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Reads keys from `general_settings.litellm_key_header_name` first, as the gateway does.
+pub fn use_key_header(config: &ProxyConfig) {
+    if let Some(name) = config
+        .general_settings
+        .litellm_key_header_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let _ = KEY_HEADER.set(name.to_ascii_lowercase());
+    }
+}
+
 /// The key a request presents, from the headers LiteLLM reads.
 pub fn presented_key(headers: &HeaderMap) -> Option<String> {
     let header = |name: &str| {
@@ -73,7 +89,8 @@ pub fn presented_key(headers: &HeaderMap) -> Option<String> {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    if let Some(auth) = header("authorization") {
+    let own = KEY_HEADER.get().and_then(|name| header(name));
+    if let Some(auth) = own.or_else(|| header("authorization")) {
         let token = auth
             .strip_prefix("Bearer ")
             .or_else(|| auth.strip_prefix("bearer "))

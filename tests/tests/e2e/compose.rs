@@ -20,6 +20,8 @@ const COMPOSE_BOOTSTRAP: &str = "envoy/compose/envoy.yaml";
 const COMPOSE_ENV_EXAMPLE: &str = "envoy/compose/envoy.env.example";
 /// Envoy's stats-only listener in the compose bootstrap (`make render-compose`).
 const COMPOSE_STATS_PORT: &str = "9902";
+/// The config the compose sidecar serves and the bootstrap is rendered from.
+const COMPOSE_CONFIG: &str = "config/examples/proxy-service.yaml";
 const REFRESH: &str = "run `make render-compose` and commit envoy/compose/";
 
 fn read(relative: &str) -> String {
@@ -283,6 +285,7 @@ fn compose_services_and_their_files() {
         "postgres",
         "prometheus",
         "grafana",
+        "langfuse",
     ] {
         service(&compose, name);
     }
@@ -379,6 +382,140 @@ fn sidecar_service_runs_the_sidecar() {
         bootstrap["admin"]["address"]["socket_address"]["address"],
         "127.0.0.1"
     );
+}
+
+/// `scheme://user:password@host:port/database` as its parts.
+fn database_url(url: &str) -> (String, String, String, String) {
+    let rest = url.split_once("://").expect("a database URL").1;
+    let (credentials, rest) = rest.split_once('@').expect("user:password@ in the URL");
+    let (user, password) = credentials.split_once(':').expect("user:password");
+    let (host, database) = rest.split_once('/').expect("/database in the URL");
+    let host = host.split(':').next().unwrap_or_default();
+    (user.into(), password.into(), host.into(), database.into())
+}
+
+#[test]
+fn compose_runs_the_proxy_service() {
+    let compose = compose();
+    let services = compose["services"].as_object().unwrap();
+    let sidecar = service(&compose, "sidecar");
+    let config = flag_value(&command(sidecar), "--config").expect("--config");
+    let sidecar_mounts = mounts(sidecar);
+    let (file, _) = host_path(&sidecar_mounts, &config).expect("the config is mounted");
+    assert_eq!(file, repo_root().join(COMPOSE_CONFIG));
+
+    // Every os.environ/ the config names, the sidecar is given.
+    let text = read(COMPOSE_CONFIG);
+    let given = environment(sidecar);
+    let named: BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(|l| l.split("os.environ/").skip(1))
+        .map(|rest| {
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(named.contains("LITELLM_MASTER_KEY"), "{named:?}");
+    for var in &named {
+        assert!(
+            given.contains(*var),
+            "{COMPOSE_CONFIG} reads {var}, which the sidecar is not given"
+        );
+    }
+    // The master key the header's curl uses, the same for the gateway and the sidecar.
+    let master = env_value(sidecar, "LITELLM_MASTER_KEY").unwrap();
+    assert_eq!(
+        env_value(service(&compose, "envoy"), "LITELLM_MASTER_KEY").as_ref(),
+        Some(&master)
+    );
+    assert!(
+        master.starts_with("sk-"),
+        "LiteLLM's master keys start with sk-"
+    );
+    assert!(
+        read("docker-compose.yaml").contains(&format!("Authorization: Bearer {master}")),
+        "the header's example request uses the master key"
+    );
+
+    // Langfuse: the keys the sidecar sends are those Langfuse creates at startup, at its address.
+    assert!(
+        text.contains("langfuse"),
+        "the proxy service logs to Langfuse"
+    );
+    let langfuse = service(&compose, "langfuse");
+    for (ours, theirs) in [
+        ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_INIT_PROJECT_PUBLIC_KEY"),
+        ("LANGFUSE_SECRET_KEY", "LANGFUSE_INIT_PROJECT_SECRET_KEY"),
+    ] {
+        let value = env_value(sidecar, ours).unwrap_or_else(|| panic!("the sidecar has no {ours}"));
+        assert_eq!(
+            Some(value),
+            env_value(langfuse, theirs),
+            "{ours} against {theirs}"
+        );
+    }
+    for init in [
+        "LANGFUSE_INIT_ORG_ID",
+        "LANGFUSE_INIT_PROJECT_ID",
+        "LANGFUSE_INIT_USER_EMAIL",
+        "LANGFUSE_INIT_USER_PASSWORD",
+    ] {
+        assert!(
+            env_value(langfuse, init).is_some(),
+            "langfuse needs {init} to create its project"
+        );
+    }
+    let host = env_value(sidecar, "LANGFUSE_HOST").expect("LANGFUSE_HOST");
+    assert_eq!(host, "http://langfuse:3000", "Langfuse's container port");
+    assert!(depends_on(sidecar).contains("langfuse"));
+
+    // PostgreSQL: Switchyard's database is the one the image creates; Langfuse's is created by
+    // the mounted init script; both with the service's user.
+    let postgres = service(&compose, "postgres");
+    let user = env_value(postgres, "POSTGRES_USER").unwrap();
+    let password = env_value(postgres, "POSTGRES_PASSWORD").unwrap();
+    let (u, p, h, db) = database_url(&env_value(sidecar, "DATABASE_URL").unwrap());
+    assert_eq!(
+        (u, p, h, db),
+        (
+            user.clone(),
+            password.clone(),
+            "postgres".into(),
+            env_value(postgres, "POSTGRES_DB").unwrap()
+        )
+    );
+    let (u, p, h, db) =
+        database_url(&env_value(langfuse, "DATABASE_URL").expect("langfuse's DATABASE_URL"));
+    assert_eq!((u, p, h), (user, password, "postgres".into()));
+    let pg_mounts = mounts(postgres);
+    let (init, mount) = host_path(&pg_mounts, "/docker-entrypoint-initdb.d/init-langfuse.sql")
+        .expect("an init script under /docker-entrypoint-initdb.d");
+    assert!(mount.read_only);
+    let sql = std::fs::read_to_string(&init).unwrap();
+    assert!(
+        sql.contains(&format!("CREATE DATABASE {db};")),
+        "{}: {sql}",
+        init.display()
+    );
+    assert!(depends_on(langfuse).contains("postgres"));
+
+    // No two services publish the same host port.
+    let mut host_ports = BTreeMap::new();
+    for (name, svc) in services {
+        for port in svc["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            let host_port = port.split(':').next().unwrap_or_default().to_string();
+            if let Some(other) = host_ports.insert(host_port.clone(), name.clone()) {
+                panic!("{name} and {other} both publish {host_port}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -506,7 +643,7 @@ fn committed_bootstrap_is_current() {
         .args([
             "render",
             "--config",
-            "config/examples/quickstart.yaml",
+            COMPOSE_CONFIG,
             "--stats-port",
             COMPOSE_STATS_PORT,
             "--out",
@@ -548,9 +685,17 @@ fn committed_bootstrap_passes_envoy_validate() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("envoy.yaml");
     std::fs::write(&config, text).unwrap();
+    // With the environment the envoy service gives it.
+    let compose = compose();
+    let envoy = service(&compose, "envoy");
+    let env: Vec<(String, String)> = environment(envoy)
+        .into_iter()
+        .filter_map(|name| Some((name.clone(), env_value(envoy, &name)?)))
+        .collect();
     let output = Command::new(envoy_bin())
         .args(["--mode", "validate", "--log-level", "warn", "-c"])
         .arg(&config)
+        .envs(env)
         .output()
         .expect("run envoy --mode validate");
     assert!(

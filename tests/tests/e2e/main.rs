@@ -19,6 +19,7 @@ mod callbacks;
 mod chat;
 mod common;
 mod compose;
+mod drop_in;
 mod errors;
 mod every_provider;
 mod failover;

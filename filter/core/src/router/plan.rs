@@ -14,7 +14,7 @@ use super::strategy::{self, Candidate, Request};
 
 /// What a request asks of the plan beyond the group's configuration.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Ask {
+pub struct Ask<'a> {
     pub now_ms: u64,
     /// Only deployments serving it are planned.
     pub endpoint: Endpoint,
@@ -30,6 +30,8 @@ pub struct Ask {
     pub stream_timeout_ms: Option<u64>,
     /// Only the deployment at this position of the group (the one holding a stored response).
     pub pinned: Option<usize>,
+    /// Only the deployments whose position is true here (tags, a pattern's provider).
+    pub only: Option<&'a [bool]>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,10 +74,13 @@ pub fn plan(
     }
     let mut candidates = Vec::with_capacity(group.deployments.len());
     let mut back_at = u64::MAX;
-    let serving =
-        group.deployments.iter().enumerate().filter(|(i, r)| {
-            r.endpoints.contains(&ask.endpoint) && ask.pinned.is_none_or(|p| p == *i)
-        });
+    let serving = group.deployments.iter().enumerate().filter(|(i, r)| {
+        r.endpoints.contains(&ask.endpoint)
+            && ask.pinned.is_none_or(|p| p == *i)
+            && ask
+                .only
+                .is_none_or(|only| only.get(*i).copied().unwrap_or(false))
+    });
     let mut any = false;
     for (position, route) in serving {
         any = true;
