@@ -198,6 +198,9 @@ pub struct GroupConfig {
     pub forward_client_headers: bool,
     /// Cooldown rules, as the provider roles of this group apply them.
     pub cooldown: CooldownConfig,
+    /// Its deployments' model_info.access_groups: a key's `models` naming one may call it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_groups: Vec<String>,
 }
 
 /// What the gateway knows of a deployment to plan attempts.
@@ -237,6 +240,9 @@ pub struct DeploymentRoute {
     /// go to the deployments with one of them (or tagged `default`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// litellm_params.order: the lowest order is planned first, the next after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<u32>,
     /// Set when its model passes the requested name through (`openai/*`): in a pattern group
     /// of several providers, a name with a provider's prefix goes to that provider's
     /// deployments, a name without one to OpenAI's.

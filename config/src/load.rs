@@ -112,6 +112,7 @@ pub fn load_str(text: &str, file: Option<&str>) -> Result<Loaded, ConfigError> {
     let mut config = parse(text, file)?;
     let mut notes = Vec::new();
     let origins = crate::include::read(&mut config, text, file, &mut notes)?;
+    with_custom_providers(&mut config);
     let config = ProxyConfig {
         source: file.map(str::to_string),
         origins,
@@ -132,6 +133,19 @@ pub fn load_str(text: &str, file: Option<&str>) -> Result<Loaded, ConfigError> {
         .collect();
     warnings.extend(notes);
     Ok(Loaded { config, warnings })
+}
+
+/// `custom_llm_provider: azure` with `model: gpt-4o` is `model: azure/gpt-4o`.
+fn with_custom_providers(config: &mut ProxyConfig) {
+    for entry in &mut config.model_list {
+        let p = &mut entry.litellm_params;
+        if let Some(provider) = p.custom_llm_provider.as_deref().map(str::trim) {
+            let prefix = format!("{provider}/");
+            if !provider.is_empty() && !p.model.starts_with(&prefix) {
+                p.model = format!("{prefix}{}", p.model);
+            }
+        }
+    }
 }
 
 /// One file's YAML as a config, without includes or validation.
@@ -392,6 +406,13 @@ pub fn validate(config: &ProxyConfig, file: Option<&str>) -> Result<(), ConfigEr
             .in_file(file));
         }
     }
+    if config.router_settings.default_max_parallel_requests == Some(0) {
+        return Err(ConfigError::at(
+            "router_settings.default_max_parallel_requests",
+            "must be at least 1 (leave it out for no limit)",
+        )
+        .in_file(file));
+    }
     if config.general_settings.global_max_parallel_requests == Some(0) {
         return Err(ConfigError::at(
             "general_settings.global_max_parallel_requests",
@@ -514,6 +535,12 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
     let mut out = Vec::new();
     for (section, prefix, keys) in kept(config) {
         for key in keys.keys() {
+            // Request parameters in litellm_params fill in what requests leave out.
+            if section.name == settings::LITELLM_PARAMS.name
+                && crate::resolve::DEFAULT_PARAMS.contains(&key.as_str())
+            {
+                continue;
+            }
             let path = format!("{prefix}{key}");
             match section.status(key) {
                 Some(Status::NotActedOn(why) | Status::Refused(why)) => warn(

@@ -76,6 +76,12 @@ pub struct LitellmParams {
     /// Share of the group's traffic (simple-shuffle weights).
     #[serde(default)]
     pub weight: Option<f64>,
+    /// The provider, when `model` names none (LiteLLM's alternative to `provider/model`).
+    #[serde(default)]
+    pub custom_llm_provider: Option<String>,
+    /// Priority within the group: the lowest order is tried first, the next when it fails.
+    #[serde(default)]
+    pub order: Option<u32>,
     /// Tag routing (router_settings.enable_tag_filtering): requests tagged with one of these
     /// come here; `default` takes untagged requests.
     #[serde(default)]
@@ -143,6 +149,9 @@ pub struct ModelInfo {
     /// says nothing of it).
     #[serde(default)]
     pub base_model: Option<String>,
+    /// Names a key's or team's `models` may give instead of the model group's.
+    #[serde(default)]
+    pub access_groups: Option<Vec<String>>,
     /// Context window, for enable_pre_call_checks.
     #[serde(default)]
     pub max_input_tokens: Option<u64>,
@@ -342,6 +351,9 @@ pub struct RouterSettings {
     /// Requests' tags choose among a group's deployments (their litellm_params.tags).
     #[serde(default)]
     pub enable_tag_filtering: Option<bool>,
+    /// max_parallel_requests of every deployment that sets none.
+    #[serde(default)]
+    pub default_max_parallel_requests: Option<u32>,
     /// Request parameters every request gets unless it (or its deployment) sets them.
     #[serde(default)]
     pub default_litellm_params: Option<serde_json::Map<String, serde_json::Value>>,

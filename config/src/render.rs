@@ -109,6 +109,18 @@ fn megabytes(mb: f64) -> u64 {
     (mb * 1024.0 * 1024.0) as u64
 }
 
+/// The access groups (model_info.access_groups) of a group's deployments, once each.
+fn access_groups(config: &ProxyConfig, deps: &[Resolved], members: &[usize]) -> Vec<String> {
+    let mut out: Vec<String> = members
+        .iter()
+        .filter_map(|&m| config.model_list.get(deps.get(m)?.index))
+        .flat_map(|e| e.model_info.access_groups.iter().flatten().cloned())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 /// `render` with the process environment replaced by `env` (tests, tools).
 pub fn render_with_env(
     config: &ProxyConfig,
@@ -156,6 +168,7 @@ pub fn render_with_env(
                 content_policy_fallbacks: g.content_policy_fallbacks.clone(),
                 forward_client_headers: g.forward_client_headers,
                 cooldown: g.cooldown.clone(),
+                access_groups: access_groups(config, &deps, &g.members),
             },
         );
     }
@@ -666,6 +679,7 @@ fn deployment_cluster(
         .model_list
         .get(d.index)
         .and_then(|e| e.litellm_params.max_parallel_requests)
+        .or(rs.default_max_parallel_requests)
         .map_or(DEFAULT_MAX_UPSTREAM_REQUESTS, u64::from);
     let mut cluster = json!({
         "name": name,

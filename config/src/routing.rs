@@ -223,6 +223,7 @@ pub fn deployment_route(config: &ProxyConfig, d: &Resolved) -> DeploymentRoute {
             info.and_then(|i| i.mode.as_deref()),
         ),
         tags: params.and_then(|p| p.tags.clone()).unwrap_or_default(),
+        order: params.and_then(|p| p.order),
         passes_through: crate::wildcard::is_pattern(&d.config.model).then_some(d.config.provider),
     }
 }

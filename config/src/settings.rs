@@ -63,7 +63,6 @@ const ALERTS: &str = "no alerts are sent; alert from Prometheus on /metrics";
 const NOT_SERVED: &str = "this API is not served by Switchyard";
 const MCP: &str = "MCP servers are not proxied by Switchyard; clients reach them directly";
 const ONLY_MASTER_ISSUES: &str = "only the master key issues keys in Switchyard";
-const NO_DEFAULTS: &str = "LiteLLM sends it with every request to the deployment; Switchyard sends the request as the client wrote it, so the client sets it";
 const AWS_ROLES: &str = "AWS roles are not assumed; set aws_access_key_id and aws_secret_access_key (and aws_session_token), or the AWS_* variables";
 const AZURE_AD: &str = "Azure AD credentials are not used; set api_key";
 const DEPLOYMENT_BUDGETS: &str =
@@ -137,7 +136,7 @@ pub const LITELLM_PARAMS: Section = Section {
         ("vertex_project", OK),
         ("vertex_location", OK),
         ("vertex_credentials", OK),
-        ("custom_llm_provider", IGNORED("the provider comes from the model's prefix; write model as provider/model")),
+        ("custom_llm_provider", OK),
         ("input_cost_per_second", IGNORED("spend is counted per token; set input_cost_per_token")),
         ("output_cost_per_second", IGNORED("spend is counted per token; set output_cost_per_token")),
         ("tags", OK),
@@ -146,7 +145,7 @@ pub const LITELLM_PARAMS: Section = Section {
         ("region_name", IGNORED("use aws_region_name (Bedrock) or vertex_location (Vertex AI)")),
         ("litellm_credential_name", IGNORED("credential_list is not read; set api_key here")),
         ("use_in_pass_through", IGNORED("pass-through endpoints are not served")),
-        ("order", IGNORED("deployments are picked by the routing strategy and weight, not by order")),
+        ("order", OK),
         ("cooldown_time", IGNORED("cooldowns are set for every deployment at once: router_settings.cooldown_time")),
         ("num_retries", IGNORED("retries are set per router: router_settings.num_retries, or max_retries here")),
         ("max_budget", IGNORED(DEPLOYMENT_BUDGETS)),
@@ -162,14 +161,25 @@ pub const LITELLM_PARAMS: Section = Section {
         ("aws_web_identity_token", IGNORED(AWS_ROLES)),
         ("aws_sts_endpoint", IGNORED(AWS_ROLES)),
         ("aws_external_id", IGNORED(AWS_ROLES)),
-        ("temperature", IGNORED(NO_DEFAULTS)),
-        ("top_p", IGNORED(NO_DEFAULTS)),
-        ("max_tokens", IGNORED(NO_DEFAULTS)),
-        ("max_completion_tokens", IGNORED(NO_DEFAULTS)),
-        ("stop", IGNORED(NO_DEFAULTS)),
-        ("seed", IGNORED(NO_DEFAULTS)),
-        ("reasoning_effort", IGNORED(NO_DEFAULTS)),
-        ("extra_body", IGNORED(NO_DEFAULTS)),
+        ("temperature", OK),
+        ("top_p", OK),
+        ("max_tokens", OK),
+        ("max_completion_tokens", OK),
+        ("stop", OK),
+        ("seed", OK),
+        ("reasoning_effort", OK),
+        ("frequency_penalty", OK),
+        ("presence_penalty", OK),
+        ("n", OK),
+        ("logit_bias", OK),
+        ("response_format", OK),
+        ("user", OK),
+        ("dimensions", OK),
+        ("encoding_format", OK),
+        (
+            "extra_body",
+            IGNORED("not merged into requests; set each parameter in litellm_params itself"),
+        ),
     ],
 };
 
@@ -187,11 +197,23 @@ pub const MODEL_INFO: Section = Section {
         ("cache_read_input_token_cost", OK),
         ("cache_creation_input_token_cost", OK),
         ("output_cost_per_reasoning_token", OK),
-        ("access_groups", IGNORED("keys and teams name model groups; access groups are not resolved, so a key that names one may call none of its models")),
-        ("disable_background_health_check", IGNORED("background_health_checks check every deployment")),
-        ("team_id", IGNORED("models are not scoped to a team; limit keys and teams with their models list")),
-        ("team_public_model_name", IGNORED("models are not scoped to a team; clients use model_name")),
-        ("tier", IGNORED("free and paid tiers are not used for routing")),
+        ("access_groups", OK),
+        (
+            "disable_background_health_check",
+            IGNORED("background_health_checks check every deployment"),
+        ),
+        (
+            "team_id",
+            IGNORED("models are not scoped to a team; limit keys and teams with their models list"),
+        ),
+        (
+            "team_public_model_name",
+            IGNORED("models are not scoped to a team; clients use model_name"),
+        ),
+        (
+            "tier",
+            IGNORED("free and paid tiers are not used for routing"),
+        ),
     ],
 };
 
@@ -349,10 +371,7 @@ pub const ROUTER_SETTINGS: Section = Section {
             "enable_pre_call_check",
             IGNORED("a misspelling in LiteLLM's docs: write enable_pre_call_checks"),
         ),
-        (
-            "default_max_parallel_requests",
-            IGNORED("set max_parallel_requests on each deployment"),
-        ),
+        ("default_max_parallel_requests", OK),
         (
             "default_priority",
             IGNORED("requests are not queued by priority"),

@@ -2157,3 +2157,40 @@ fn a_star_model_and_an_unfilled_star_are_refused_with_what_to_write() {
     .unwrap_err();
     assert!(e.to_string().contains("make model_name a pattern"), "{e}");
 }
+
+#[test]
+fn access_groups_default_parallel_limits_custom_providers_and_order() {
+    let yaml = r#"
+model_list:
+  - model_name: o3
+    litellm_params: {model: o3, custom_llm_provider: openai, order: 1}
+    model_info: {id: first, access_groups: [beta, research]}
+  - model_name: o3
+    litellm_params: {model: openai/o3, max_parallel_requests: 7}
+    model_info: {id: second, access_groups: [beta]}
+router_settings:
+  default_max_parallel_requests: 40
+"#;
+    let loaded = load_str(yaml, Some("config.yaml")).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(
+        loaded.config.model_list[0].litellm_params.model,
+        "openai/o3"
+    );
+    let b = bootstrap(yaml);
+    let g = gateway(&b);
+    assert_eq!(g.groups["o3"].access_groups, ["beta", "research"]);
+    assert_eq!(
+        g.groups["o3"]
+            .deployments
+            .iter()
+            .map(|d| d.order)
+            .collect::<Vec<_>>(),
+        [Some(1), None]
+    );
+    let limits: Vec<u64> = clusters(&b)
+        .iter()
+        .filter_map(|c| c["circuit_breakers"]["thresholds"][0]["max_connections"].as_u64())
+        .collect();
+    assert!(limits.contains(&40) && limits.contains(&7), "{limits:?}");
+}

@@ -177,6 +177,9 @@ fn honoured_keys_are_the_fields_the_loader_reads() {
             let honoured = *status == Status::Honoured;
             let excepted = if honoured {
                 HONOURED_WITHOUT_FIELD.contains(&(section.name, key))
+                    // Request parameters, kept as written and sent with each request.
+                    || (section.name == settings::LITELLM_PARAMS.name
+                        && switchyard_config::resolve::DEFAULT_PARAMS.contains(key))
             } else {
                 READ_NOT_ACTED_ON.contains(&(section.name, key))
             };

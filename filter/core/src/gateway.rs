@@ -502,7 +502,12 @@ impl Gateway {
                         if !e.record.models.is_empty() || !e.record.team_models.is_empty() =>
                     {
                         models_list(&self.cfg, &|id, group| {
-                            keys::check_model(&e.record, id, group).is_ok()
+                            let access = self
+                                .cfg
+                                .groups
+                                .get(group)
+                                .map_or(&[][..], |g| &g.access_groups);
+                            keys::check_model(&e.record, id, group, access).is_ok()
                         })
                     }
                     _ => self.models_body.clone(),
@@ -904,7 +909,10 @@ impl Gateway {
                     .map_or(model, String::as_str);
                 let name = self.cfg.aliases.get(model).map_or(model, String::as_str);
                 if let Some(r) = record {
-                    keys::check_model(r, model, name)?;
+                    let access = self
+                        .serving_group(name)
+                        .map_or(&[][..], |(_, g)| &g.access_groups);
+                    keys::check_model(r, model, name, access)?;
                 }
                 let (group_name, group) = self.serving_group(name).ok_or_else(|| {
                     ApiError::bad_request(format!(
@@ -1156,7 +1164,12 @@ impl Gateway {
             _ => None,
         };
         if let Some(r) = record {
-            keys::check_model(r, name, name)?;
+            let access = self
+                .cfg
+                .groups
+                .get(name)
+                .map_or(&[][..], |g| &g.access_groups);
+            keys::check_model(r, name, name, access)?;
         }
         let now_ms = host.now_ms();
         let ask = plan::Ask {

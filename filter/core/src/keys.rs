@@ -343,13 +343,20 @@ fn over_budget(whose: &str, b: &Budget, pending: f64) -> Result<(), ApiError> {
 /// Whether the key (and its team) may call `model` (the name the client asked for) or the
 /// group it resolves to. Empty lists allow everything; `*` suffixes match prefixes;
 /// `all-proxy-models` is LiteLLM's "every model".
-pub fn check_model(r: &KeyRecord, requested: &str, group: &str) -> Result<(), ApiError> {
+/// `access` is the group's access groups (model_info.access_groups), which a list may name.
+pub fn check_model(
+    r: &KeyRecord,
+    requested: &str,
+    group: &str,
+    access: &[String],
+) -> Result<(), ApiError> {
     let allowed = |list: &[String]| {
         list.is_empty()
             || list.iter().any(|m| {
                 m == "all-proxy-models"
                     || m == requested
                     || m == group
+                    || access.contains(m)
                     || m.strip_suffix('*')
                         .is_some_and(|p| requested.starts_with(p) || group.starts_with(p))
             })
@@ -519,18 +526,23 @@ mod tests {
             .contains("Expired"));
         let mut r = record();
         r.models = vec!["gpt-4o".into(), "claude-*".into()];
-        assert!(check_model(&r, "gpt-4o", "gpt-4o").is_ok());
-        assert!(check_model(&r, "claude-haiku", "claude-haiku").is_ok());
-        let e = check_model(&r, "gpt-4", "gpt-4").unwrap_err();
+        assert!(check_model(&r, "gpt-4o", "gpt-4o", &[]).is_ok());
+        // A list may name an access group of the model's group.
+        let mut beta = r.clone();
+        beta.models = vec!["beta".into()];
+        assert!(check_model(&beta, "o3", "o3", &["beta".to_string()]).is_ok());
+        assert!(check_model(&beta, "o3", "o3", &[]).is_err());
+        assert!(check_model(&r, "claude-haiku", "claude-haiku", &[]).is_ok());
+        let e = check_model(&r, "gpt-4", "gpt-4", &[]).unwrap_err();
         assert_eq!((e.status, e.kind), (401, "key_model_access_denied"));
         r.models.clear();
         r.team_models = vec!["fast".into()];
         assert!(
-            check_model(&r, "alias-of-fast", "fast").is_ok(),
+            check_model(&r, "alias-of-fast", "fast", &[]).is_ok(),
             "the group counts"
         );
         assert_eq!(
-            check_model(&r, "slow", "slow").unwrap_err().kind,
+            check_model(&r, "slow", "slow", &[]).unwrap_err().kind,
             "team_model_access_denied"
         );
     }

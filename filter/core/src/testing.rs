@@ -73,6 +73,7 @@ pub fn route(id: &str) -> DeploymentRoute {
         endpoints: Endpoint::ALL.to_vec(),
         tags: Vec::new(),
         passes_through: None,
+        order: None,
     }
 }
 
@@ -135,6 +136,7 @@ pub fn group(route_value: &str, deployments: &[&str]) -> GroupConfig {
         content_policy_fallbacks: vec![],
         forward_client_headers: false,
         cooldown: cooldown(),
+        access_groups: vec![],
     }
 }
 

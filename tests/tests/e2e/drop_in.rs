@@ -22,6 +22,11 @@ fn on(fake: &FakeProvider, model_name: &str, model: &str, key: &str, params: Val
     entry
 }
 
+/// A marker no other marker of the run starts with (`wild-1-3.` is no prefix of `wild-1-30.`).
+fn ended(label: &str) -> String {
+    format!("{}.", marker(label))
+}
+
 /// The key and the model the fake received the request carrying `marker` with.
 fn served(fake: &FakeProvider, marker: &str) -> (String, String, Value) {
     let r = fake.only(marker);
@@ -65,8 +70,7 @@ async fn wildcard_groups_pass_the_model_through_exact_over_pattern_longest_first
         let (name, key, model) = cases[i % cases.len()];
         let client = master.clone();
         tasks.push(tokio::spawn(async move {
-            // Ended, so that no marker is a prefix of another.
-            let m = format!("{}.", marker("wild"));
+            let m = ended("wild");
             let reply = client.post("/v1/chat/completions", &chat(name, &m)).await;
             (name, key, model, m, reply)
         }));
@@ -176,7 +180,7 @@ async fn tag_routing_sends_tagged_requests_to_their_deployments() {
     for (extra, headers, key) in cases {
         // Several times each: the shuffle would spread them were they not filtered.
         for _ in 0..4 {
-            let m = marker("tag");
+            let m = ended("tag");
             let mut body = chat("tiers", &m);
             for (k, v) in extra.as_object().unwrap() {
                 body[k] = v.clone();
@@ -219,7 +223,7 @@ async fn included_files_add_their_model_list() {
     let _logs = sy.dump_logs_on_failure();
     let client = Client::new(&sy.base_url());
     for (model, key) in [("from-include", "sk-included"), ("from-main", "sk-main")] {
-        let m = marker("include");
+        let m = ended("include");
         let reply = client.post("/v1/chat/completions", &chat(model, &m)).await;
         assert_eq!(reply.status, 200, "{model}: {}", reply.text());
         assert_eq!(served(&fake, &m).0, key);
@@ -233,7 +237,17 @@ async fn included_files_add_their_model_list() {
 async fn gateway_settings_from_a_litellm_config_are_acted_on() {
     let fake = FakeProvider::start();
     let config = json!({
-        "model_list": [on(&fake, "gpt", "openai/gpt-4o-mini", "sk-provider", json!({"max_tokens": 64}))],
+        "model_list": [
+            on(&fake, "gpt", "openai/gpt-4o-mini", "sk-provider", json!({"max_tokens": 64})),
+            // Priority: the lowest order first.
+            on(&fake, "ordered", "openai/gpt-4o", "sk-second", json!({"order": 2})),
+            on(&fake, "ordered", "openai/gpt-4o", "sk-first", json!({"order": 1})),
+            {
+                "model_name": "beta-model",
+                "litellm_params": {"model": "o3", "custom_llm_provider": "openai", "api_base": fake.url("/v1"), "api_key": "sk-beta"},
+                "model_info": {"access_groups": ["beta"]},
+            },
+        ],
         "router_settings": {"default_litellm_params": {"temperature": 0.25, "max_tokens": 512}},
         "general_settings": {
             "master_key": MASTER,
@@ -258,7 +272,7 @@ async fn gateway_settings_from_a_litellm_config_are_acted_on() {
         ("x-gateway-key", MASTER),
         ("authorization", "Bearer not-the-key"),
     ];
-    let m = marker("settings");
+    let m = ended("settings");
     let mut body = chat("gpt", &m);
     let reply = post(&own, body.clone()).await;
     let message = assert_openai_error(&reply, 400);
@@ -287,4 +301,32 @@ async fn gateway_settings_from_a_litellm_config_are_acted_on() {
         )
         .await;
     assert_eq!(generated.status, 200, "{}", generated.text());
+
+    // A key whose models name an access group may call the groups in it, and only those.
+    let master = Client::new(&sy.base_url()).with_key(MASTER);
+    let key = master.new_key(&json!({"models": ["beta"]})).await;
+    let beta = Client::new(&sy.base_url()).with_key(&key);
+    let m = ended("beta");
+    let mut body = chat("beta-model", &m);
+    body["user"] = json!("u");
+    let reply = beta.post("/v1/chat/completions", &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(served(&fake, &m).1, "o3", "custom_llm_provider: openai");
+    let ids = beta.get("/v1/models").await.json()["data"].clone();
+    assert_eq!(
+        ids,
+        json!([{"id": "beta-model", "object": "model", "created": 1_677_610_602, "owned_by": "openai"}])
+    );
+    body["model"] = json!("gpt");
+    assert_openai_error(&beta.post("/v1/chat/completions", &body).await, 401);
+
+    // order: every request to the lowest order while it answers.
+    for _ in 0..6 {
+        let m = ended("order");
+        let mut body = chat("ordered", &m);
+        body["user"] = json!("u");
+        let reply = master.post("/v1/chat/completions", &body).await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(served(&fake, &m).0, "sk-first");
+    }
 }

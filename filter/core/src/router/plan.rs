@@ -125,8 +125,11 @@ pub fn plan(
         stream: ask.stream,
         tokens: ask.prompt_tokens,
     };
-    let ordered = strategy::order(group.strategy, candidates, &request, rng)
+    let mut ordered = strategy::order(group.strategy, candidates, &request, rng)
         .map_err(|_| NoPlan::NoHeadroom)?;
+    // litellm_params.order: the lowest first, the strategy's order within each (a stable
+    // sort); deployments without one last.
+    ordered.sort_by_key(|c| c.route.order.unwrap_or(u32::MAX));
 
     let base = group.deployments.len();
     let wanted = ask
@@ -246,6 +249,21 @@ mod tests {
             p.attempt_timeout_ms, 3000,
             "the longest timeout of the deployments tried"
         );
+    }
+
+    #[test]
+    fn the_lowest_order_is_planned_first() {
+        let mut g = priced(group(3));
+        g.deployments[0].order = Some(2);
+        g.deployments[2].order = Some(1);
+        let ask = Ask {
+            num_retries: Some(2),
+            ..Ask::default()
+        };
+        for seed in 0..20 {
+            let p = plan(&g, &GroupState::default(), &ask, &mut Rng::seeded(seed)).unwrap();
+            assert_eq!(p.deployments, ["d2", "d0", "d1"], "order 1, 2, then none");
+        }
     }
 
     #[test]
