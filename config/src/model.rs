@@ -240,6 +240,12 @@ pub struct ModelGroupSettings {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct LitellmSettings {
+    /// The sidecar's logs as JSON lines.
+    #[serde(default)]
+    pub json_logs: Option<bool>,
+    /// The fields a generated key gets when /key/generate leaves them out.
+    #[serde(default)]
+    pub default_key_generate_params: Option<serde_json::Map<String, serde_json::Value>>,
     /// LiteLLM returns the provider's response headers with it; Switchyard always returns
     /// the ones that matter (`x-ratelimit-*`, `retry-after`, `llm_provider-x-request-id`).
     #[serde(default)]
@@ -436,6 +442,11 @@ pub struct GeneralSettings {
     /// Non-streamed answers above this get 502; default 64.
     #[serde(default)]
     pub max_response_size_mb: Option<f64>,
+    /// The sidecar's database pool: connections at most, and seconds to wait for one.
+    #[serde(default)]
+    pub database_connection_pool_limit: Option<u32>,
+    #[serde(default)]
+    pub database_connection_timeout: Option<f64>,
     /// Requests in flight through this gateway at most; the rest get 429.
     #[serde(default)]
     pub global_max_parallel_requests: Option<u32>,

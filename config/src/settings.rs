@@ -71,7 +71,6 @@ const PROXY_BUDGET: &str =
     "a proxy-wide budget is not enforced; use key, team, user or end-user budgets";
 const ROUTES_BY_ROLE: &str = "routes are not configurable by role: the management routes need the master key, the model routes any valid key; restrict routes further with Envoy's RBAC filter in front of the gateway";
 const VERBOSE: &str = "use `switchyard up --detailed-debug`, or RUST_LOG";
-const DB_POOL: &str = "the sidecar's database pool has its own limits";
 
 pub const TOP_LEVEL: Section = Section {
     name: "top level",
@@ -239,7 +238,7 @@ pub const LITELLM_SETTINGS: Section = Section {
         ("redact_user_api_key_info", OK),
         ("enable_end_user_cost_tracking_prometheus_only", OK),
         ("set_verbose", IGNORED(VERBOSE)),
-        ("json_logs", IGNORED("the sidecar logs text lines on stderr; RUST_LOG sets the level")),
+        ("json_logs", OK),
         ("service_callback", IGNORED("Redis and database failures are logged by the sidecar and shown by /health/readiness")),
         ("service_callbacks", IGNORED("Redis and database failures are logged by the sidecar and shown by /health/readiness")),
         ("modify_params", IGNORED("requests are translated as sent; the client fixes what a provider refuses")),
@@ -250,7 +249,7 @@ pub const LITELLM_SETTINGS: Section = Section {
         ("max_end_user_budget", IGNORED("set each end user's budget with /customer/new")),
         ("default_team_settings", IGNORED("per-team callbacks and settings are not read")),
         ("default_internal_user_params", IGNORED("users get no defaults; pass the fields to /user/new")),
-        ("default_key_generate_params", IGNORED("keys get no defaults; pass the fields to /key/generate")),
+        ("default_key_generate_params", OK),
         ("upperbound_key_generate_params", IGNORED(ONLY_MASTER_ISSUES)),
         ("key_generation_settings", IGNORED(ONLY_MASTER_ISSUES)),
         ("enable_json_schema_validation", IGNORED("answers are not checked against the request's JSON schema")),
@@ -453,8 +452,8 @@ pub const GENERAL_SETTINGS: Section = Section {
         ("alert_to_webhook_url", IGNORED(ALERTS)),
         ("spend_report_frequency", IGNORED(ALERTS)),
         ("proxy_batch_write_at", IGNORED("spend is written in the sidecar's own batches")),
-        ("database_connection_pool_limit", IGNORED(DB_POOL)),
-        ("database_connection_timeout", IGNORED(DB_POOL)),
+        ("database_connection_pool_limit", OK),
+        ("database_connection_timeout", OK),
         ("disable_spend_logs", IGNORED("a spend log is written for every request")),
         ("disable_spend_updates", IGNORED("spend is always counted")),
         ("store_model_in_db", IGNORED("models come from config.yaml only")),

@@ -561,6 +561,42 @@ general_settings:
         stop(child);
     }
 
+    #[tokio::test]
+    async fn json_logs_are_json_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write(
+            dir.path(),
+            "config.yaml",
+            &format!("{CONFIG}litellm_settings:\n  json_logs: true\n"),
+        );
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["sidecar", "--config", &config, "--port", &port.to_string()])
+            .arg("--database-path")
+            .arg(dir.path().join("s.db"))
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        ready(port).await;
+        // SAFETY: SIGTERM to the child we started.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let logged: Vec<serde_json::Value> = err
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+            .collect();
+        assert!(
+            logged
+                .iter()
+                .any(|l| l["level"] == "INFO" && l["fields"]["message"].is_string()),
+            "{err}"
+        );
+    }
+
     #[test]
     fn a_database_that_cannot_be_opened_stops_it_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();

@@ -27,7 +27,34 @@ both!(
     bad_input_names_the_field,
     migrations_are_applied_once,
     model_info_has_no_secrets,
+    generated_keys_get_the_configs_defaults,
 );
+
+/// litellm_settings.default_key_generate_params fill what /key/generate leaves out.
+async fn generated_keys_get_the_configs_defaults(kind: Kind) {
+    let mut config = common::config();
+    config.litellm_settings.default_key_generate_params = json!({
+        "models": ["gpt-4o-mini"], "max_budget": 2.5, "rpm_limit": 30, "duration": "7d"
+    })
+    .as_object()
+    .cloned();
+    let s = Server::start_with(kind, config).await;
+    let made = s.post("/key/generate", json!({"max_budget": 9.0})).await;
+    let key = made["key"].as_str().unwrap();
+    let info = &s.get(&format!("/key/info?key={key}")).await["info"];
+    assert_eq!(info["models"], json!(["gpt-4o-mini"]), "{info}");
+    assert_eq!(info["max_budget"], 9.0, "the request's own wins");
+    assert_eq!(info["rpm_limit"], 30);
+    assert!(info["expires"].is_string(), "duration: {info}");
+    // A default no key could have stops the start with its name.
+    let mut bad = common::config();
+    bad.litellm_settings.default_key_generate_params =
+        json!({"max_budget": "lots"}).as_object().cloned();
+    let err = switchyard_sidecar::service::AppState::new(bad)
+        .err()
+        .unwrap();
+    assert!(err.contains("default_key_generate_params"), "{err}");
+}
 
 async fn key_lifecycle(kind: Kind) {
     let s = Server::start(kind).await;

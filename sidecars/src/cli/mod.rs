@@ -124,17 +124,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Logs of the sidecar on stderr; RUST_LOG overrides the default level.
-fn init_tracing(detailed_debug: bool) {
+/// Logs of the sidecar on stderr, as JSON lines with litellm_settings.json_logs; RUST_LOG
+/// overrides the default level.
+fn init_tracing(detailed_debug: bool, config: &switchyard_config::ProxyConfig) {
     let default = if detailed_debug { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Fails only if a subscriber is already set, which is harmless.
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    // Fails only if a subscriber is already set, which is harmless.
+    let _ = if config.litellm_settings.json_logs == Some(true) {
+        logs.json().try_init()
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).try_init()
+    };
 }
 
 /// Where the store lives: database_url / DATABASE_URL, else the SQLite file.
@@ -169,8 +173,12 @@ fn with_redis(state: crate::service::AppState) -> Result<crate::service::AppStat
 }
 
 /// Opens the store and applies its migrations.
-async fn open_store(target: &crate::store::Target) -> Result<crate::store::Store, Failure> {
-    crate::store::Store::open(target).await.map_err(|e| {
+async fn open_store(
+    target: &crate::store::Target,
+    config: &switchyard_config::ProxyConfig,
+) -> Result<crate::store::Store, Failure> {
+    let pool = crate::store::PoolSettings::from_config(config);
+    crate::store::Store::open_with(target, pool).await.map_err(|e| {
         Failure(format!(
             "{e}\n(keys and spend live there: check that the database is reachable, or point --database-path / general_settings.database_url elsewhere)"
         ))

@@ -34,7 +34,7 @@ pub struct SidecarArgs {
 
 pub fn run(args: SidecarArgs) -> Result<(), Failure> {
     let config = args.source.load()?;
-    super::init_tracing(args.detailed_debug);
+    super::init_tracing(args.detailed_debug, &config);
     let target = super::store_target(&config, args.database_path.as_deref())?;
     let mut state = AppState::new(config).map_err(Failure)?;
     if let Some(url) = args.gateway_url.as_deref().filter(|u| !u.is_empty()) {
@@ -47,7 +47,8 @@ pub fn run(args: SidecarArgs) -> Result<(), Failure> {
     runtime.block_on(async {
         let shutdown = shutdown_signal()?;
         let state = super::with_redis(state)?.start_tasks().map_err(Failure)?;
-        let state = state.with_store(super::open_store(&target).await?);
+        let store = super::open_store(&target, &state.config).await?;
+        let state = state.with_store(store);
         let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await
             .map_err(|e| {

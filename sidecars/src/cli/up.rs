@@ -112,7 +112,7 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
     std::fs::write(&bootstrap, &rendered.bootstrap_yaml)
         .map_err(|e| Failure(format!("cannot write {}: {e}", bootstrap.display())))?;
 
-    super::init_tracing(args.detailed_debug);
+    super::init_tracing(args.detailed_debug, &config);
     let run = Run {
         envoy_bin,
         bootstrap,
@@ -136,7 +136,8 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
     let state =
         runtime.block_on(async { super::with_redis(state)?.start_tasks().map_err(Failure) })?;
     // Before Envoy starts: a database that cannot be opened stops `up` with its reason.
-    let state = state.with_store(runtime.block_on(super::open_store(&target))?);
+    let store = runtime.block_on(super::open_store(&target, &state.config))?;
+    let state = state.with_store(store);
     let result = runtime.block_on(supervise(run, sidecar_listener, state));
     drop(runtime);
     drop(dir);

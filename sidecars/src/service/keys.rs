@@ -328,13 +328,45 @@ pub(super) async fn create(
     Ok((key, row))
 }
 
-/// `POST /key/generate`.
+impl KeyFields {
+    /// litellm_settings.default_key_generate_params, as key fields (checked at startup).
+    pub fn defaults(config: &switchyard_config::ProxyConfig) -> Result<KeyFields, String> {
+        match &config.litellm_settings.default_key_generate_params {
+            None => Ok(KeyFields::default()),
+            Some(d) => serde_json::from_value(Value::Object(d.clone()))
+                .map_err(|e| format!("litellm_settings.default_key_generate_params: {e}")),
+        }
+    }
+
+    /// What the request leaves out, from `defaults`.
+    fn or(self, d: KeyFields) -> KeyFields {
+        KeyFields {
+            duration: self.duration.or(d.duration),
+            models: self.models.or(d.models),
+            max_budget: self.max_budget.or(d.max_budget),
+            soft_budget: self.soft_budget.or(d.soft_budget),
+            team_id: self.team_id.or(d.team_id),
+            max_parallel_requests: self.max_parallel_requests.or(d.max_parallel_requests),
+            metadata: self.metadata.or(d.metadata),
+            tpm_limit: self.tpm_limit.or(d.tpm_limit),
+            rpm_limit: self.rpm_limit.or(d.rpm_limit),
+            budget_duration: self.budget_duration.or(d.budget_duration),
+            aliases: self.aliases.or(d.aliases),
+            tags: self.tags.or(d.tags),
+            ..self
+        }
+    }
+}
+
+/// `POST /key/generate`: the request's fields, else default_key_generate_params'.
 pub async fn generate(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Body(mut fields): Body<KeyFields>,
+    Body(fields): Body<KeyFields>,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state.master_key, &headers)?;
+    let defaults = KeyFields::defaults(&state.config).map_err(ApiError::bad_request)?;
+    let mut fields = fields.or(defaults);
     let store = state.store()?;
     let now = now_ms();
     let mut tx = store.begin().await?;

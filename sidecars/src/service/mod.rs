@@ -76,6 +76,7 @@ impl AppState {
     pub fn new(config: ProxyConfig) -> Result<AppState, String> {
         let tokens = tokens::from_config(&config)?;
         let master_key = MasterKey::from_config(&config, &|name| std::env::var(name).ok());
+        keys::KeyFields::defaults(&config)?;
         auth::use_key_header(&config);
         let track_end_users = config
             .litellm_settings

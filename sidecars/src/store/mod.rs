@@ -161,9 +161,34 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// general_settings.database_connection_pool_limit and database_connection_timeout.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PoolSettings {
+    pub max_connections: Option<u32>,
+    pub acquire_timeout: Option<Duration>,
+}
+
+impl PoolSettings {
+    pub fn from_config(config: &ProxyConfig) -> PoolSettings {
+        let gs = &config.general_settings;
+        PoolSettings {
+            max_connections: gs.database_connection_pool_limit.filter(|n| *n > 0),
+            acquire_timeout: gs
+                .database_connection_timeout
+                .filter(|s| *s > 0.0 && s.is_finite())
+                .map(Duration::from_secs_f64),
+        }
+    }
+}
+
 impl Store {
     /// Connects, creates the SQLite file if needed, and applies the migrations not yet applied.
     pub async fn open(target: &Target) -> Result<Store, String> {
+        Store::open_with(target, PoolSettings::default()).await
+    }
+
+    /// [`Store::open`] with the config's pool settings.
+    pub async fn open_with(target: &Target, pool: PoolSettings) -> Result<Store, String> {
         sqlx::any::install_default_drivers();
         let what = target.describe();
         let (url, backend) = match target {
@@ -186,11 +211,11 @@ impl Store {
             }
         };
         let options = AnyPoolOptions::new()
-            .max_connections(match backend {
+            .max_connections(pool.max_connections.unwrap_or(match backend {
                 Backend::Sqlite => 4,
                 Backend::Postgres => 10,
-            })
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            }))
+            .acquire_timeout(pool.acquire_timeout.unwrap_or(ACQUIRE_TIMEOUT))
             .after_connect(move |conn: &mut AnyConnection, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -376,5 +401,27 @@ mod tests {
         let shown = format!("{target:?}");
         assert!(!shown.contains("pw"), "{shown}");
         assert_eq!(encode_path(Path::new("/a b/c?d#e%f")), "/a b/c%3Fd%23e%25f");
+    }
+
+    #[tokio::test]
+    async fn the_pool_takes_the_configs_limits() {
+        let config = switchyard_config::load_str(
+            "general_settings: {database_connection_pool_limit: 2, database_connection_timeout: 7}",
+            None,
+        )
+        .unwrap()
+        .config;
+        let pool = PoolSettings::from_config(&config);
+        assert_eq!(pool.max_connections, Some(2));
+        assert_eq!(pool.acquire_timeout, Some(Duration::from_secs(7)));
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(&Target::Sqlite(dir.path().join("s.db")), pool)
+            .await
+            .unwrap();
+        assert_eq!(store.pool.options().get_max_connections(), 2);
+        assert_eq!(
+            store.pool.options().get_acquire_timeout(),
+            Duration::from_secs(7)
+        );
     }
 }
