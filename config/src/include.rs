@@ -201,6 +201,11 @@ fn merge(
         "environment_variables" => {
             config.environment_variables = std::mem::take(&mut included.environment_variables)
         }
+        // A list, appended as the other lists are.
+        "credential_list" => {
+            config.credential_list.append(&mut included.credential_list);
+            return false;
+        }
         other => match (config.extra.get_mut(other), included.extra.remove(other)) {
             (Some(Value::Array(mine)), Some(Value::Array(theirs))) => {
                 mine.extend(theirs);

@@ -31,6 +31,8 @@ pub use sidecar_api::*;
 #[cfg(feature = "yaml")]
 pub mod cache;
 #[cfg(feature = "yaml")]
+pub mod credentials;
+#[cfg(feature = "yaml")]
 pub mod include;
 #[cfg(feature = "yaml")]
 pub mod load;

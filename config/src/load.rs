@@ -118,6 +118,8 @@ pub fn load_str(text: &str, file: Option<&str>) -> Result<Loaded, ConfigError> {
         origins,
         ..config
     };
+    let mut config = config;
+    crate::credentials::apply(&mut config).map_err(|e| config.locate(e.in_file(file)))?;
     refuse(&config).map_err(|e| config.locate(e.in_file(file)))?;
     validate(&config, file).map_err(|e| config.locate(e))?;
     let mut warnings: Vec<Warning> = warnings(&config)
@@ -534,7 +536,7 @@ pub fn refuse(config: &ProxyConfig) -> Result<(), ConfigError> {
 pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
     let mut out = Vec::new();
     for (section, prefix, keys) in kept(config) {
-        for key in keys.keys() {
+        for (key, value) in keys {
             // Request parameters in litellm_params fill in what requests leave out.
             if section.name == settings::LITELLM_PARAMS.name
                 && crate::resolve::DEFAULT_PARAMS.contains(&key.as_str())
@@ -543,6 +545,8 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
             }
             let path = format!("{prefix}{key}");
             match section.status(key) {
+                // Off (false, null, empty) it asks for nothing, which is what Switchyard does.
+                Some(Status::NotActedOn(_) | Status::Refused(_)) if settings::is_off(value) => {}
                 Some(Status::NotActedOn(why) | Status::Refused(why)) => warn(
                     &mut out,
                     WarningKind::NotActedOn,
@@ -567,7 +571,7 @@ pub fn warnings(config: &ProxyConfig) -> Vec<Warning> {
     for (section, key, set) in [(
         &settings::LITELLM_SETTINGS,
         "set_verbose",
-        ls.set_verbose.is_some(),
+        ls.set_verbose == Some(true),
     )] {
         if let (true, Some(Status::NotActedOn(why))) = (set, section.status(key)) {
             warn(

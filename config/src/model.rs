@@ -23,6 +23,9 @@ pub struct ProxyConfig {
     pub general_settings: GeneralSettings,
     #[serde(default)]
     pub environment_variables: BTreeMap<String, Scalar>,
+    /// Named credentials deployments use by litellm_params.litellm_credential_name.
+    #[serde(default)]
+    pub credential_list: Vec<crate::credentials::Credential>,
     #[serde(flatten)]
     pub extra: Extra,
     /// The file it was loaded from, for errors found later (when rendering).
@@ -82,6 +85,9 @@ pub struct LitellmParams {
     /// Priority within the group: the lowest order is tried first, the next when it fails.
     #[serde(default)]
     pub order: Option<u32>,
+    /// A credential of credential_list: its values fill what these params leave out.
+    #[serde(default)]
+    pub litellm_credential_name: Option<String>,
     /// Tag routing (router_settings.enable_tag_filtering): requests tagged with one of these
     /// come here; `default` takes untagged requests.
     #[serde(default)]
@@ -442,6 +448,12 @@ pub struct GeneralSettings {
     /// Non-streamed answers above this get 502; default 64.
     #[serde(default)]
     pub max_response_size_mb: Option<f64>,
+    /// Spend logs older than this ("90d") are deleted, every retention interval (default 1d);
+    /// budgets and the daily aggregates keep their sums.
+    #[serde(default)]
+    pub maximum_spend_logs_retention_period: Option<String>,
+    #[serde(default)]
+    pub maximum_spend_logs_retention_interval: Option<String>,
     /// The sidecar's database pool: connections at most, and seconds to wait for one.
     #[serde(default)]
     pub database_connection_pool_limit: Option<u32>,

@@ -127,7 +127,7 @@ fn full_example_parses_every_field() {
         ]
     );
 
-    // Only the fields full.yaml marks "warns".
+    // Nothing: the one key not acted on (set_verbose) is off.
     let (priceless, others): (Vec<&Warning>, Vec<&Warning>) = loaded
         .warnings
         .iter()
@@ -136,7 +136,7 @@ fn full_example_parses_every_field() {
     paths.sort_unstable();
     assert_eq!(
         paths,
-        ["litellm_settings.set_verbose"],
+        Vec::<&str>::new(),
         "rpm, tpm and max_retries are acted on by the router, drop_params by the translators"
     );
     assert!(
@@ -592,11 +592,15 @@ fn an_included_file_s_other_keys_replace_the_config_s_as_in_litellm() {
             shown(&dir, "config.yaml")
         ),
         format!("{settings}: model_list[0].litellm_params.foo: unknown key, kept and ignored"),
-        format!("{settings}: credential_list: not acted on: named credentials are not read; put api_key (an os.environ/ reference) in each deployment's litellm_params"),
     ] {
         assert!(lines.contains(&expected), "missing {expected:?} in {lines:#?}");
     }
-    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!(
+        loaded.config.credential_list.len(),
+        1,
+        "the included file's credentials"
+    );
     let foo = loaded
         .warnings
         .iter()
@@ -795,18 +799,13 @@ fn settings_that_would_weaken_security_are_refused_with_what_to_use() {
             "{yaml}\n=> {e}\nlacks {instead:?}"
         );
     }
-    // Turned off, they ask for nothing: a warning says they are not acted on.
+    // Turned off, they ask for nothing, which is what Switchyard does: no warning.
     let loaded = load_str(
         "general_settings: {enable_jwt_auth: false, custom_auth: null}\n",
         None,
     )
     .unwrap();
-    let lines = warning_lines(&loaded.warnings);
-    assert_eq!(lines.len(), 2, "{lines:#?}");
-    assert!(
-        lines.iter().all(|l| l.contains(": not acted on: ")),
-        "{lines:#?}"
-    );
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
 }
 
 /// Production configs as LiteLLM's users write them: exactly these keys are kept but not acted
@@ -834,11 +833,6 @@ fn production_configs_report_exactly_what_is_not_acted_on() {
                 "coding-agents-models.yaml: model_list[0].litellm_params.aws_role_name",
                 "coding-agents-models.yaml: model_list[0].litellm_params.budget_duration",
                 "coding-agents-models.yaml: model_list[0].litellm_params.max_budget",
-                "credential_list",
-                "general_settings.disable_spend_logs",
-                "general_settings.maximum_spend_logs_retention_period",
-                "general_settings.store_model_in_db",
-                "litellm_settings.set_verbose",
             ],
         ),
         (
@@ -882,4 +876,50 @@ fn production_configs_report_exactly_what_is_not_acted_on() {
             );
         }
     }
+}
+
+#[test]
+fn deployments_take_their_named_credential() {
+    let yaml = r#"
+credential_list:
+  - credential_name: azure-eu
+    credential_values:
+      api_key: os.environ/AZURE_EU_KEY
+      api_base: https://eu.openai.azure.com
+      api_version: "2024-10-21"
+    credential_info: {description: production, EU}
+model_list:
+  - model_name: gpt-4o
+    litellm_params: {model: azure/gpt-4o, litellm_credential_name: azure-eu}
+  - model_name: gpt-4o-mini
+    litellm_params:
+      model: azure/gpt-4o-mini
+      litellm_credential_name: azure-eu
+      api_version: "2025-01-01"
+"#;
+    let loaded = load_str(yaml, Some("c.yaml")).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let p = &loaded.config.model_list[0].litellm_params;
+    assert!(matches!(&p.api_key, Some(Secret::Env(v)) if v == "AZURE_EU_KEY"));
+    assert_eq!(p.api_version.as_deref(), Some("2024-10-21"));
+    assert!(p.api_base.is_some());
+    let own = &loaded.config.model_list[1].litellm_params;
+    assert_eq!(
+        own.api_version.as_deref(),
+        Some("2025-01-01"),
+        "the deployment's own wins"
+    );
+    let e = load_str(
+        "model_list:
+  - model_name: a
+    litellm_params: {model: openai/x, litellm_credential_name: nope}
+",
+        Some("c.yaml"),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("litellm_credential_name: no credential named \"nope\""),
+        "{e}"
+    );
 }

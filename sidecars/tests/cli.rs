@@ -89,13 +89,13 @@ fn check_of_a_missing_file() {
 #[test]
 fn check_strict_fails_on_keys_kept_but_not_acted_on() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!("{GOOD}litellm_settings:\n  json_logs: true\n  frobnicate: 1\n");
+    let text = format!("{GOOD}litellm_settings:\n  modify_params: true\n  frobnicate: 1\n");
     let config = write(dir.path(), "config.yaml", &text);
     let out = switchyard(&["check", "--config", &config]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("warning: litellm_settings.json_logs: not acted on: "),
+        err.contains("warning: litellm_settings.modify_params: not acted on: "),
         "{err}"
     );
     assert!(

@@ -28,7 +28,49 @@ both!(
     migrations_are_applied_once,
     model_info_has_no_secrets,
     generated_keys_get_the_configs_defaults,
+    old_spend_logs_are_deleted,
 );
+
+/// general_settings.maximum_spend_logs_retention_period: logs older go, sums stay.
+async fn old_spend_logs_are_deleted(kind: Kind) {
+    let mut config = common::config();
+    config.general_settings.maximum_spend_logs_retention_period = Some("1d".into());
+    config
+        .general_settings
+        .maximum_spend_logs_retention_interval = Some("1s".into());
+    let s = Server::start_with(kind, config).await;
+    let k = s.post("/key/generate", json!({})).await;
+    let hash = k["token_id"].as_str().unwrap().to_string();
+    let mut old = event("old", &hash, 1.0);
+    let two_days = 2 * 86_400_000;
+    old["start_ms"] = json!(now_ms() - two_days);
+    old["end_ms"] = json!(now_ms() - two_days + 100);
+    s.spend(vec![old, event("new", &hash, 2.0)]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logs = s.get("/spend/logs").await;
+        let ids: Vec<&str> = logs
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l["request_id"].as_str())
+            .collect();
+        if ids == ["new"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {ids:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let info = s.get(&format!("/key/info?key={hash}")).await;
+    assert_eq!(info["info"]["spend"], 3.0, "the key's spend keeps both");
+    let bad = common::config();
+    let mut bad = bad;
+    bad.general_settings.maximum_spend_logs_retention_period = Some("forever".into());
+    let err = switchyard_sidecar::service::AppState::new(bad)
+        .err()
+        .unwrap();
+    assert!(err.contains("maximum_spend_logs_retention_period"), "{err}");
+}
 
 /// litellm_settings.default_key_generate_params fill what /key/generate leaves out.
 async fn generated_keys_get_the_configs_defaults(kind: Kind) {

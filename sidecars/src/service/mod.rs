@@ -77,6 +77,7 @@ impl AppState {
         let tokens = tokens::from_config(&config)?;
         let master_key = MasterKey::from_config(&config, &|name| std::env::var(name).ok());
         keys::KeyFields::defaults(&config)?;
+        retention(&config)?;
         auth::use_key_header(&config);
         let track_end_users = config
             .litellm_settings
@@ -234,12 +235,51 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves the sidecar on `listener` until `shutdown` completes, then lets in-flight requests
 /// finish (the changes long-polls answer at once).
+/// general_settings.maximum_spend_logs_retention_period and _interval (default 1d), in ms.
+fn retention(config: &ProxyConfig) -> Result<Option<(i64, i64)>, String> {
+    let gs = &config.general_settings;
+    let ms = |field: &str, text: &str| {
+        let period = crate::store::time::parse_period(text)
+            .map_err(|e| format!("general_settings.{field}: {e}"))?;
+        let now = crate::store::time::now_ms();
+        Ok::<i64, String>((crate::store::time::expiry(period, now) - now).max(1000))
+    };
+    let Some(period) = gs.maximum_spend_logs_retention_period.as_deref() else {
+        return Ok(None);
+    };
+    let keep = ms("maximum_spend_logs_retention_period", period)?;
+    let every = match gs.maximum_spend_logs_retention_interval.as_deref() {
+        Some(text) => ms("maximum_spend_logs_retention_interval", text)?,
+        None => 86_400_000,
+    };
+    Ok(Some((keep, every)))
+}
+
+/// Deletes spend logs older than `keep` ms now and every `every` ms.
+async fn prune_spend_logs(store: Arc<crate::store::Store>, keep: i64, every: i64) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(every.unsigned_abs()));
+    loop {
+        tick.tick().await;
+        let before = crate::store::time::now_ms() - keep;
+        match crate::store::spend::delete_logs_before(&store, before).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!("deleted {n} spend logs past maximum_spend_logs_retention_period")
+            }
+            Err(e) => tracing::warn!("could not delete old spend logs: {e}"),
+        }
+    }
+}
+
 pub async fn serve<F>(listener: TcpListener, state: AppState, shutdown: F) -> std::io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
     if let Ok(addr) = listener.local_addr() {
         tracing::info!("sidecar listening on http://{addr}");
+    }
+    if let (Ok(Some((keep, every))), Some(store)) = (retention(&state.config), &state.store) {
+        tokio::spawn(prune_spend_logs(store.clone(), keep, every));
     }
     let store = state.store.clone();
     let shutdown = async move {

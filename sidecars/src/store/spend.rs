@@ -68,6 +68,17 @@ fn count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Deletes the spend logs that ended before `before` (ms); budgets and daily aggregates keep
+/// their sums. How many went.
+pub async fn delete_logs_before(store: &Store, before: i64) -> StoreResult<u64> {
+    let mut conn = store.conn().await?;
+    let done = sqlx::query("DELETE FROM spend_logs WHERE end_time < $1")
+        .bind(before)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Stores a batch in one transaction: the new events' logs, their cost added to the key's,
 /// user's, team's (and team member's) and end user's spend, and to the daily aggregates. An
 /// event already stored (same request_id) is counted once, whatever batch brings it again.
