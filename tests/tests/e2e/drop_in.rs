@@ -4,7 +4,7 @@
 //! on one API do, so the key each request arrives with tells which deployment served it.
 
 use serde_json::{json, Value};
-use switchyard_tests::{assert_openai_error, marker, Client, FakeProvider, Switchyard};
+use switchyard_tests::{assert_openai_error, marker, Client, FakeProvider, Reply, Switchyard};
 
 use crate::common::{chat, deployment, yaml};
 
@@ -25,6 +25,14 @@ fn on(fake: &FakeProvider, model_name: &str, model: &str, key: &str, params: Val
 /// A marker no other marker of the run starts with (`wild-1-3.` is no prefix of `wild-1-30.`).
 fn ended(label: &str) -> String {
     format!("{}.", marker(label))
+}
+
+/// A chat request with these extra headers.
+async fn chat_with(client: &Client, body: Value, headers: &[(&str, &str)]) -> Reply {
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    client
+        .post_raw("/v1/chat/completions", bytes, headers)
+        .await
 }
 
 /// The key and the model the fake received the request carrying `marker` with.
@@ -160,15 +168,8 @@ async fn tag_routing_sends_tagged_requests_to_their_deployments() {
     let _logs = sy.dump_logs_on_failure();
     let client = Client::new(&sy.base_url());
 
-    let send = async |body: Value, headers: &[(&str, &str)]| {
-        client
-            .post_raw(
-                "/v1/chat/completions",
-                serde_json::to_vec(&body).unwrap(),
-                headers,
-            )
-            .await
-    };
+    let send =
+        async |body: Value, headers: &[(&str, &str)]| chat_with(&client, body, headers).await;
     // (body fields, headers, the key of the deployment that must serve it)
     type Case = (Value, &'static [(&'static str, &'static str)], &'static str);
     let cases: [Case; 4] = [
@@ -258,15 +259,8 @@ async fn gateway_settings_from_a_litellm_config_are_acted_on() {
     let sy = Switchyard::start(&yaml(&config));
     let _logs = sy.dump_logs_on_failure();
     let client = Client::new(&sy.base_url());
-    let post = async |headers: &[(&str, &str)], body: Value| {
-        client
-            .post_raw(
-                "/v1/chat/completions",
-                serde_json::to_vec(&body).unwrap(),
-                headers,
-            )
-            .await
-    };
+    let post =
+        async |headers: &[(&str, &str)], body: Value| chat_with(&client, body, headers).await;
     // The key in its own header; Authorization carries something else.
     let own = [
         ("x-gateway-key", MASTER),
