@@ -626,7 +626,8 @@ impl Gateway {
                 client.pass.push((target.to_string(), value.clone()));
             } else if name == "anthropic-beta" {
                 client.anthropic_beta = Some(value.clone());
-            } else if forwardable(name) {
+            } else if forwardable(name) && self.cfg.key_header.as_deref() != Some(name.as_str()) {
+                // Never the key, whatever header the config reads it from.
                 client.x.push((name.clone(), value.clone()));
             }
         }
@@ -2582,6 +2583,13 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!((e.status, e.param.as_deref()), (400, Some("user")));
+        // Groups forwarding client headers never forward the key's own header.
+        let client = g.client_headers(&post(
+            "/v1/chat/completions",
+            &[("x-gateway-key", "sk-1234"), ("x-trace", "t")],
+        ));
+        let names: Vec<&str> = client.x.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["x-trace"]);
         let wrong = respond(
             &g,
             &post("/v1/chat/completions", &[("x-gateway-key", "sk-nope")]),
