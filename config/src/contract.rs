@@ -437,6 +437,10 @@ pub struct Prices {
     /// Reasoning tokens (part of the completion); None: the output price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<f64>,
+    /// USD per second of the answer's time (input_cost_per_second + output_cost_per_second),
+    /// for deployments billed by time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_second: Option<f64>,
 }
 
 impl Prices {

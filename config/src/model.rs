@@ -107,6 +107,11 @@ pub struct LitellmParams {
     pub cache_creation_input_token_cost: Option<f64>,
     #[serde(default)]
     pub output_cost_per_reasoning_token: Option<f64>,
+    /// USD per second of each answer's time (deployments billed by time).
+    #[serde(default)]
+    pub input_cost_per_second: Option<f64>,
+    #[serde(default)]
+    pub output_cost_per_second: Option<f64>,
     /// Sent with every request to this deployment; values may be `os.environ/VAR`.
     #[serde(default)]
     pub extra_headers: Option<BTreeMap<String, String>>,

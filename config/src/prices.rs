@@ -341,17 +341,22 @@ pub fn prices_in(table: &PriceTable, entry: &ModelEntry, region: Option<&str>) -
     let reasoning = p
         .output_cost_per_reasoning_token
         .or(i.output_cost_per_reasoning_token);
+    let per_second = match (p.input_cost_per_second, p.output_cost_per_second) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+    };
     let found = table_entry(table, entry, region);
     let max_input_tokens = i
         .max_input_tokens
         .or_else(|| found.and_then(|(_, e)| e.max_input_tokens));
-    let (prices, source) = if input.is_some() || output.is_some() {
+    let (prices, source) = if input.is_some() || output.is_some() || per_second.is_some() {
         let own = Prices {
             input: input.unwrap_or(0.0),
             output: output.unwrap_or(0.0),
             cache_read,
             cache_creation,
             reasoning,
+            per_second,
         };
         (own, PriceSource::Config)
     } else if let Some((key, e)) = found {
@@ -361,6 +366,7 @@ pub fn prices_in(table: &PriceTable, entry: &ModelEntry, region: Option<&str>) -
             cache_read: cache_read.or(e.cache_read_input_token_cost),
             cache_creation: cache_creation.or(e.cache_creation_input_token_cost),
             reasoning: reasoning.or(e.output_cost_per_reasoning_token),
+            per_second: None,
         };
         (listed, PriceSource::Table(key.to_string()))
     } else {
@@ -424,6 +430,7 @@ fn catalog_in(table: &PriceTable, d: &crate::resolve::Resolved) -> BTreeMap<Stri
                 cache_read: own.cache_read.or(e.cache_read_input_token_cost),
                 cache_creation: own.cache_creation.or(e.cache_creation_input_token_cost),
                 reasoning: own.reasoning.or(e.output_cost_per_reasoning_token),
+                per_second: None,
             };
             (name.to_string(), prices)
         })
@@ -593,6 +600,7 @@ model_info: {input_cost_per_token: 9, output_cost_per_token: 9, cache_read_input
                 cache_read: Some(0.1),
                 cache_creation: None,
                 reasoning: None,
+                per_second: None,
             },
             "custom pricing: the table's cache price is not mixed in"
         );
@@ -641,8 +649,17 @@ model_info: {output_cost_per_reasoning_token: 0.00001}
                 cache_read: Some(5e-08),
                 cache_creation: Some(1.25e-06),
                 reasoning: Some(1e-05),
+                per_second: None,
             }
         );
+
+        // Billed by time.
+        let e = entry(
+            "model_name: m\nlitellm_params: {model: ollama/llama3, input_cost_per_second: 0.0002, output_cost_per_second: 0.0001}",
+        );
+        let d = prices_in(&t, &e, None);
+        assert_eq!(d.source, PriceSource::Config);
+        assert!((d.prices.per_second.unwrap_or_default() - 0.0003).abs() < 1e-12);
 
         // The table alone.
         let e = entry("model_name: m\nlitellm_params: {model: openai/gpt-4o-mini}");
@@ -656,6 +673,7 @@ model_info: {output_cost_per_reasoning_token: 0.00001}
                     cache_read: Some(7.5e-08),
                     cache_creation: None,
                     reasoning: None,
+                    per_second: None,
                 },
                 source: PriceSource::Table("gpt-4o-mini".into()),
                 max_input_tokens: Some(128_000),

@@ -842,7 +842,6 @@ fn production_configs_report_exactly_what_is_not_acted_on() {
                 "general_settings.ui_access_mode",
                 "litellm_settings.callbacks.slack",
                 "litellm_settings.modify_params",
-                "model_list[2].litellm_params.input_cost_per_second",
             ],
         ),
     ];

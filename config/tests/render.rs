@@ -754,6 +754,7 @@ router_settings: {routing_strategy: cost-based-routing}
                 cache_read: listed.cache_read_input_token_cost,
                 cache_creation: listed.cache_creation_input_token_cost,
                 reasoning: listed.output_cost_per_reasoning_token,
+                per_second: None,
             },
             "{id}: the table's {key}"
         );

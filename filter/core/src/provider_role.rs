@@ -1118,7 +1118,8 @@ impl Attempt {
             None => Usage::default(),
         };
         let cost = if success {
-            spend::cost(&d.prices, &usage)
+            let seconds = now_ms.saturating_sub(cx.started_ms) as f64 / 1000.0;
+            spend::cost(&d.prices, &usage, seconds)
         } else {
             0.0
         };

@@ -13,10 +13,10 @@ use crate::openai::Usage;
 /// Events sent to the sidecar in one batch at most.
 pub const MAX_BATCH: usize = 500;
 
-/// USD for the usage at these prices. Prompt tokens include cached ones (OpenAI's usage),
-/// completion tokens include reasoning ones; each part at its own price when the provider
-/// has one.
-pub fn cost(prices: &Prices, usage: &Usage) -> f64 {
+/// USD for the usage at these prices, plus `seconds` of the answer's time at the price per
+/// second, if any. Prompt tokens include cached ones (OpenAI's usage), completion tokens
+/// include reasoning ones; each part at its own price when the provider has one.
+pub fn cost(prices: &Prices, usage: &Usage, seconds: f64) -> f64 {
     let cached = usage
         .prompt_tokens_details
         .as_ref()
@@ -33,6 +33,7 @@ pub fn cost(prices: &Prices, usage: &Usage) -> f64 {
         + created as f64 * prices.cache_creation.unwrap_or(prices.input)
         + plain_completion as f64 * prices.output
         + reasoning as f64 * prices.reasoning.unwrap_or(prices.output)
+        + prices.per_second.unwrap_or(0.0) * seconds
 }
 
 /// The budget holders an event is charged to.
@@ -103,6 +104,7 @@ mod tests {
             cache_read: Some(0.1),
             cache_creation: Some(1.25),
             reasoning: None,
+            per_second: None,
         };
         let usage = Usage {
             prompt_tokens: 100,
@@ -116,8 +118,14 @@ mod tests {
             cache_read_input_tokens: Some(40),
         };
         // 50 plain prompt + 40 cached × 0.1 + 10 written × 1.25 + 50 completion × 2.
-        assert!((cost(&prices, &usage) - (50.0 + 4.0 + 12.5 + 100.0)).abs() < 1e-9);
-        assert_eq!(cost(&Prices::default(), &usage), 0.0);
+        assert!((cost(&prices, &usage, 3.0) - (50.0 + 4.0 + 12.5 + 100.0)).abs() < 1e-9);
+        assert_eq!(cost(&Prices::default(), &usage, 3.0), 0.0);
+        // Billed by time: the seconds of the answer at the price per second.
+        let timed = Prices {
+            per_second: Some(0.5),
+            ..Prices::default()
+        };
+        assert!((cost(&timed, &usage, 3.0) - 1.5).abs() < 1e-9);
     }
 
     #[test]
