@@ -384,14 +384,18 @@ fn tag_list(value: Option<&serde_json::Value>) -> Vec<String> {
             .filter_map(|t| t.as_str())
             .map(str::to_string)
             .collect(),
-        Some(serde_json::Value::String(s)) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .collect(),
+        Some(serde_json::Value::String(s)) => comma_separated(s),
         _ => Vec::new(),
     }
+}
+
+/// `a, b,c` → [a, b, c] (the x-litellm-tags header's form).
+fn comma_separated(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -611,13 +615,7 @@ impl Gateway {
                 .filter(|_| self.cfg.forward.openai_org)
                 .map(str::to_string),
             tags: find("x-litellm-tags")
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
+                .map(comma_separated)
                 .unwrap_or_default(),
             ..ClientHeaders::default()
         };
